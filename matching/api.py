@@ -1,0 +1,293 @@
+"""The matching contract, version 1: the messages between the simulator and a matcher.
+
+This is the interface the production matcher implements. A matcher receives one
+:class:`MatchRequest` (a frozen snapshot of the market at a decision time) and returns one
+:class:`MatchResponse`. Everything is columnar (numpy arrays) so that batches of thousands of
+requests and drivers cross the boundary without per-object Python overhead.
+
+Rules every matcher follows (checked by :mod:`matching.checks`):
+
+* ``__init__`` only stores parameters; ``get_params()`` returns them JSON-serialisable.
+* ``match`` never mutates the request; the same request (same ``seed``) gives the same response.
+* A request id and a driver id appear in at most one assignment.
+* Every assignment's ``pickup_eta_s`` equals ``request.pickup_eta`` for that pair and is at most
+  ``max_pickup_eta_s``.
+* Every open request is either assigned or listed in ``unmatched`` with a reason, never both.
+
+Units: seconds for times, metres for planar coordinates (``xy``), node ids index the city's
+access nodes (the travel-time table).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+API_VERSION = 1
+
+TravelTimeFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""``travel_time(src_nodes, dst_nodes) -> seconds``: elementwise over broadcast node-id arrays."""
+
+
+class DriverState(IntEnum):
+    """What a candidate driver is doing at decision time."""
+
+    IDLE = 0
+    TO_PICKUP = 1
+    ON_TRIP = 2
+    REPOSITIONING = 3
+
+
+class UnmatchedReason(IntEnum):
+    """Why an open request was not assigned in this decision."""
+
+    NO_DRIVERS = 1
+    """There was no candidate driver at all."""
+    NO_DRIVER_IN_RANGE = 2
+    """No candidate driver could reach the pickup within ``max_pickup_eta_s``."""
+    OUTCOMPETED = 3
+    """Drivers in range existed but were given to other requests."""
+    DEFERRED = 4
+    """The matcher chose to hold the request for a later decision."""
+
+
+def _frozen_array(values: Any, dtype: Any, name: str, ndim: int = 1) -> np.ndarray:
+    arr = np.array(values, dtype=dtype, copy=True)
+    if arr.ndim != ndim:
+        if ndim == 2 and arr.size == 0:
+            arr = arr.reshape(0, 2)
+        else:
+            raise ValueError(f"{name}: expected a {ndim}-d array, got shape {arr.shape}")
+    arr.flags.writeable = False
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class OpenRequests:
+    """Open ride requests, one row each, sorted by ``id``."""
+
+    id: np.ndarray
+    pickup_node: np.ndarray
+    dropoff_node: np.ndarray
+    pickup_xy: np.ndarray
+    dropoff_xy: np.ndarray
+    requested_at: np.ndarray
+    quoted_price: np.ndarray
+    patience_s: np.ndarray
+
+    def __post_init__(self) -> None:
+        spec = {
+            "id": (np.int64, 1),
+            "pickup_node": (np.int64, 1),
+            "dropoff_node": (np.int64, 1),
+            "pickup_xy": (np.float64, 2),
+            "dropoff_xy": (np.float64, 2),
+            "requested_at": (np.float64, 1),
+            "quoted_price": (np.float64, 1),
+            "patience_s": (np.float64, 1),
+        }
+        _freeze_columns(self, spec, "OpenRequests")
+
+    def __len__(self) -> int:
+        return int(self.id.shape[0])
+
+    @classmethod
+    def empty(cls) -> OpenRequests:
+        """No open requests."""
+        z = np.zeros(0)
+        return cls(z, z, z, z.reshape(0, 2), z.reshape(0, 2), z, z, z)
+
+
+@dataclass(frozen=True, eq=False)
+class CandidateDrivers:
+    """Drivers the matcher may assign, one row each, sorted by ``id``.
+
+    ``node`` is where the driver is (or will be, at ``free_at``) and ``free_at`` is when they can
+    start towards a pickup (at most ``decision_time`` for an idle driver). ``earnings`` and
+    ``online_s`` (money earned and seconds online so far) allow fairness-aware matching.
+    """
+
+    id: np.ndarray
+    node: np.ndarray
+    xy: np.ndarray
+    state: np.ndarray
+    free_at: np.ndarray
+    earnings: np.ndarray
+    online_s: np.ndarray
+
+    def __post_init__(self) -> None:
+        spec = {
+            "id": (np.int64, 1),
+            "node": (np.int64, 1),
+            "xy": (np.float64, 2),
+            "state": (np.uint8, 1),
+            "free_at": (np.float64, 1),
+            "earnings": (np.float64, 1),
+            "online_s": (np.float64, 1),
+        }
+        _freeze_columns(self, spec, "CandidateDrivers")
+
+    def __len__(self) -> int:
+        return int(self.id.shape[0])
+
+    @classmethod
+    def empty(cls) -> CandidateDrivers:
+        """No candidate drivers."""
+        z = np.zeros(0)
+        return cls(z, z, z.reshape(0, 2), z, z, z, z)
+
+
+def _freeze_columns(obj: Any, spec: Mapping[str, tuple[Any, int]], kind: str) -> None:
+    n = None
+    for name, (dtype, ndim) in spec.items():
+        arr = _frozen_array(getattr(obj, name), dtype, f"{kind}.{name}", ndim)
+        if n is None:
+            n = arr.shape[0]
+        elif arr.shape[0] != n:
+            raise ValueError(f"{kind}.{name}: has {arr.shape[0]} rows, expected {n}")
+        if ndim == 2 and arr.shape[1] != 2:
+            raise ValueError(f"{kind}.{name}: expected shape (n, 2), got {arr.shape}")
+        object.__setattr__(obj, name, arr)
+    ids = obj.id
+    if ids.shape[0] > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+        raise ValueError(f"{kind}.id: must be strictly increasing (sorted, unique)")
+
+
+@dataclass(frozen=True, eq=False)
+class CandidatePairs:
+    """Sparse (request, driver) pairs with their pickup ETA, as row indices into the request.
+
+    Sorted by (request_row, pickup_eta_s, driver id): the order matchers iterate in.
+    """
+
+    request_row: np.ndarray
+    driver_row: np.ndarray
+    pickup_eta_s: np.ndarray
+
+    def __post_init__(self) -> None:
+        _freeze_columns_no_id(
+            self,
+            {"request_row": np.int64, "driver_row": np.int64, "pickup_eta_s": np.float64},
+            "CandidatePairs",
+        )
+
+    def __len__(self) -> int:
+        return int(self.request_row.shape[0])
+
+
+def _freeze_columns_no_id(obj: Any, spec: Mapping[str, Any], kind: str) -> None:
+    n = None
+    for name, dtype in spec.items():
+        arr = _frozen_array(getattr(obj, name), dtype, f"{kind}.{name}")
+        if n is None:
+            n = arr.shape[0]
+        elif arr.shape[0] != n:
+            raise ValueError(f"{kind}.{name}: has {arr.shape[0]} rows, expected {n}")
+        object.__setattr__(obj, name, arr)
+
+
+@dataclass(frozen=True, eq=False)
+class MatchRequest:
+    """A snapshot of the market at one decision time, for one shard.
+
+    Pickup ETAs come from :meth:`pickup_eta` (backed by the city's travel-time table in the
+    simulator) or, when the request crossed a wire, from the precomputed ``candidates``.
+    ``seed`` is the only randomness a matcher may use (for tie-breaks).
+    """
+
+    decision_time: float
+    batch_id: int
+    shard_id: int
+    requests: OpenRequests
+    drivers: CandidateDrivers
+    max_pickup_eta_s: float
+    seed: int
+    travel_time: TravelTimeFn | None = None
+    candidates: CandidatePairs | None = None
+    max_speed_mps: float = float("inf")
+    """An upper bound on road speed: a driver ``d`` metres away (straight line) needs at least
+    ``d / max_speed_mps`` seconds, which lets candidate search prune by distance."""
+    api_version: int = API_VERSION
+
+    def __post_init__(self) -> None:
+        if self.travel_time is None and self.candidates is None:
+            raise ValueError("MatchRequest: needs travel_time or precomputed candidates")
+        if not self.max_pickup_eta_s > 0:
+            raise ValueError(f"MatchRequest.max_pickup_eta_s: must be > 0, got {self.max_pickup_eta_s}")
+
+    def pickup_eta(self, driver_row: np.ndarray, request_row: np.ndarray) -> np.ndarray:
+        """Seconds from ``decision_time`` until each driver row reaches each request's pickup.
+
+        Elementwise over broadcast row-index arrays.
+        """
+        if self.travel_time is None:
+            return self._eta_from_candidates(np.asarray(driver_row), np.asarray(request_row))
+        d = np.asarray(driver_row, dtype=np.int64)
+        r = np.asarray(request_row, dtype=np.int64)
+        wait = np.maximum(self.drivers.free_at[d] - self.decision_time, 0.0)
+        return wait + self.travel_time(self.drivers.node[d], self.requests.pickup_node[r])
+
+    def _eta_from_candidates(self, d: np.ndarray, r: np.ndarray) -> np.ndarray:
+        # Pairs the simulator did not send are out of range: infinite ETA.
+        assert self.candidates is not None
+        c = self.candidates
+        n_drv = max(len(self.drivers), 1)
+        keys = c.request_row * n_drv + c.driver_row
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        want = np.asarray(r, dtype=np.int64) * n_drv + np.asarray(d, dtype=np.int64)
+        out = np.full(want.shape, np.inf)
+        if len(sorted_keys):
+            pos = np.minimum(np.searchsorted(sorted_keys, want), len(sorted_keys) - 1)
+            hit = sorted_keys[pos] == want
+            out[hit] = c.pickup_eta_s[order][pos[hit]]
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class MatchResponse:
+    """The matcher's decision: assignments (one row each) and explained non-assignments."""
+
+    request_id: np.ndarray
+    driver_id: np.ndarray
+    pickup_eta_s: np.ndarray
+    unmatched_id: np.ndarray
+    unmatched_reason: np.ndarray
+    diagnostics: Mapping[str, Any] = field(default_factory=dict)
+    api_version: int = API_VERSION
+
+    def __post_init__(self) -> None:
+        _freeze_columns_no_id(
+            self,
+            {"request_id": np.int64, "driver_id": np.int64, "pickup_eta_s": np.float64},
+            "MatchResponse",
+        )
+        _freeze_columns_no_id(
+            self, {"unmatched_id": np.int64, "unmatched_reason": np.int8}, "MatchResponse"
+        )
+
+    @property
+    def n_assigned(self) -> int:
+        return int(self.request_id.shape[0])
+
+    @classmethod
+    def empty(cls) -> MatchResponse:
+        """Nothing assigned, nothing to explain (valid only for a request with no open requests)."""
+        z = np.zeros(0)
+        return cls(z, z, z, z, z)
+
+
+@runtime_checkable
+class Matcher(Protocol):
+    """Anything that turns a :class:`MatchRequest` into a :class:`MatchResponse`.
+
+    The constructor stores parameters only; all work happens in :meth:`match`.
+    """
+
+    def match(self, request: MatchRequest) -> MatchResponse: ...
+
+    def get_params(self) -> dict[str, Any]: ...
