@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class InputError(Exception):
     """Bad input, reported as ``<source>: <field>: <what was expected>``.
@@ -9,11 +11,25 @@ class InputError(Exception):
     ``source`` names the file (or ``--flag``), ``field`` the dotted path inside it (may be
     empty), ``expected`` what a valid value looks like and what was found. The CLI prints
     the message and exits with status 2; nothing deep inside may leak a traceback instead.
+    Several problems found at once are kept in ``problems`` (one line each in the message).
     """
 
     def __init__(self, source: str, field: str, expected: str) -> None:
         self.source = str(source)
         self.field = field
         self.expected = expected
-        where = f"{self.source}: {field}" if field else self.source
-        super().__init__(f"{where}: {expected}")
+        self.problems: list[tuple[str, str]] = [(field, expected)]
+        super().__init__(self._line(field, expected))
+
+    def _line(self, field: str, expected: str) -> str:
+        return f"{self.source}: {field}: {expected}" if field else f"{self.source}: {expected}"
+
+    @classmethod
+    def many(cls, source: str, problems: Sequence[tuple[str, str]]) -> InputError:
+        """One error reporting every (field, expected) problem found in ``source``."""
+        if not problems:
+            raise ValueError("InputError.many: no problems given")
+        err = cls(source, *problems[0])
+        err.problems = list(problems)
+        err.args = ("\n".join(err._line(f, e) for f, e in problems),)
+        return err

@@ -1,0 +1,180 @@
+"""ridesim command line: a thin layer over the library.
+
+    python cli.py run scenarios/default.toml [--out runs] [--seed N]
+    python cli.py validate scenarios/default.toml
+    python cli.py report runs/<run-id>
+    python cli.py compare runs/<a> runs/<b> [...] [--out DIR]
+
+Bad input (a scenario, city file or flag) prints one clear line per problem and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cities.errors import InputError
+
+EXIT_INPUT = 2
+
+
+def _load(path: str, seed: int | None) -> Any:
+    from sim.scenario import load_scenario
+
+    scenario = load_scenario(path)
+    return scenario.with_seed(seed) if seed is not None else scenario
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a scenario, write its run directory and report, print the headline KPIs."""
+    from sim.run import run_scenario
+
+    scenario = _load(args.scenario, args.seed)
+    progress = None if args.no_progress else _ProgressBar(scenario.time.horizon_s)
+    try:
+        result = run_scenario(
+            scenario,
+            source=args.scenario,
+            base_dir=Path(args.scenario).resolve().parent,
+            out=Path(args.out),
+            cache_dir=Path(args.cache) if args.cache else None,
+            progress=progress,
+        )
+    finally:
+        if progress is not None:
+            progress.close()
+    print(f"run {result.run_id} ({scenario.name}, seed {scenario.seed})")
+    _print_headline(result.metrics, result.perf)
+    if not args.no_report:
+        from reports.html import write_report
+
+        report = write_report(result.run_dir)
+        print(f"report: {report}")
+    print(f"results: {result.run_dir}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check a scenario (schema, matcher, city reference) without running it."""
+    from cities import check_city
+    from matching.registry import make_matcher
+
+    scenario = _load(args.scenario, None)
+    make_matcher(scenario.dispatch.matcher, scenario.dispatch.params, source=args.scenario)
+    check_city(scenario.city, base_dir=Path(args.scenario).resolve().parent, source=args.scenario)
+    print(f"{args.scenario}: ok (scenario '{scenario.name}', seed {scenario.seed})")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write report.html and report.md for a finished run directory."""
+    from reports.html import write_report
+
+    print(f"report: {write_report(Path(args.run_dir))}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Write a side-by-side comparison of several run directories."""
+    from reports.compare import write_comparison
+
+    out = Path(args.out) if args.out else Path(args.run_dirs[0]).parent / "compare"
+    print(f"comparison: {write_comparison([Path(p) for p in args.run_dirs], out)}")
+    return 0
+
+
+def _print_headline(metrics: dict[str, Any], perf: dict[str, Any]) -> None:
+    from reports.kpis import headline
+
+    for label, value in headline(metrics):
+        print(f"  {label:<32} {value}")
+    print(
+        f"  {'wall time':<32} {perf['wall_s']:.1f} s "
+        f"({perf['events_per_s']:,.0f} events/s, city load {perf['city_load_s']:.1f} s)"
+    )
+
+
+class _ProgressBar:
+    """Simulated time, requests so far and events/s on a rich progress bar."""
+
+    def __init__(self, horizon_s: float) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            TextColumn("simulating"),
+            BarColumn(),
+            TextColumn("{task.fields[clock]}"),
+            TextColumn("{task.fields[requests]:>9,} requests"),
+            TextColumn("{task.fields[rate]:>10,.0f} events/s"),
+            TimeElapsedColumn(),
+            transient=True,
+        )
+        self._task = self._progress.add_task("sim", total=horizon_s, clock="", requests=0, rate=0.0)
+        self._t0 = time.perf_counter()
+        self._progress.start()
+
+    def __call__(self, sim_time: float, requests: int, events: int) -> None:
+        h, rem = divmod(int(sim_time), 3600)
+        clock = f"t+{h:02d}:{rem // 60:02d}:{rem % 60:02d}"
+        rate = events / max(time.perf_counter() - self._t0, 1e-9)
+        self._progress.update(self._task, completed=sim_time, clock=clock, requests=requests, rate=rate)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="ridesim", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a scenario and write a run directory")
+    run.add_argument("scenario", help="scenario file (TOML)")
+    run.add_argument("--out", default="runs", help="parent folder of the run directory (default: runs)")
+    run.add_argument("--seed", type=_seed, help="override the scenario's root seed")
+    run.add_argument("--cache", help="travel-time cache folder (default: $RIDESIM_CACHE or ~/.cache/ridesim)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--no-report", action="store_true", help="do not write report.html")
+    run.set_defaults(fn=cmd_run)
+
+    val = sub.add_parser("validate", help="check a scenario file without running it")
+    val.add_argument("scenario")
+    val.set_defaults(fn=cmd_validate)
+
+    rep = sub.add_parser("report", help="write report.html for a run directory")
+    rep.add_argument("run_dir")
+    rep.set_defaults(fn=cmd_report)
+
+    cmp_ = sub.add_parser("compare", help="compare run directories side by side")
+    cmp_.add_argument("run_dirs", nargs="+")
+    cmp_.add_argument("--out", help="output folder (default: <runs>/compare)")
+    cmp_.set_defaults(fn=cmd_compare)
+    return parser
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python cli.py`` and the ``ridesim`` console command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except InputError as exc:
+        print(f"error: {exc}".replace("\n", "\nerror: "), file=sys.stderr)
+        return EXIT_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,292 @@
+"""From a validated scenario to a finished run directory.
+
+``runs/<run-id>/`` holds ``manifest.json`` (what produced the run), ``events.parquet`` (the
+event log), ``metrics.json`` (deterministic KPIs), ``perf.json`` (wall-clock figures, never
+fed back into the run), ``matcher_calls.parquet`` (wall time and size of every matcher call),
+``nodes.parquet`` and ``roads.parquet`` (the city, so reports can draw maps without
+reloading it). The run id hashes the canonical scenario, the city's input data and the code,
+so the same inputs always map to the same directory.
+
+While a run is in progress it lives in ``runs/<run-id>.partial/``; only a complete run is
+renamed to ``runs/<run-id>/``. A crash leaves the partial directory with a readable event
+log prefix (``events.arrows``), never something that looks like a result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import platform
+import resource
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cities import load_city
+from cities.demand import Trips, spatial_mix, synthetic_trips
+from cities.space import Space
+from cities.supply import Fleet, generate_fleet
+from matching.api import Matcher
+from matching.registry import make_matcher, matcher_params
+from reports.kpis import write_metrics
+from sim.engine import DispatchPolicy, Simulation
+from sim.events import EventLog
+from sim.scenario import Scenario
+from sim.seeding import STREAMS, seed_entropy, spawn_streams
+
+ROOT = Path(__file__).resolve().parents[1]
+CODE_DIRS = ("sim", "matching", "cities", "reports")
+VERSIONED = ("numpy", "scipy", "simpy", "pyarrow", "pydantic", "ortools", "osmium", "h3")
+
+Progress = Callable[[float, int, int], None]
+
+
+def code_hash() -> str:
+    """Hash of the source of every package that shapes a run's results."""
+    h = hashlib.sha256()
+    for d in CODE_DIRS:
+        for path in sorted((ROOT / d).rglob("*.py")):
+            h.update(str(path.relative_to(ROOT)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def run_id_for(scenario: Scenario, space: Space) -> str:
+    """Content address of a run: canonical scenario + city data + code."""
+    payload = json.dumps(
+        {"scenario": scenario.canonical(), "city": space.content_hash, "code": code_hash()},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Market:
+    """Everything a simulation needs, drawn from the scenario's seed."""
+
+    space: Space
+    trips: Trips
+    patience_s: np.ndarray
+    fleet: Fleet
+    matcher: Matcher
+    streams: dict[str, np.random.Generator]
+
+
+def build_market(
+    scenario: Scenario, *, source: str, base_dir: Path, cache_dir: Path | None = None
+) -> tuple[Market, float]:
+    """Load the city and draw demand and supply. Returns the market and the city load time."""
+    matcher = make_matcher(scenario.dispatch.matcher, scenario.dispatch.params, source=source)
+    t0 = time.perf_counter()
+    space = load_city(scenario.city, base_dir=base_dir, source=source, cache_dir=cache_dir)
+    city_load_s = time.perf_counter() - t0
+    streams = spawn_streams(scenario.seed)
+    start_s, horizon_s = scenario.time.start_s, scenario.time.horizon_s
+    mix = spatial_mix(scenario.demand, space, source)
+    trips = synthetic_trips(streams["demand"], scenario.demand, space, mix, start_s, horizon_s)
+    fleet = generate_fleet(streams["supply"], scenario.fleet, space, mix, start_s, horizon_s)
+    patience = _patience(streams["riders"], scenario, len(trips))
+    return Market(space, trips, patience, fleet, matcher, streams), city_load_s
+
+
+def _patience(rng: np.random.Generator, scenario: Scenario, n: int) -> np.ndarray:
+    p = scenario.riders
+    if p.patience == "fixed" or p.patience_s == 0:
+        return np.full(n, p.patience_s)
+    return rng.exponential(p.patience_s, n)
+
+
+def simulate(market: Market, scenario: Scenario, log: EventLog, progress: Progress | None = None) -> Simulation:
+    """Run the market through the simulation, writing events to ``log`` (closed here)."""
+    d = scenario.dispatch
+    policy = DispatchPolicy(
+        batch_window_s=d.batch_window_s,
+        max_pickup_eta_s=d.max_pickup_eta_s,
+        decision_delay_s=d.decision_delay_s,
+        decision_delay_per_request_s=d.decision_delay_per_request_s,
+    )
+    sim = Simulation(
+        market.space,
+        market.trips,
+        market.patience_s,
+        market.fleet,
+        market.matcher,
+        policy,
+        market.streams["matcher"],
+        log,
+        scenario.time.horizon_s,
+    )
+    sim.run(progress)
+    log.close()
+    return sim
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Where a finished run lives and its headline figures."""
+
+    run_dir: Path
+    run_id: str
+    metrics: dict[str, Any]
+    perf: dict[str, Any]
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    source: str,
+    base_dir: Path,
+    out: Path = Path("runs"),
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Run one scenario end to end and write its run directory under ``out``."""
+    wall0 = time.perf_counter()
+    market, city_load_s = build_market(scenario, source=source, base_dir=base_dir, cache_dir=cache_dir)
+    run_id = run_id_for(scenario, market.space)
+    out.mkdir(parents=True, exist_ok=True)
+    partial = out / f"{run_id}.partial"
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir()
+
+    sim_t0 = time.perf_counter()
+    sim = simulate(market, scenario, EventLog(partial / "events.parquet"), progress)
+    sim_wall = time.perf_counter() - sim_t0
+
+    _write_city(partial, market.space)
+    _write_json(partial / "manifest.json", _manifest(scenario, source, market, run_id))
+    metrics = write_metrics(partial)
+    _write_matcher_calls(partial, sim)
+    perf = _perf(sim, sim_wall, city_load_s, time.perf_counter() - wall0)
+    _write_json(partial / "perf.json", perf)
+
+    final = out / run_id
+    if final.exists():
+        shutil.rmtree(final)
+    partial.rename(final)
+    return RunResult(final, run_id, metrics, perf)
+
+
+def _manifest(scenario: Scenario, source: str, market: Market, run_id: str) -> dict[str, Any]:
+    space = market.space
+    inputs: dict[str, Any] = {}
+    if getattr(space, "source_sha256", None):
+        inputs["city"] = {"path": str(space.source_path), "sha256": space.source_sha256}
+    return {
+        "run_id": run_id,
+        "ridesim_version": _version("ridesim"),
+        "code_hash": code_hash(),
+        "scenario_source": source,
+        "scenario": scenario.canonical(),
+        "seed_entropy": seed_entropy(scenario.seed),
+        "streams": list(STREAMS),
+        "city": {
+            "name": space.name,
+            "n_nodes": int(space.n_nodes),
+            "content_hash": space.content_hash,
+            "geographic": space.to_lonlat(space.node_xy[:1]) is not None,
+        },
+        "inputs": inputs,
+        "matcher": {
+            "name": scenario.dispatch.matcher,
+            "class": type(market.matcher).__qualname__,
+            "params": matcher_params(market.matcher),
+        },
+        "counts": {"requests": len(market.trips), "drivers": len(market.fleet)},
+        "versions": {"python": platform.python_version(), **{p: _version(p) for p in VERSIONED}},
+    }
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _write_city(run_dir: Path, space: Space) -> None:
+    xy = np.asarray(space.node_xy)
+    lonlat = space.to_lonlat(xy)
+    n = xy.shape[0]
+    lon = lonlat[:, 0] if lonlat is not None else np.full(n, np.nan)
+    lat = lonlat[:, 1] if lonlat is not None else np.full(n, np.nan)
+    nodes = pa.table(
+        {
+            "node": pa.array(np.arange(n, dtype=np.int64)),
+            "x_m": pa.array(xy[:, 0]),
+            "y_m": pa.array(xy[:, 1]),
+            "lon": pa.array(lon, mask=np.isnan(lon)),
+            "lat": pa.array(lat, mask=np.isnan(lat)),
+        }
+    )
+    pq.write_table(nodes, run_dir / "nodes.parquet", compression="zstd")
+    seg = space.road_segments() if hasattr(space, "road_segments") else np.zeros((0, 2, 2))
+    roads = pa.table(
+        {
+            "x0": pa.array(seg[:, 0, 0], type=pa.float64()),
+            "y0": pa.array(seg[:, 0, 1], type=pa.float64()),
+            "x1": pa.array(seg[:, 1, 0], type=pa.float64()),
+            "y1": pa.array(seg[:, 1, 1], type=pa.float64()),
+        }
+    )
+    pq.write_table(roads, run_dir / "roads.parquet", compression="zstd")
+
+
+def _write_matcher_calls(run_dir: Path, sim: Simulation) -> None:
+    c = sim.calls
+    table = pa.table(
+        {
+            "batch_id": pa.array(c.batch_id, type=pa.int64()),
+            "shard_id": pa.array(np.zeros(len(c.batch_id), dtype=np.int64)),
+            "n_requests": pa.array(c.n_requests, type=pa.int64()),
+            "n_drivers": pa.array(c.n_drivers, type=pa.int64()),
+            "wall_ms": pa.array(np.asarray(c.wall_s, dtype=np.float64) * 1e3),
+        }
+    )
+    pq.write_table(table, run_dir / "matcher_calls.parquet", compression="zstd")
+
+
+def latency_summary(wall_ms: np.ndarray) -> dict[str, float | int]:
+    """Call count and p50/p95/p99/max of matcher wall times (ms)."""
+    if wall_ms.size == 0:
+        return {"calls": 0, "p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None}
+    p50, p95, p99 = np.percentile(wall_ms, [50, 95, 99])
+    return {
+        "calls": int(wall_ms.size),
+        "p50_ms": float(p50),
+        "p95_ms": float(p95),
+        "p99_ms": float(p99),
+        "max_ms": float(wall_ms.max()),
+    }
+
+
+def _perf(sim: Simulation, sim_wall: float, city_load_s: float, wall: float) -> dict[str, Any]:
+    wall_ms = np.asarray(sim.calls.wall_s, dtype=np.float64) * 1e3
+    summary = latency_summary(wall_ms)
+    n_events = len(sim.log)
+    n_requests = len(sim.trips)
+    return {
+        "note": "wall-clock measurements of this machine; never used by the simulation",
+        "wall_s": wall,
+        "city_load_s": city_load_s,
+        "sim_wall_s": sim_wall,
+        "events": n_events,
+        "events_per_s": n_events / sim_wall if sim_wall > 0 else None,
+        "requests_per_s": n_requests / sim_wall if sim_wall > 0 else None,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "matcher": {**summary, "per_shard": {"0": summary}},
+    }
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
