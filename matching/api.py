@@ -56,7 +56,9 @@ class UnmatchedReason(IntEnum):
 
 
 def _frozen_array(values: Any, dtype: Any, name: str, ndim: int = 1) -> np.ndarray:
-    arr = np.array(values, dtype=dtype, copy=True)
+    # A read-only view: the caller's own array stays writeable, the matcher's copy cannot be
+    # written through. Converting copies only when the dtype differs.
+    arr = np.asarray(values, dtype=dtype).view()
     if arr.ndim != ndim:
         if ndim == 2 and arr.size == 0:
             arr = arr.reshape(0, 2)

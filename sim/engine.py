@@ -51,6 +51,28 @@ class RequestStatus(IntEnum):
     CANCELLED = 6
 
 
+# Plain ints/strs for the hot path (enum attribute lookups cost more than the work).
+D_IDLE = int(DriverStatus.IDLE)
+D_OFFLINE = int(DriverStatus.OFFLINE)
+D_ON_TRIP = int(DriverStatus.ON_TRIP)
+D_RESERVED = int(DriverStatus.RESERVED)
+D_TO_PICKUP = int(DriverStatus.TO_PICKUP)
+R_ASSIGNED = int(RequestStatus.ASSIGNED)
+R_CANCELLED = int(RequestStatus.CANCELLED)
+R_COMPLETED = int(RequestStatus.COMPLETED)
+R_DECIDED = int(RequestStatus.DECIDED)
+R_NOT_YET = int(RequestStatus.NOT_YET)
+R_ON_BOARD = int(RequestStatus.ON_BOARD)
+R_OPEN = int(RequestStatus.OPEN)
+K_ASSIGN = str(Kind.ASSIGN)
+K_CANCEL = str(Kind.CANCEL)
+K_DRIVER_OFFLINE = str(Kind.DRIVER_OFFLINE)
+K_DRIVER_ONLINE = str(Kind.DRIVER_ONLINE)
+K_DROPOFF = str(Kind.DROPOFF)
+K_PICKUP = str(Kind.PICKUP)
+K_REQUEST = str(Kind.REQUEST)
+
+
 class MatcherContractError(RuntimeError):
     """A matcher returned a response that breaks the v1 contract."""
 
@@ -133,8 +155,9 @@ class Simulation:
         """Simulate [0, horizon). ``progress(sim_time, requests_so_far, events_so_far)`` is
         called between equal slices of simulated time (never from wall-clock time)."""
         env = self.env
-        env.process(self._arrivals())
+        # Shifts first: drivers who log on at t are online for requests arriving at t.
         env.process(self._shifts())
+        env.process(self._arrivals())
         if not self.policy.immediate:
             env.process(self._batches())
         for k in range(1, steps + 1):
@@ -174,14 +197,14 @@ class Simulation:
         self._arrived += 1
         tr = self.trips
         self.log.add(
-            now, Kind.REQUEST, rider=i, node=int(tr.pickup_node[i]),
+            now, K_REQUEST, rider=i, node=int(tr.pickup_node[i]),
             dest_node=int(tr.dropoff_node[i]), value=float(self.trip_time[i]),
         )
-        self.r_status[i] = RequestStatus.OPEN
+        self.r_status[i] = R_OPEN
         self.open[i] = None
         if self.policy.immediate and self.idle.any():
             self._dispatch(np.array([i], dtype=np.int64))
-        if self.r_status[i] == RequestStatus.OPEN:
+        if self.r_status[i] == R_OPEN:
             patience = self.patience_s[i]
             if patience <= 0:
                 self._cancel(i, "no_driver")
@@ -189,53 +212,53 @@ class Simulation:
                 self._after(patience, partial(self._give_up, i))
 
     def _give_up(self, i: int) -> None:
-        if self.r_status[i] in (RequestStatus.OPEN, RequestStatus.DECIDED):
+        if self.r_status[i] in (R_OPEN, R_DECIDED):
             self._cancel(i, "patience")
 
     def _cancel(self, i: int, reason: str) -> None:
-        self.r_status[i] = RequestStatus.CANCELLED
+        self.r_status[i] = R_CANCELLED
         self.open.pop(i, None)
         self.log.add(
-            self.env.now, Kind.CANCEL, rider=i, node=int(self.trips.pickup_node[i]), detail=reason
+            self.env.now, K_CANCEL, rider=i, node=int(self.trips.pickup_node[i]), detail=reason
         )
 
     # ---------------------------------------------------------------- drivers
     def _online(self, d: int, off: float) -> None:
-        if self.d_status[d] != DriverStatus.OFFLINE:  # back-to-back shifts: keep working
+        if self.d_status[d] != D_OFFLINE:  # back-to-back shifts: keep working
             self.d_leaving[d] = False
         else:
             now = self.env.now
-            self.d_status[d] = DriverStatus.IDLE
+            self.d_status[d] = D_IDLE
             self.d_online_since[d] = now
             self.d_free_at[d] = now
             self.idle[d] = True
-            self.log.add(now, Kind.DRIVER_ONLINE, driver=d, node=int(self.d_node[d]))
+            self.log.add(now, K_DRIVER_ONLINE, driver=d, node=int(self.d_node[d]))
         if off < self.horizon_s:
             self._after(off - self.env.now, partial(self._shift_ends, d))
         if self.policy.immediate and self.open and self.idle[d]:
             self._dispatch(None)
 
     def _shift_ends(self, d: int) -> None:
-        if self.d_status[d] == DriverStatus.IDLE:
+        if self.d_status[d] == D_IDLE:
             self._offline(d)
-        elif self.d_status[d] != DriverStatus.OFFLINE:
+        elif self.d_status[d] != D_OFFLINE:
             self.d_leaving[d] = True
 
     def _offline(self, d: int) -> None:
         now = self.env.now
-        self.d_status[d] = DriverStatus.OFFLINE
+        self.d_status[d] = D_OFFLINE
         self.idle[d] = False
         self.d_leaving[d] = False
         self.d_online_s[d] += now - self.d_online_since[d]
         self.d_online_since[d] = np.nan
-        self.log.add(now, Kind.DRIVER_OFFLINE, driver=d, node=int(self.d_node[d]))
+        self.log.add(now, K_DRIVER_OFFLINE, driver=d, node=int(self.d_node[d]))
 
     def _release(self, d: int) -> None:
         """The driver is free again at their current node."""
         if self.d_leaving[d]:
             self._offline(d)
             return
-        self.d_status[d] = DriverStatus.IDLE
+        self.d_status[d] = D_IDLE
         self.d_free_at[d] = self.env.now
         self.idle[d] = True
         if self.policy.immediate and self.open:
@@ -272,10 +295,10 @@ class Simulation:
             self._apply(rid, did, eta, batch_id)
             return
         # Reserve both sides until the decision lands, so no other decision takes them.
-        self.r_status[rid] = RequestStatus.DECIDED
+        self.r_status[rid] = R_DECIDED
         for r in rid.tolist():
             self.open.pop(r, None)
-        self.d_status[did] = DriverStatus.RESERVED
+        self.d_status[did] = D_RESERVED
         self.idle[did] = False
         self._after(delay, partial(self._apply, rid, did, eta, batch_id))
 
@@ -316,39 +339,43 @@ class Simulation:
     def _check_response(self, request: MatchRequest, response: MatchResponse) -> None:
         """Refuse a decision that would corrupt the market (the conformance suite checks
         matchers in depth; this guards the run against a plug-in that slipped through)."""
-        name = type(self.matcher).__name__
         rid, did = response.request_id, response.driver_id
+        if rid.size == 0:
+            return
         problems = []
-        if np.unique(rid).size != rid.size:
+        if rid.size > 1 and np.any(np.diff(np.sort(rid)) == 0):
             problems.append("assigned a request twice")
-        if np.unique(did).size != did.size:
+        if did.size > 1 and np.any(np.diff(np.sort(did)) == 0):
             problems.append("assigned a driver twice")
-        if not np.isin(rid, request.requests.id).all():
+        if not _all_in_sorted(rid, request.requests.id):
             problems.append("assigned a request that was not open")
-        if not np.isin(did, request.drivers.id).all():
+        if not _all_in_sorted(did, request.drivers.id):
             problems.append("assigned a driver that was not a candidate")
         if np.any(response.pickup_eta_s > request.max_pickup_eta_s + 1e-9):
             problems.append("exceeded max_pickup_eta_s")
         if problems:
+            name = type(self.matcher).__name__
             raise MatcherContractError(f"matcher {name}: " + "; ".join(problems))
 
     def _apply(self, rid: np.ndarray, did: np.ndarray, eta: np.ndarray, batch_id: int) -> None:
         now = self.env.now
+        order = np.argsort(rid, kind="stable")  # log in request-id order, whatever the matcher's
+        rid, did, eta = rid[order], did[order], eta[order]
         pickup = self.trips.pickup_node[rid]
         travel = self.space.travel_time(self.d_node[did], pickup)
         detail = str(batch_id)
         for r, d, quoted, drive in zip(rid.tolist(), did.tolist(), eta.tolist(), travel.tolist(), strict=True):
-            if self.r_status[r] == RequestStatus.CANCELLED:  # gave up while we decided
+            if self.r_status[r] == R_CANCELLED:  # gave up while we decided
                 self._release(d)
                 continue
-            self.r_status[r] = RequestStatus.ASSIGNED
+            self.r_status[r] = R_ASSIGNED
             self.open.pop(r, None)
             self.r_driver[r] = d
             self.r_assign_t[r] = now
-            self.d_status[d] = DriverStatus.TO_PICKUP
+            self.d_status[d] = D_TO_PICKUP
             self.idle[d] = False
             self.log.add(
-                now, Kind.ASSIGN, rider=r, driver=d, node=int(self.d_node[d]),
+                now, K_ASSIGN, rider=r, driver=d, node=int(self.d_node[d]),
                 dest_node=int(self.trips.pickup_node[r]), value=quoted, detail=detail,
             )
             self._after(drive, partial(self._pickup, r, d))
@@ -357,23 +384,31 @@ class Simulation:
     def _pickup(self, r: int, d: int) -> None:
         now = self.env.now
         node = int(self.trips.pickup_node[r])
-        self.r_status[r] = RequestStatus.ON_BOARD
+        self.r_status[r] = R_ON_BOARD
         self.r_pickup_t[r] = now
-        self.d_status[d] = DriverStatus.ON_TRIP
+        self.d_status[d] = D_ON_TRIP
         self.d_node[d] = node
-        self.log.add(now, Kind.PICKUP, rider=r, driver=d, node=node, value=now - self.r_assign_t[r])
+        self.log.add(now, K_PICKUP, rider=r, driver=d, node=node, value=now - self.r_assign_t[r])
         self._after(float(self.trip_time[r]), partial(self._dropoff, r, d))
 
     def _dropoff(self, r: int, d: int) -> None:
         now = self.env.now
         node = int(self.trips.dropoff_node[r])
-        self.r_status[r] = RequestStatus.COMPLETED
+        self.r_status[r] = R_COMPLETED
         self.d_node[d] = node
-        self.log.add(now, Kind.DROPOFF, rider=r, driver=d, node=node, value=now - self.r_pickup_t[r])
+        self.log.add(now, K_DROPOFF, rider=r, driver=d, node=node, value=now - self.r_pickup_t[r])
         self._release(d)
 
     # ---------------------------------------------------------------- results
     def request_counts(self) -> dict[str, int]:
         """How many requests are in each state now."""
-        arrived = self.r_status != RequestStatus.NOT_YET
+        arrived = self.r_status != R_NOT_YET
         return {s.name.lower(): int((self.r_status[arrived] == s).sum()) for s in RequestStatus if s}
+
+
+def _all_in_sorted(values: np.ndarray, sorted_ids: np.ndarray) -> bool:
+    """Whether every value occurs in the sorted id array."""
+    if sorted_ids.size == 0:
+        return values.size == 0
+    pos = np.minimum(np.searchsorted(sorted_ids, values), sorted_ids.size - 1)
+    return bool(np.all(sorted_ids[pos] == values))
