@@ -91,6 +91,8 @@ class Trips:
     t: np.ndarray
     pickup_node: np.ndarray
     dropoff_node: np.ndarray
+    recorded_trip_s: np.ndarray | None = None
+    """For replayed real trips: the recorded trip duration (NaN where unknown)."""
 
     def __len__(self) -> int:
         return int(self.t.shape[0])
