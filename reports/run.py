@@ -1,0 +1,136 @@
+"""Reading a run directory back: the only way reports see a run.
+
+Every loader raises :class:`cities.errors.InputError` naming the path and what is missing, so a
+half-written run directory gives a clear message instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cities.errors import InputError
+from sim.events import read_events
+
+REQUIRED = ("manifest.json", "events.parquet")
+
+
+def _need(path: Path, what: str) -> None:
+    if not path.is_file():
+        raise InputError(str(path), "", f"missing {what} (is this a complete run directory?)")
+
+
+def load_json(path: Path, what: str) -> dict[str, Any]:
+    """A JSON object from ``path``, or InputError when absent or not valid JSON."""
+    _need(path, what)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputError(str(path), "", f"{what} is not valid JSON ({e})") from None
+    if not isinstance(obj, dict):
+        raise InputError(str(path), "", f"{what} must be a JSON object")
+    return obj
+
+
+def load_manifest(run_dir: Path) -> dict[str, Any]:
+    """The run manifest, checked for the fields reports rely on."""
+    path = Path(run_dir) / "manifest.json"
+    m = load_json(path, "the run manifest")
+    scenario = m.get("scenario")
+    if not isinstance(scenario, dict):
+        raise InputError(str(path), "scenario", "expected the canonical scenario object")
+    try:
+        float(scenario["time"]["duration_s"])
+    except (KeyError, TypeError, ValueError):
+        raise InputError(
+            str(path), "scenario.time.duration_s", "expected the scenario duration in seconds"
+        ) from None
+    return m
+
+
+def load_events(run_dir: Path) -> pa.Table:
+    """The event log of a run."""
+    path = Path(run_dir) / "events.parquet"
+    _need(path, "the event log")
+    try:
+        return read_events(path)
+    except ValueError as e:
+        raise InputError(str(path), "", str(e)) from None
+
+
+def _load_parquet(path: Path, what: str, required: bool) -> pa.Table | None:
+    if not path.is_file():
+        if required:
+            _need(path, what)
+        return None
+    return pq.read_table(path)
+
+
+def load_nodes(run_dir: Path, required: bool = True) -> pa.Table | None:
+    """``nodes.parquet`` (node, x_m, y_m, lon, lat), or None when absent and not required."""
+    return _load_parquet(Path(run_dir) / "nodes.parquet", "the city nodes", required)
+
+
+def load_roads(run_dir: Path, required: bool = True) -> pa.Table | None:
+    """``roads.parquet`` (x0, y0, x1, y1), or None when absent and not required."""
+    return _load_parquet(Path(run_dir) / "roads.parquet", "the road segments", required)
+
+
+@dataclass(frozen=True)
+class RunData:
+    """Everything a report needs from one run directory."""
+
+    run_dir: Path
+    manifest: dict[str, Any]
+    events: pa.Table
+    metrics: dict[str, Any]
+    nodes: pa.Table | None
+    roads: pa.Table | None
+    perf: dict[str, Any] | None
+
+    @property
+    def run_id(self) -> str:
+        return str(self.manifest.get("run_id", self.run_dir.name))
+
+    @property
+    def horizon_s(self) -> float:
+        return float(self.manifest["scenario"]["time"]["duration_s"])
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """Raise InputError unless ``run_dir`` is a directory holding the files reports need."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InputError(str(run_dir), "", "not a run directory (does not exist)")
+    for name in REQUIRED:
+        _need(run_dir / name, name)
+
+
+def load_run(run_dir: Path) -> RunData:
+    """Load a run directory; computes (and writes) ``metrics.json`` if it is missing."""
+    from reports.kpis import write_metrics
+
+    run_dir = Path(run_dir)
+    check_run_dir(run_dir)
+    manifest = load_manifest(run_dir)
+    metrics_path = run_dir / "metrics.json"
+    metrics = (
+        load_json(metrics_path, "the run metrics")
+        if metrics_path.is_file()
+        else write_metrics(run_dir)
+    )
+    perf_path = run_dir / "perf.json"
+    return RunData(
+        run_dir=run_dir,
+        manifest=manifest,
+        events=load_events(run_dir),
+        metrics=metrics,
+        nodes=load_nodes(run_dir, required=False),
+        roads=load_roads(run_dir, required=False),
+        perf=load_json(perf_path, "the perf figures") if perf_path.is_file() else None,
+    )
