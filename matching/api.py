@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import cached_property
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -219,7 +220,9 @@ class MatchRequest:
         if self.travel_time is None and self.candidates is None:
             raise ValueError("MatchRequest: needs travel_time or precomputed candidates")
         if not self.max_pickup_eta_s > 0:
-            raise ValueError(f"MatchRequest.max_pickup_eta_s: must be > 0, got {self.max_pickup_eta_s}")
+            raise ValueError(
+                f"MatchRequest.max_pickup_eta_s: must be > 0, got {self.max_pickup_eta_s}"
+            )
 
     def pickup_eta(self, driver_row: np.ndarray, request_row: np.ndarray) -> np.ndarray:
         """Seconds from ``decision_time`` until each driver row reaches each request's pickup.
@@ -235,19 +238,30 @@ class MatchRequest:
 
     def _eta_from_candidates(self, d: np.ndarray, r: np.ndarray) -> np.ndarray:
         # Pairs the simulator did not send are out of range: infinite ETA.
-        assert self.candidates is not None
-        c = self.candidates
+        sorted_keys, sorted_eta = self._candidate_index
         n_drv = max(len(self.drivers), 1)
-        keys = c.request_row * n_drv + c.driver_row
-        order = np.argsort(keys, kind="stable")
-        sorted_keys = keys[order]
         want = np.asarray(r, dtype=np.int64) * n_drv + np.asarray(d, dtype=np.int64)
         out = np.full(want.shape, np.inf)
         if len(sorted_keys):
             pos = np.minimum(np.searchsorted(sorted_keys, want), len(sorted_keys) - 1)
             hit = sorted_keys[pos] == want
-            out[hit] = c.pickup_eta_s[order][pos[hit]]
+            out[hit] = sorted_eta[pos[hit]]
         return out
+
+    @cached_property
+    def _candidate_index(self) -> tuple[np.ndarray, np.ndarray]:
+        # (request_row * n_drivers + driver_row) sorted, and the ETAs in that order: built once
+        # per request, not on every pickup_eta call. cached_property writes the instance
+        # __dict__ directly, so this works on the frozen dataclass and is not a field.
+        assert self.candidates is not None
+        c = self.candidates
+        n_drv = max(len(self.drivers), 1)
+        keys = c.request_row * n_drv + c.driver_row
+        order = np.argsort(keys, kind="stable")
+        sorted_keys, sorted_eta = keys[order], c.pickup_eta_s[order]
+        sorted_keys.flags.writeable = False
+        sorted_eta.flags.writeable = False
+        return sorted_keys, sorted_eta
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,0 +1,178 @@
+"""Candidate generation: each open request's k nearest drivers by pickup ETA.
+
+Batch matchers never look at all ``n_requests x n_drivers`` pairs of a large batch: they work on
+a sparse candidate graph, each request joined to its ``k`` drivers with the smallest pickup ETA
+that are within ``max_pickup_eta_s``. This module builds that graph, exactly (not a heuristic):
+
+* small batches (``n_requests * n_drivers <= DENSE_LIMIT``): the dense ETA matrix;
+* large batches with a finite ``max_speed_mps``: a KD-tree over driver positions. A driver ``d``
+  metres away in a straight line needs at least ``d / max_speed_mps`` seconds, so drivers beyond
+  ``max_pickup_eta_s * max_speed_mps`` are never probed, and a request whose probe of the nearest
+  drivers by distance cannot prove that no unprobed driver beats its k-th ETA is probed again
+  with twice as many neighbours;
+* large batches without a speed bound: the dense matrix, a block of requests at a time.
+
+Requests that crossed a wire carry their candidates (``request.candidates``); those are used
+as sent, trimmed to ``k`` per request and to ``max_pickup_eta_s``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from matching.api import CandidatePairs, MatchRequest
+
+DENSE_LIMIT = 200_000
+"""Largest ``n_requests * n_drivers`` for which the dense ETA matrix is computed at once."""
+
+# Slack on the straight-line lower bound, so that the last-bit difference between the KD-tree's
+# distance and the travel-time function's own arithmetic can never make a bound look stronger
+# than it is.
+_BOUND_SLACK = 1e-9
+
+
+def candidate_pairs(request: MatchRequest, k: int) -> CandidatePairs:
+    """Each open request's up-to-``k`` nearest drivers by pickup ETA, within max pickup ETA.
+
+    Sorted by (request_row, pickup_eta_s, driver id); ties in ETA go to the lower driver id.
+    """
+    if not isinstance(k, int | np.integer) or k < 1:
+        raise ValueError(f"candidate_pairs: k must be a positive integer, got {k!r}")
+    k = int(k)
+    if request.candidates is not None:
+        c = request.candidates
+        return _top_k(c.request_row, c.driver_row, c.pickup_eta_s, request.max_pickup_eta_s, k,
+                      dedupe=True)
+    n_req, n_drv = len(request.requests), len(request.drivers)
+    if n_req == 0 or n_drv == 0:
+        return empty_pairs()
+    if n_req * n_drv <= DENSE_LIMIT:
+        return _dense(request, np.arange(n_req, dtype=np.int64), k)
+    if math.isfinite(request.max_speed_mps) and request.max_speed_mps > 0:
+        return _kdtree(request, k)
+    # No speed bound: distance proves nothing, so every pair is evaluated, a block at a time.
+    block = max(1, DENSE_LIMIT // n_drv)
+    parts = [_dense(request, np.arange(s, min(s + block, n_req), dtype=np.int64), k)
+             for s in range(0, n_req, block)]
+    return _concat(parts)
+
+
+def empty_pairs() -> CandidatePairs:
+    """A candidate graph with no pairs."""
+    z = np.zeros(0, dtype=np.int64)
+    return CandidatePairs(z, z, np.zeros(0))
+
+
+def _dense(request: MatchRequest, rows: np.ndarray, k: int) -> CandidatePairs:
+    """Top-k for the given request rows from their full rows of the ETA matrix."""
+    n_drv = len(request.drivers)
+    d = np.arange(n_drv, dtype=np.int64)
+    eta = np.broadcast_to(request.pickup_eta(d[None, :], rows[:, None]), (rows.size, n_drv))
+    max_eta = request.max_pickup_eta_s
+    if k < n_drv:
+        # The k-th smallest ETA of each row: anything above it can never be kept. Pairs tied
+        # with it are all kept here and trimmed by driver id in _top_k.
+        kth = np.partition(eta, k - 1, axis=1)[:, k - 1 : k]
+        keep = (eta <= kth) & (eta <= max_eta)
+    else:
+        keep = eta <= max_eta
+    r_idx, d_idx = np.nonzero(keep)
+    return _top_k(rows[r_idx], d_idx, eta[r_idx, d_idx], max_eta, k)
+
+
+def _kdtree(request: MatchRequest, k: int) -> CandidatePairs:
+    """Top-k via a KD-tree over driver positions, exact given ``max_speed_mps``."""
+    n_drv = len(request.drivers)
+    vmax = float(request.max_speed_mps)
+    max_eta = float(request.max_pickup_eta_s)
+    radius = max_eta * vmax * (1 + _BOUND_SLACK)
+    tree = cKDTree(request.drivers.xy)
+    pickup_xy = request.requests.pickup_xy
+    todo = np.arange(len(request.requests), dtype=np.int64)
+    probe = min(n_drv, 2 * k + 8)  # a margin: ETA order differs from straight-line order
+    parts: list[CandidatePairs] = []
+    while todo.size:
+        dist, idx = tree.query(pickup_xy[todo], k=probe, distance_upper_bound=radius)
+        dist = np.reshape(dist, (todo.size, probe))
+        idx = np.reshape(idx, (todo.size, probe)).astype(np.int64)
+        found = idx < n_drv  # missing neighbours come back as index n_drv, distance inf
+        rows2d = np.broadcast_to(todo[:, None], idx.shape)
+        r, d = rows2d[found], idx[found]
+        got = _top_k(r, d, request.pickup_eta(d, r), max_eta, k)
+        if probe >= n_drv:
+            parts.append(got)
+            break
+        # A request is settled when its probe was not full (every driver in range was seen),
+        # or when no unprobed driver can reach it within max_eta, or when its k-th kept ETA is
+        # strictly below the least ETA any unprobed driver could have.
+        full = found[:, -1]
+        bound = dist[:, -1] / vmax * (1 - _BOUND_SLACK)
+        pos = np.searchsorted(todo, got.request_row)
+        count = np.bincount(pos, minlength=todo.size)
+        kth = np.full(todo.size, np.inf)
+        ends = np.cumsum(count) - 1
+        has_k = count == k
+        kth[has_k] = got.pickup_eta_s[ends[has_k]]
+        settled = ~full | (bound > max_eta) | (has_k & (kth < bound))
+        parts.append(_select_rows(got, settled[pos]))
+        todo = todo[~settled]
+        probe = min(n_drv, probe * 2)
+    return _concat(parts)
+
+
+def _top_k(
+    r: np.ndarray, d: np.ndarray, eta: np.ndarray, max_eta: float, k: int, *, dedupe: bool = False
+) -> CandidatePairs:
+    """Pairs within ``max_eta``, at most k per request, sorted by (request, eta, driver)."""
+    r = np.asarray(r, dtype=np.int64)
+    d = np.asarray(d, dtype=np.int64)
+    eta = np.asarray(eta, dtype=np.float64)
+    ok = eta <= max_eta  # also drops NaN
+    r, d, eta = r[ok], d[ok], eta[ok]
+    order = np.lexsort((d, eta, r))
+    r, d, eta = r[order], d[order], eta[order]
+    if dedupe and r.size:
+        # A wire sender may repeat a pair; the first (smallest ETA) wins.
+        key = np.stack([r, d], axis=1)
+        _, first = np.unique(key, axis=0, return_index=True)
+        first.sort()
+        r, d, eta = r[first], d[first], eta[first]
+    if r.size:
+        starts = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
+        lengths = np.diff(np.r_[starts, r.size])
+        rank = np.arange(r.size) - np.repeat(starts, lengths)
+        keep = rank < k
+        r, d, eta = r[keep], d[keep], eta[keep]
+    return CandidatePairs(r, d, eta)
+
+
+def _select_rows(pairs: CandidatePairs, mask: np.ndarray) -> CandidatePairs:
+    return CandidatePairs(pairs.request_row[mask], pairs.driver_row[mask], pairs.pickup_eta_s[mask])
+
+
+def _concat(parts: list[CandidatePairs]) -> CandidatePairs:
+    """Join pair sets over disjoint request rows, restoring the canonical sort."""
+    if not parts:
+        return empty_pairs()
+    if len(parts) == 1:
+        return parts[0]
+    r = np.concatenate([p.request_row for p in parts])
+    d = np.concatenate([p.driver_row for p in parts])
+    eta = np.concatenate([p.pickup_eta_s for p in parts])
+    order = np.lexsort((d, eta, r))
+    return CandidatePairs(r[order], d[order], eta[order])
+
+
+def to_wire(request: MatchRequest, k: int | None = None) -> MatchRequest:
+    """The same request as it crosses a wire: ``travel_time`` dropped, candidates precomputed.
+
+    ``k=None`` sends every pair within max pickup ETA, so any matcher sees exactly the ETAs it
+    would have seen from the oracle; a finite ``k`` sends each request's k nearest.
+    """
+    n_drv = len(request.drivers)
+    pairs = candidate_pairs(request, max(1, n_drv) if k is None else k)
+    return replace(request, travel_time=None, candidates=pairs)

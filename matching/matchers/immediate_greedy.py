@@ -1,0 +1,124 @@
+"""First come, first served: each request, in arrival order, takes its nearest free driver."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from matching.api import MatchRequest, MatchResponse
+from matching.candidates import DENSE_LIMIT, candidate_pairs
+from matching.matchers._response import build_response
+from matching.registry import register
+
+# Candidates per request on the large-batch path. It changes speed only, never the result: a
+# request whose candidates are all taken falls back to its full row of ETAs.
+_PROBE_K = 16
+
+
+@register("immediate_greedy")
+class ImmediateGreedy:
+    """Requests in order of (requested_at, id); each takes the still-free driver with the
+    smallest pickup ETA within ``max_pickup_eta_s`` (ties to the lower driver id).
+
+    The engine calls it on every request arrival with the one new request, and whenever a
+    driver becomes free with the waiting requests, so the one-request case is a single
+    vectorised pass over the drivers with no index building.
+    """
+
+    optimal: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        pass
+
+    def get_params(self) -> dict[str, Any]:
+        """No parameters."""
+        return {}
+
+    def match(self, request: MatchRequest) -> MatchResponse:
+        """Assign requests one at a time in arrival order."""
+        n_req, n_drv = len(request.requests), len(request.drivers)
+        if n_req == 0 or n_drv == 0:
+            return build_response(request, _EMPTY, _EMPTY, _EMPTY_F, np.zeros(n_req, dtype=bool))
+        if n_req == 1:
+            return _one(request, n_drv)
+        if n_req * n_drv <= DENSE_LIMIT:
+            return _dense(request, n_req, n_drv)
+        return _sparse(request, n_req, n_drv)
+
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+_EMPTY_F = np.zeros(0)
+
+
+def _arrival_order(request: MatchRequest) -> np.ndarray:
+    reqs = request.requests
+    return np.lexsort((reqs.id, reqs.requested_at))
+
+
+def _one(request: MatchRequest, n_drv: int) -> MatchResponse:
+    eta = request.pickup_eta(np.arange(n_drv), np.zeros(1, dtype=np.int64))
+    # Out of range (or NaN) becomes inf, so argmin's first minimum is the answer: the lowest
+    # row among the nearest, which is the lowest driver id.
+    eta = np.where(eta <= request.max_pickup_eta_s, eta, np.inf)
+    best = int(np.argmin(eta))
+    if eta[best] != np.inf:
+        return build_response(request, np.zeros(1, dtype=np.int64), np.array([best]),
+                              eta[best : best + 1], np.ones(1, dtype=bool))
+    return build_response(request, _EMPTY, _EMPTY, _EMPTY_F, np.zeros(1, dtype=bool))
+
+
+def _dense(request: MatchRequest, n_req: int, n_drv: int) -> MatchResponse:
+    rows = np.arange(n_req, dtype=np.int64)
+    eta = np.array(np.broadcast_to(
+        request.pickup_eta(np.arange(n_drv)[None, :], rows[:, None]), (n_req, n_drv)))
+    eta[eta > request.max_pickup_eta_s] = np.inf
+    eta[np.isnan(eta)] = np.inf
+    in_range = np.isfinite(eta).any(axis=1)
+    taken_r, taken_d, taken_eta = [], [], []
+    for r in _arrival_order(request).tolist():
+        row = eta[r]
+        best = int(np.argmin(row))
+        if row[best] == np.inf:
+            continue
+        taken_r.append(r)
+        taken_d.append(best)
+        taken_eta.append(row[best])
+        eta[:, best] = np.inf
+    return build_response(request, np.array(taken_r, dtype=np.int64),
+                          np.array(taken_d, dtype=np.int64), np.array(taken_eta), in_range)
+
+
+def _sparse(request: MatchRequest, n_req: int, n_drv: int) -> MatchResponse:
+    pairs = candidate_pairs(request, _PROBE_K)
+    starts = np.searchsorted(pairs.request_row, np.arange(n_req + 1)).tolist()
+    drv = pairs.driver_row.tolist()
+    etas = pairs.pickup_eta_s.tolist()
+    free = bytearray(b"\x01") * n_drv
+    max_eta = request.max_pickup_eta_s
+    taken_r, taken_d, taken_eta = [], [], []
+    all_drivers = np.arange(n_drv)
+    for r in _arrival_order(request).tolist():
+        lo, hi = starts[r], starts[r + 1]
+        for i in range(lo, hi):
+            if free[drv[i]]:
+                taken_r.append(r)
+                taken_d.append(drv[i])
+                taken_eta.append(etas[i])
+                free[drv[i]] = 0
+                break
+        else:
+            if hi - lo < _PROBE_K:
+                continue  # the candidates were every driver in range, and all are taken
+            # All k nearest are taken: look at every driver for this one request.
+            row = request.pickup_eta(all_drivers, np.full(1, r, dtype=np.int64)).astype(float)
+            row[(np.frombuffer(bytes(free), dtype=np.uint8) == 0) | np.isnan(row)] = np.inf
+            best = int(np.argmin(row))
+            if row[best] <= max_eta:
+                taken_r.append(r)
+                taken_d.append(best)
+                taken_eta.append(float(row[best]))
+                free[best] = 0
+    in_range = np.diff(np.asarray(starts)) > 0
+    return build_response(request, np.array(taken_r, dtype=np.int64),
+                          np.array(taken_d, dtype=np.int64), np.array(taken_eta), in_range)
