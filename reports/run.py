@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -100,6 +102,26 @@ class RunData:
     @property
     def horizon_s(self) -> float:
         return float(self.manifest["scenario"]["time"]["duration_s"])
+
+    @property
+    def start_clock(self) -> str:
+        """The scenario's local start time ("07:00"), for clock-time axes."""
+        time = self.manifest["scenario"].get("time", {})
+        return str(time.get("start", "00:00"))
+
+    @cached_property
+    def riders(self) -> pd.DataFrame:
+        """One row per request with the time of each stage (:func:`reports.kpis.rider_table`)."""
+        from reports.kpis import columns, rider_table
+
+        return rider_table(columns(self.events))
+
+    @cached_property
+    def drivers(self) -> pd.DataFrame:
+        """One row per driver with the time split (see :func:`reports.kpis.driver_table`)."""
+        from reports.kpis import columns, driver_table
+
+        return driver_table(columns(self.events), self.horizon_s)
 
 
 def check_run_dir(run_dir: Path) -> None:

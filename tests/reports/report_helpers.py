@@ -120,42 +120,44 @@ def grid_roads(n_side: int = 10, spacing_m: float = 400.0) -> pa.Table:
 def synthetic_events(
     seed: int,
     n_riders: int = 300,
-    n_drivers: int = 25,
+    n_drivers: int = 80,
     horizon_s: float = 3600.0,
     n_nodes: int = 100,
 ) -> pa.Table:
-    """A plausible event log (every rider completes, cancels or stays open), vectorised."""
+    """A plausible event log: each rider takes the driver free soonest, or gives up waiting;
+    riders in the first 15 nodes (a corner) see slower pickups, so zones differ."""
     rng = np.random.default_rng(seed)
     rows: list[Row] = []
+    free_at = rng.uniform(0, 300, n_drivers)
+    off_at = np.where(np.arange(n_drivers) % 5 == 4, rng.uniform(2400, 3300, n_drivers), np.inf)
     for d in range(n_drivers):
-        start = float(rng.uniform(0, 300))
-        rows.append((start, "driver_online", None, d, int(rng.integers(n_nodes))))
-        if d % 5 == 4:
-            rows.append((float(rng.uniform(2400, 3300)), "driver_offline", None, d, 0))
+        rows.append((float(free_at[d]), "driver_online", None, d, int(rng.integers(n_nodes))))
+        if np.isfinite(off_at[d]):
+            rows.append((float(off_at[d]), "driver_offline", None, d, 0))
     req_t = np.sort(rng.uniform(0, horizon_s * 0.95, n_riders))
-    fate = rng.uniform(size=n_riders)
     for r in range(n_riders):
         t0 = float(req_t[r])
-        # Riders requesting in the corner cells are served worse, so zones differ.
         node = int(rng.integers(n_nodes))
         corner = node < 15
         rows.append((t0, "request", r, None, node, int(rng.integers(n_nodes)), 600.0))
-        d = int(rng.integers(n_drivers))
-        if fate[r] < (0.4 if corner else 0.08):
-            rows.append(
-                (t0 + float(rng.uniform(60, 300)), "cancel", r, None, node, None, None, "patience")
-            )
+        avail = np.where(off_at > t0 + 1800, free_at, np.inf)
+        d = int(np.argmin(avail))
+        patience = float(rng.uniform(60, 300))
+        ta = max(t0, float(avail[d])) + float(rng.exponential(8))
+        if ta > t0 + patience:
+            rows.append((t0 + patience, "cancel", r, None, node, None, None, "patience"))
             continue
-        ta = t0 + float(rng.exponential(12))
         q = float(rng.uniform(60, 400))
-        rows.append((ta, "assign", r, d, 0, node, q, "b1"))
-        if fate[r] > 0.97:
+        rows.append((ta, "assign", r, d, 0, node, q, f"b{int(ta // 10)}"))
+        if rng.uniform() < 0.03:
             rows.append((ta + 30.0, "cancel", r, d, node, None, None, "rider"))
+            free_at[d] = ta + 30.0
             continue
         a = q * float(rng.uniform(0.7, 1.5)) * (2.0 if corner else 1.0)
+        ride = float(rng.uniform(240, 900))
         rows.append((ta + a, "pickup", r, d, node, None, a))
-        ride = float(rng.uniform(300, 1500))
         rows.append((ta + a + ride, "dropoff", r, d, node, None, ride))
+        free_at[d] = ta + a + ride
     rows.sort(key=lambda row: row[0])  # test data only: a few hundred rows
     return make_events(rows)
 
