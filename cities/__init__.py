@@ -1,0 +1,12 @@
+"""Cities: road networks from OpenStreetMap, travel-time tables, synthetic spaces.
+
+``load_city`` turns a scenario's ``[city]`` table into a :class:`~cities.space.Space`.
+"""
+
+from cities.graph_space import GraphSpace
+from cities.load import load_city
+from cities.space import Space
+from cities.spec import CitySpec
+from cities.synthetic import GridSpace, PlaneSpace
+
+__all__ = ["CitySpec", "GraphSpace", "GridSpace", "PlaneSpace", "Space", "load_city"]

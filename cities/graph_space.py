@@ -1,0 +1,248 @@
+"""A real road network as a :class:`~cities.space.Space`: access nodes and a travel-time table.
+
+Building a city (parse OSM, contract, all-pairs Dijkstra) is done once per input file and
+parameters; the result is cached on disk under a content hash, and later loads memory-map the
+table (``np.load(mmap_mode="r")``), so a cached Milan opens in well under a second and only the
+table pages the simulation touches are ever read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from cities.roads import DEFAULT_SPEEDS_KMH, EARTH_RADIUS_M, RoadGraph, load_road_graph
+from cities.tables import build_table
+
+FORMAT_VERSION = 1
+"""Bump when the parsing rules, contraction or cache layout change: old caches are ignored."""
+
+
+def default_cache_dir() -> Path:
+    """``$RIDESIM_CACHE`` if set, else ``~/.cache/ridesim``."""
+    env = os.environ.get("RIDESIM_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "ridesim"
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def cache_key(source_sha256: str, speeds_kmh: dict[str, float], service_roads: bool) -> str:
+    """Hash of everything a city's graph and table depend on."""
+    material = {
+        "format": FORMAT_VERSION,
+        "source_sha256": source_sha256,
+        # The defaults are part of the key so that changing one invalidates old tables.
+        "speeds_kmh": {**DEFAULT_SPEEDS_KMH, **speeds_kmh},
+        "service_roads": service_roads,
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class GraphSpace:
+    """Access nodes of a road network and the free-flow travel times between them.
+
+    Node ``i`` is the ``i``-th node of the strongly connected drive graph in OSM id order.
+    ``table[i, j]`` is the fastest free-flow drive from ``i`` to ``j`` in seconds.
+    """
+
+    name: str
+    node_lonlat: np.ndarray
+    """(n, 2) float64 lon/lat of the access nodes."""
+    osm_id: np.ndarray
+    """(n,) int64 OpenStreetMap node ids."""
+    table: np.ndarray
+    """(n, n) float32 seconds, usually a read-only memory map."""
+    edge_src: np.ndarray
+    edge_dst: np.ndarray
+    edge_time_s: np.ndarray
+    edge_length_m: np.ndarray
+    segments_lonlat: np.ndarray
+    """(m, 2, 2) lon/lat of the road geometry kept (for maps)."""
+    road_speed_mps: float
+    """The fastest road's free-flow speed."""
+    content_hash: str
+    source_sha256: str
+    source_path: Path
+    from_cache: bool = False
+    """True when the graph and table were read from the cache, not computed."""
+    origin: tuple[float, float] = field(init=False)
+    _xy: np.ndarray = field(init=False, repr=False)
+    _tree: cKDTree | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        lon, lat = self.node_lonlat[:, 0], self.node_lonlat[:, 1]
+        self.origin = (float(lon.mean()), float(lat.mean()))
+        self._xy = self.to_xy(lon, lat)
+        self._xy.flags.writeable = False
+
+    # -- Space protocol ------------------------------------------------------------------
+    @property
+    def n_nodes(self) -> int:
+        return int(self.osm_id.size)
+
+    @property
+    def node_xy(self) -> np.ndarray:
+        return self._xy
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        lo, hi = self._xy.min(axis=0), self._xy.max(axis=0)
+        return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
+
+    @property
+    def max_speed_mps(self) -> float:
+        # The planar projection stretches east-west distances away from the origin's latitude
+        # by cos(lat0)/cos(lat); scale the bound so that straight-line planar distance over it
+        # never exceeds a real travel time.
+        lat0 = np.radians(self.origin[1])
+        stretch = np.max(np.cos(lat0) / np.cos(np.radians(self.node_lonlat[:, 1])))
+        return self.road_speed_mps * max(1.0, float(stretch)) * (1 + 1e-4)
+
+    def travel_time(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Free-flow seconds from ``src`` to ``dst`` (broadcast node id arrays): a table gather."""
+        src = np.asarray(src, dtype=np.intp)
+        dst = np.asarray(dst, dtype=np.intp)
+        return np.asarray(self.table[src, dst], dtype=np.float64)
+
+    def locate(self, xy: np.ndarray) -> np.ndarray:
+        """The nearest access node of each (m, 2) planar point."""
+        if self._tree is None:
+            self._tree = cKDTree(self._xy)
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        return self._tree.query(xy)[1].astype(np.int64)
+
+    def sample_points(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Planar positions of ``n`` access nodes drawn uniformly (with replacement)."""
+        return self._xy[rng.integers(0, self.n_nodes, size=n)]
+
+    def to_xy(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Local planar metres (equirectangular about the nodes' centroid)."""
+        lon0, lat0 = self.origin
+        x = (
+            np.radians(np.asarray(lon, dtype=np.float64) - lon0)
+            * EARTH_RADIUS_M
+            * np.cos(np.radians(lat0))
+        )
+        y = np.radians(np.asarray(lat, dtype=np.float64) - lat0) * EARTH_RADIUS_M
+        return np.stack([x, y], axis=-1)
+
+    def to_lonlat(self, xy: np.ndarray) -> np.ndarray:
+        """Lon/lat of (m, 2) planar points (the inverse of :meth:`to_xy`)."""
+        xy = np.asarray(xy, dtype=np.float64)
+        lon0, lat0 = self.origin
+        lon = lon0 + np.degrees(xy[..., 0] / (EARTH_RADIUS_M * np.cos(np.radians(lat0))))
+        lat = lat0 + np.degrees(xy[..., 1] / EARTH_RADIUS_M)
+        return np.stack([lon, lat], axis=-1)
+
+    # -- for maps ------------------------------------------------------------------------
+    def road_segments(self) -> np.ndarray:
+        """(m, 2, 2) planar endpoints of the road segments kept, for drawing."""
+        seg = self.segments_lonlat
+        return self.to_xy(seg[..., 0], seg[..., 1])
+
+
+def load_graph_space(
+    path: Path,
+    *,
+    name: str,
+    speeds_kmh: dict[str, float] | None = None,
+    service_roads: bool = False,
+    cache_dir: Path | None = None,
+    workers: int | None = None,
+) -> GraphSpace:
+    """The road-network space of an OSM file, from the cache when possible.
+
+    Raises :class:`cities.roads.OsmReadError` / :class:`cities.roads.NoRoadsError` for bad
+    input and ``OSError`` when the cache cannot be written.
+    """
+    speeds = dict(speeds_kmh or {})
+    sha = file_sha256(path)
+    key = cache_key(sha, speeds, service_roads)
+    folder = (cache_dir or default_cache_dir()) / "cities" / key
+    graph_file, table_file = folder / "graph.npz", folder / "table.npy"
+
+    cached = _read_cache(graph_file, table_file)
+    if cached is not None:
+        graph, table = cached
+        return _space(name, graph, table, key, sha, path, from_cache=True)
+
+    graph = load_road_graph(path, speeds, service_roads=service_roads)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = f".{os.getpid()}.{uuid.uuid4().hex}.tmp"
+    table_tmp = folder / f"table{tmp}.npy"
+    try:
+        build_table(graph.csr(), table_tmp, workers=workers)
+        os.replace(table_tmp, table_file)
+    finally:
+        table_tmp.unlink(missing_ok=True)
+    # graph.npz is written last: its presence marks a complete cache entry.
+    _write_npz(graph_file, folder / f"graph{tmp}.npz", graph)
+    table = np.load(table_file, mmap_mode="r")
+    return _space(name, graph, table, key, sha, path, from_cache=False)
+
+
+def _space(
+    name: str, g: RoadGraph, table: np.ndarray, key: str, sha: str, path: Path, *, from_cache: bool
+) -> GraphSpace:
+    return GraphSpace(
+        name=name,
+        node_lonlat=np.stack([g.lon, g.lat], axis=1),
+        osm_id=g.osm_id,
+        table=table,
+        edge_src=g.src,
+        edge_dst=g.dst,
+        edge_time_s=g.time_s,
+        edge_length_m=g.length_m,
+        segments_lonlat=g.segments_lonlat,
+        road_speed_mps=g.speed_mps_max,
+        content_hash=key,
+        source_sha256=sha,
+        source_path=path.resolve(),
+        from_cache=from_cache,
+    )
+
+
+_GRAPH_ARRAYS = ("osm_id", "lon", "lat", "src", "dst", "time_s", "length_m", "segments_lonlat")
+
+
+def _write_npz(final: Path, tmp: Path, g: RoadGraph) -> None:
+    arrays = {k: getattr(g, k) for k in _GRAPH_ARRAYS}
+    try:
+        with tmp.open("wb") as f:
+            np.savez(f, speed_mps_max=np.float64(g.speed_mps_max), **arrays)
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _read_cache(graph_file: Path, table_file: Path) -> tuple[RoadGraph, np.ndarray] | None:
+    """A complete, consistent cache entry, or None (missing or damaged: rebuild)."""
+    if not (graph_file.is_file() and table_file.is_file()):
+        return None
+    try:
+        with np.load(graph_file) as z:
+            graph = RoadGraph(
+                speed_mps_max=float(z["speed_mps_max"]), **{k: z[k] for k in _GRAPH_ARRAYS}
+            )
+        table = np.load(table_file, mmap_mode="r")
+    except (OSError, ValueError, KeyError):
+        return None
+    n = graph.n_nodes
+    if table.shape != (n, n) or table.dtype != np.float32:
+        return None
+    return graph, table

@@ -1,0 +1,120 @@
+"""Turn a validated ``[city]`` table into a :class:`~cities.space.Space`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cities.errors import InputError
+from cities.graph_space import GraphSpace, load_graph_space
+from cities.roads import NoRoadsError, OsmReadError
+from cities.space import Space
+from cities.spec import (
+    DATA_DIR,
+    CitySpec,
+    GridCity,
+    NamedCity,
+    OsmCity,
+    PlaneCity,
+    known_cities,
+    read_city_def,
+)
+from cities.synthetic import GridSpace, PlaneSpace
+
+_OSM_SUFFIXES = (".osm", ".osm.gz", ".osm.bz2", ".osm.pbf", ".pbf", ".xml")
+
+
+def load_city(
+    spec: CitySpec, *, base_dir: Path, source: str, cache_dir: Path | None = None
+) -> Space:
+    """The space a scenario's ``[city]`` table describes.
+
+    ``base_dir`` resolves relative ``osm`` paths (the scenario file's folder); ``source`` names
+    the scenario file in error messages; ``cache_dir`` holds built road networks (default:
+    ``$RIDESIM_CACHE`` or ``~/.cache/ridesim``). Raises :class:`InputError` for bad input.
+    """
+    if isinstance(spec, GridCity):
+        return GridSpace(spec.rows, spec.cols, spec.block_m, spec.speed_kmh / 3.6)
+    if isinstance(spec, PlaneCity):
+        return PlaneSpace(spec.side_m, spec.speed_mps)
+    if isinstance(spec, NamedCity):
+        if spec.name not in known_cities():
+            names = ", ".join(known_cities())
+            raise InputError(
+                source, "city.name", f"unknown city {spec.name!r}; known cities: {names}"
+            )
+        city, def_path = read_city_def(spec.name)
+        osm = Path(city.osm)
+        path = osm if osm.is_absolute() else (DATA_DIR / osm)
+        return _osm_space(
+            path,
+            name=spec.name,
+            speeds=city.speeds_kmh,
+            service_roads=city.service_roads,
+            source=str(def_path),
+            field="osm",
+            cache_dir=cache_dir,
+        )
+    if isinstance(spec, OsmCity):
+        osm = Path(spec.osm).expanduser()
+        path = osm if osm.is_absolute() else Path(base_dir) / osm
+        return _osm_space(
+            path.resolve(),
+            name=_stem(path),
+            speeds=spec.speeds_kmh,
+            service_roads=spec.service_roads,
+            source=source,
+            field="city.osm",
+            cache_dir=cache_dir,
+        )
+    raise InputError(source, "city", f"not a city table: {spec!r}")
+
+
+def _osm_space(
+    path: Path,
+    *,
+    name: str,
+    speeds: dict[str, float],
+    service_roads: bool,
+    source: str,
+    field: str,
+    cache_dir: Path | None,
+) -> GraphSpace:
+    if not path.exists():
+        raise InputError(source, field, f"file not found: {path}")
+    if not path.is_file():
+        raise InputError(source, field, f"not a file: {path}")
+    try:
+        return load_graph_space(
+            path, name=name, speeds_kmh=speeds, service_roads=service_roads, cache_dir=cache_dir
+        )
+    except NoRoadsError:
+        raise InputError(source, field, f"no drivable roads in {path}") from None
+    except OsmReadError as exc:
+        reason = str(exc)
+        if "detect file format" in reason:
+            reason = f"unknown file type (expected one of {', '.join(_OSM_SUFFIXES)})"
+        raise InputError(
+            source,
+            field,
+            f"cannot read {path} as OSM data (corrupt or not OSM XML/PBF): {reason}",
+        ) from None
+    except PermissionError as exc:
+        raise InputError(
+            source, field, f"cannot read {path} or write the city cache: {exc}"
+        ) from None
+    except OSError as exc:
+        # Reading the file succeeded (it was hashed) unless this names it; else the cache.
+        raise InputError(
+            source,
+            field,
+            f"cannot build the city cache for {path}: {exc.strerror or exc} "
+            "(set RIDESIM_CACHE to a writable folder with space for the travel-time table)",
+        ) from None
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in sorted(_OSM_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)] or name
+    return path.stem
