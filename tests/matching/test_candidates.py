@@ -1,0 +1,120 @@
+"""Candidate generation: exact k nearest by pickup ETA, on every path, and the wire form."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import matching.candidates as cand
+from matching.api import CandidatePairs
+from matching.candidates import candidate_pairs, to_wire
+from matching.checks import dense_etas, random_instance
+
+
+def _reference(request, k: int) -> list[tuple[int, int, float]]:
+    """Per request, sort every in-range driver by (eta, row) and keep k: the definition."""
+    eta = dense_etas(request)
+    out = []
+    for r in range(eta.shape[0]):
+        row = sorted((float(e), d) for d, e in enumerate(eta[r]) if e <= request.max_pickup_eta_s)
+        out += [(r, d, e) for e, d in row[:k]]
+    return out
+
+
+def _as_list(pairs: CandidatePairs) -> list[tuple[int, int, float]]:
+    return list(zip(pairs.request_row.tolist(), pairs.driver_row.tolist(),
+                    pairs.pickup_eta_s.tolist(), strict=True))
+
+
+CASES = [(seed, kind, n_req, n_drv) for seed, kind, n_req, n_drv in [
+    (1, "plane", 40, 90), (2, "grid", 30, 60), (3, "graph", 25, 70), (4, "plane", 7, 300),
+    (5, "grid", 60, 9), (6, "plane", 120, 150),
+]]
+
+
+@pytest.mark.parametrize(("seed", "kind", "n_req", "n_drv"), CASES)
+@pytest.mark.parametrize("k", [1, 3, 10, 1000])
+def test_dense_path_matches_definition(seed, kind, n_req, n_drv, k):
+    """The dense path returns each request's k nearest in-range drivers, ties by driver id."""
+    request = random_instance(seed, n_req, n_drv, kind, max_pickup_eta_s=200.0)
+    assert _as_list(candidate_pairs(request, k)) == _reference(request, k)
+
+
+@pytest.mark.parametrize(("seed", "kind", "n_req", "n_drv"), CASES)
+@pytest.mark.parametrize("k", [1, 3, 10, 1000])
+def test_kdtree_path_equals_dense_path(monkeypatch, seed, kind, n_req, n_drv, k):
+    """The KD-tree path gives exactly the dense result, for k covering everything or not."""
+    request = random_instance(seed, n_req, n_drv, kind, max_pickup_eta_s=200.0)
+    dense = _as_list(candidate_pairs(request, k))
+    monkeypatch.setattr(cand, "DENSE_LIMIT", 0)
+    assert _as_list(candidate_pairs(request, k)) == dense
+
+
+@pytest.mark.parametrize("k", [2, 50])
+def test_no_speed_bound_path_equals_dense_path(monkeypatch, k):
+    """Without max_speed_mps, large batches are evaluated densely in blocks, same result."""
+    request = replace(random_instance(7, 50, 80, "plane"), max_speed_mps=float("inf"))
+    dense = _as_list(candidate_pairs(request, k))
+    monkeypatch.setattr(cand, "DENSE_LIMIT", 200)
+    assert _as_list(candidate_pairs(request, k)) == dense
+
+
+def test_kdtree_reprobes_when_road_order_differs_from_distance(monkeypatch):
+    """Where the first probe cannot prove its k best (road ETAs, busy drivers, many drivers on
+    one node), wider probes still find exactly the k nearest by ETA."""
+    request = random_instance(8, 30, 400, "graph", max_pickup_eta_s=300.0)
+    probes = []
+    tree_cls = cand.cKDTree
+
+    class CountingTree(tree_cls):
+        def query(self, x, k, **kw):
+            probes.append(k)
+            return super().query(x, k=k, **kw)
+
+    monkeypatch.setattr(cand, "cKDTree", CountingTree)
+    monkeypatch.setattr(cand, "DENSE_LIMIT", 0)
+    assert _as_list(candidate_pairs(request, 4)) == _reference(request, 4)
+    assert len(probes) > 1
+
+
+@pytest.mark.parametrize(("n_req", "n_drv"), [(0, 0), (0, 5), (5, 0)])
+def test_empty_sides(n_req, n_drv):
+    """No requests or no drivers: no pairs."""
+    assert len(candidate_pairs(random_instance(9, n_req, n_drv), 3)) == 0
+
+
+def test_sorted_and_in_range():
+    """Pairs are sorted by (request_row, eta, driver id) and within max pickup ETA."""
+    request = random_instance(10, 80, 80, "grid", max_pickup_eta_s=120.0)
+    p = candidate_pairs(request, 5)
+    key = np.lexsort((request.drivers.id[p.driver_row], p.pickup_eta_s, p.request_row))
+    assert np.array_equal(key, np.arange(len(p)))
+    assert (p.pickup_eta_s <= request.max_pickup_eta_s).all()
+    assert np.bincount(p.request_row, minlength=80).max() <= 5
+
+
+@pytest.mark.parametrize("k", [1, 4, 1000])
+def test_wire_candidates_used_and_trimmed(k):
+    """A wire request's own candidates are used, trimmed to k: same as from the oracle."""
+    request = random_instance(11, 20, 30, "plane")
+    wire = to_wire(request)
+    assert wire.travel_time is None
+    assert _as_list(candidate_pairs(wire, k)) == _as_list(candidate_pairs(request, k))
+
+
+def test_wire_duplicates_dropped():
+    """A pair the wire sender repeated is kept once, with its smallest ETA."""
+    request = random_instance(12, 3, 4, "plane", max_pickup_eta_s=1e4)
+    pairs = CandidatePairs(request_row=[0, 0, 1], driver_row=[2, 2, 3],
+                           pickup_eta_s=[9.0, 7.0, 5.0])
+    wire = replace(request, travel_time=None, candidates=pairs)
+    assert _as_list(candidate_pairs(wire, 5)) == [(0, 2, 7.0), (1, 3, 5.0)]
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.5])
+def test_bad_k_rejected(k):
+    """k must be a positive integer."""
+    with pytest.raises(ValueError, match="k must be"):
+        candidate_pairs(random_instance(13, 2, 2), k)
