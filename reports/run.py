@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -108,6 +109,32 @@ class RunData:
         """The scenario's local start time ("07:00"), for clock-time axes."""
         time = self.manifest["scenario"].get("time", {})
         return str(time.get("start", "00:00"))
+
+    @cached_property
+    def batches(self) -> np.ndarray:
+        """Matcher batches as an (n, 5) array: batch id, shard id, requests, drivers, wall ms.
+
+        From ``perf.json`` ``batches`` when present, else from ``matcher_calls.parquet``."""
+        rows = (self.perf or {}).get("batches")
+        if rows:
+            return np.asarray(rows, dtype=np.float64).reshape(-1, 5)
+        path = self.run_dir / "matcher_calls.parquet"
+        if path.is_file():
+            t = pq.read_table(path)
+            cols = ("batch_id", "shard_id", "n_requests", "n_drivers", "wall_ms")
+            if all(c in t.column_names for c in cols):
+                return np.column_stack([t[c].to_numpy().astype(np.float64) for c in cols])
+        return np.zeros((0, 5))
+
+    @property
+    def geographic(self) -> bool:
+        """Whether the city has real geography (an OpenStreetMap city): lon/lat on its nodes."""
+        flag = self.manifest.get("city", {}).get("geographic")
+        if flag is not None:
+            return bool(flag)
+        if self.nodes is None or self.nodes.num_rows == 0 or "lon" not in self.nodes.column_names:
+            return False
+        return self.nodes["lon"].null_count < self.nodes.num_rows
 
     @cached_property
     def riders(self) -> pd.DataFrame:

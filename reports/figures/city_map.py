@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import h3
+import matplotlib
 import numpy as np
 from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
@@ -91,7 +92,7 @@ def city_map_figure(run: RunData) -> Figure:
             pc = PolyCollection(
                 polys,
                 array=np.ma.masked_invalid(values),
-                cmap=cmap,
+                cmap=matplotlib.colormaps[cmap].with_extremes(bad="#e5e7eb"),
                 alpha=0.65,
                 edgecolors="white",
                 linewidths=0.4,
@@ -99,7 +100,6 @@ def city_map_figure(run: RunData) -> Figure:
             )
             if clim is not None:
                 pc.set_clim(*clim)
-            pc.cmap.set_bad("#e5e7eb")
             ax.add_collection(pc)
             fig.colorbar(pc, ax=ax, shrink=0.8)
         else:

@@ -11,7 +11,7 @@ from reports.run import RunData
 
 def latency_figure(run: RunData) -> Figure:
     """Wall-clock milliseconds per matcher batch against batch size, and their distribution."""
-    batches = np.asarray((run.perf or {}).get("batches") or [], dtype=float)
+    batches = run.batches
     fig = new_figure(10.0, 3.2)
     scatter, hist = fig.subplots(1, 2)
     for ax in (scatter, hist):
@@ -19,8 +19,8 @@ def latency_figure(run: RunData) -> Figure:
     scatter.set_title("Matcher time per batch (wall-clock)", loc="left")
     hist.set_title("Distribution (wall-clock)", loc="left")
     if batches.ndim != 2 or batches.shape[0] == 0 or batches.shape[1] < 5:
-        empty_note(scatter, "no batch timings in perf.json")
-        empty_note(hist, "no batch timings in perf.json")
+        empty_note(scatter, "no matcher batch timings in this run")
+        empty_note(hist, "no matcher batch timings in this run")
         return fig
     size = batches[:, 2] * np.maximum(batches[:, 3], 1.0)
     ms = batches[:, 4]

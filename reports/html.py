@@ -1,0 +1,576 @@
+"""The run report: one self-contained ``report.html`` (and ``report.md`` with the KPI tables).
+
+Self-contained means a reader can open the file offline, mail it, or attach it to a review:
+figures are inline base64 PNGs, CSS is inline, there is no JavaScript and no external URL
+(the only link is the plain-text OpenStreetMap copyright notice for OSM cities). Every string
+that comes from the run (manifest, scenario, ids) is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from reports import figures
+from reports.figures._style import png_base64
+from reports.run import RunData, load_run
+
+OSM_ATTRIBUTION = "© OpenStreetMap contributors"
+OSM_COPYRIGHT_URL = "https://www.openstreetmap.org/copyright"
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #111827;
+       max-width: 1120px; margin: 0 auto; padding: 24px; line-height: 1.45; background: #fff; }
+h1 { font-size: 1.6rem; margin: 0 0 4px; }
+h2 { font-size: 1.2rem; margin: 32px 0 8px; border-bottom: 1px solid #e5e7eb; padding-bottom: 4px; }
+.sub { color: #4b5563; margin: 0 0 16px; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(250px, 1fr)); gap: 12px; }
+.card { border: 1px solid #e5e7eb; border-radius: 8px; padding: 12px 14px; background: #f9fafb; }
+.card .v { font-size: 1.5rem; font-weight: 600; }
+.card .k { font-weight: 600; color: #374151; }
+.card .e { color: #4b5563; font-size: 0.9rem; margin-top: 4px; }
+table { border-collapse: collapse; margin: 8px 0 12px; font-size: 0.92rem; }
+th, td { border-bottom: 1px solid #e5e7eb; padding: 5px 10px; text-align: left; }
+th { background: #f3f4f6; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.pass { color: #166534; font-weight: 600; } .fail { color: #b91c1c; font-weight: 600; }
+.na { color: #6b7280; }
+.note { color: #4b5563; font-size: 0.9rem; }
+.wall { border-left: 4px solid #f59e0b; background: #fffbeb; padding: 8px 12px; }
+img { max-width: 100%; height: auto; display: block; margin: 8px 0; }
+pre { background: #f3f4f6; padding: 10px; overflow-x: auto; font-size: 0.82rem; }
+footer { margin-top: 32px; color: #6b7280; font-size: 0.85rem; }
+"""
+
+
+# ---------------------------------------------------------------------------------------------
+# Formatting
+
+
+def esc(x: Any) -> str:
+    """HTML-escape any value's text."""
+    return html.escape(str(x), quote=True)
+
+
+def fmt_s(x: float | None) -> str:
+    """Seconds as "42 s" or "3.5 min" (or "—" when missing)."""
+    if x is None:
+        return "—"
+    if abs(x) < 10:
+        return f"{x:.1f} s"
+    return f"{x:.0f} s" if abs(x) < 120 else f"{x / 60:.1f} min"
+
+
+def fmt_pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f}%"
+
+
+def fmt_num(x: float | None, digits: int = 1) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, int) or float(x).is_integer():
+        return f"{int(x):,}"
+    return f"{x:,.{digits}f}"
+
+
+def get(d: dict[str, Any], *path: str) -> Any:
+    """Nested lookup that returns None for anything missing."""
+    for p in path:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(p)
+    return d
+
+
+def fmt_metric(name: str, v: float | None, like: float | None = None) -> str:
+    """Format an SLO metric value by its name's convention (``_s`` seconds, rates as %);
+    seconds use the unit ``like`` (the target) would get, so value and target compare easily."""
+    if v is None:
+        return "—"
+    if name.endswith("_s"):
+        ref = abs(like) if like is not None else abs(v)
+        if ref < 120:
+            return f"{v:.1f} s" if abs(v) < 10 else f"{v:.0f} s"
+        return f"{v / 60:.1f} min"
+    if name.endswith(("rate", "share", "spread")) or "rate" in name:
+        return fmt_pct(v)
+    return fmt_num(v, 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Content
+
+
+SLO_WORDS = {
+    "time_to_match": "time from request to driver assigned",
+    "pickup_wait": "time from request to pickup",
+    "in_vehicle": "time in the car",
+    "journey": "time from request to arrival",
+    "wait_all_riders": "wait of every rider, including those who gave up",
+    "eta_mae_s": "average error of the quoted pickup time",
+    "eta_bias_s": "average lateness vs the quoted pickup time",
+    "eta_abs_p90_s": "90th percentile error of the quoted pickup time",
+    "match_rate": "share of requests that got a driver",
+    "completion_rate": "share of requests that ended in a trip",
+    "cancel_rate": "share of requests cancelled",
+    "open_rate": "share of requests unfinished at the end",
+    "utilisation": "share of online driver time that was busy",
+    "idle_share": "share of online driver time spent idle",
+    "deadhead_share": "share of busy time driving empty to pickups",
+    "completed_per_h": "completed trips per hour",
+    "income_gini": "inequality of driver income per hour (Gini)",
+    "income_p90_p10_ratio": "top-10% vs bottom-10% driver hourly income",
+    "zone_match_rate_spread": "gap in match rate between best and worst zone",
+    "zone_mean_wait_spread_s": "gap in mean wait between best and worst zone",
+    "worst_zone_match_rate": "match rate in the worst-served zone",
+    "worst_zone_mean_wait_s": "mean wait in the worst-served zone",
+}
+
+
+def slo_words(metric: str | None) -> str:
+    """A plain-language description of an SLO metric name."""
+    if metric is None:
+        return "unknown metric"
+    if metric in SLO_WORDS:
+        return SLO_WORDS[metric]
+    for prefix, words in SLO_WORDS.items():
+        if metric.startswith(prefix + "_"):
+            q = metric[len(prefix) + 1 :].removesuffix("_s")
+            qw = "average" if q == "mean" else ("longest" if q == "max" else q)
+            return f"{words} ({qw})"
+    return metric
+
+
+def headline(m: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(title, value, plain-language explanation) for the headline KPI cards."""
+    r = m.get("requests", {})
+    n = r.get("count", 0)
+    reasons = r.get("cancelled_by_reason") or {}
+    top_reason = max(sorted(reasons), key=lambda k: reasons[k]) if reasons else None
+    ttm, pw = m.get("time_to_match_s", {}), m.get("pickup_wait_s", {})
+    eta, d, f = m.get("eta_error_s", {}), m.get("drivers", {}), m.get("fairness", {})
+    bias = eta.get("bias")
+    late = (
+        "no quotes to check"
+        if bias is None
+        else f"on average drivers arrived {fmt_s(abs(bias))} {'later' if bias > 0 else 'earlier'}"
+        " than quoted"
+    )
+    cards = [
+        (
+            "Ride requests",
+            fmt_num(n),
+            "How many rides riders asked for during the simulated period.",
+        ),
+        (
+            "Completed trips",
+            fmt_pct(r.get("completed_share")),
+            f"{fmt_num(r.get('completed', 0))} of the requests ended with the rider dropped off.",
+        ),
+        (
+            "Matched with a driver",
+            fmt_pct(r.get("match_rate")),
+            "Share of requests that were assigned a driver at all.",
+        ),
+        (
+            "Cancelled",
+            fmt_pct(r.get("cancelled_share")),
+            "Requests that ended without a trip"
+            + (f"; most often because of '{top_reason}'." if top_reason else "."),
+        ),
+        (
+            "Time to match (median)",
+            fmt_s(ttm.get("p50")),
+            f"Half of matched riders had a driver within this time; 99% within "
+            f"{fmt_s(ttm.get('p99'))}.",
+        ),
+        (
+            "Pickup wait (median)",
+            fmt_s(pw.get("p50")),
+            f"From tapping 'request' until the car arrived; 95% of riders waited less than "
+            f"{fmt_s(pw.get('p95'))}.",
+        ),
+        (
+            "Pickup-time accuracy",
+            fmt_s(eta.get("mae")),
+            f"Average gap between the quoted and the actual pickup time; {late}.",
+        ),
+        (
+            "Driver utilisation",
+            fmt_pct(d.get("utilisation")),
+            f"Share of drivers' online time spent driving to a pickup or carrying a rider; "
+            f"{fmt_pct(d.get('idle_share'))} was idle.",
+        ),
+        (
+            "Empty driving (deadhead)",
+            fmt_pct(d.get("deadhead_share")),
+            "Share of busy driving time spent empty on the way to pick someone up.",
+        ),
+        (
+            "Trips per hour",
+            fmt_num(get(m, "throughput", "completed_per_h")),
+            "Completed trips per hour of simulated time across the whole city.",
+        ),
+        (
+            "Driver income inequality",
+            "—" if f.get("gini") is None else f"{f['gini']:.2f}",
+            "Gini coefficient of income per online hour: 0 means every driver earns the same "
+            "per hour, 1 means one driver earns everything.",
+        ),
+    ]
+    worst = get(m, "zones", "worst_match_rate")
+    if worst:
+        cards.append(
+            (
+                "Worst-served area",
+                fmt_pct(worst["match_rate"]),
+                f"Match rate in the zone with the lowest one (zone {worst['cell']}, "
+                f"{worst['requests']} requests, mean wait {fmt_s(worst['mean_wait_s'])}).",
+            )
+        )
+    return cards
+
+
+def _table(head: list[str], rows: list[list[str]], num_cols: set[int] = frozenset()) -> str:
+    """An HTML table; cells are already-escaped HTML."""
+    th = "".join(f"<th>{h}</th>" for h in head)
+    thead = f"<thead><tr>{th}</tr></thead>" if any(head) else ""
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="num">{c}</td>' if i in num_cols else f"<td>{c}</td>"
+            for i, c in enumerate(r)
+        )
+        + "</tr>"
+        for r in rows
+    )
+    return f"<table>{thead}<tbody>{body}</tbody></table>"
+
+
+def slo_rows(m: dict[str, Any]) -> list[dict[str, str]]:
+    """The SLO table as display strings: objective, key, target, value, status."""
+    out = []
+    for r in get(m, "slo", "rows") or []:
+        metric = r.get("metric")
+        bound = {"max": "≤", "min": "≥"}.get(r.get("bound"), "?")
+        target = r.get("target")
+        shown_target = (
+            fmt_metric(metric or "", target) if isinstance(target, int | float) else str(target)
+        )
+        out.append(
+            {
+                "objective": slo_words(metric),
+                "key": str(r.get("key")),
+                "target": f"{bound} {shown_target}",
+                "value": fmt_metric(
+                    metric or "",
+                    r.get("value"),
+                    target if isinstance(target, int | float) else None,
+                ),
+                "status": str(r.get("status")),
+            }
+        )
+    return out
+
+
+def funnel_rows(m: dict[str, Any]) -> list[list[str]]:
+    stages = get(m, "funnel", "stages") or {}
+    shares = get(m, "funnel", "shares") or {}
+    words = {
+        "requested": "asked for a ride",
+        "matched": "got a driver assigned",
+        "picked_up": "were picked up",
+        "completed": "arrived at their destination",
+    }
+    # Fixed order: metrics.json is written with sorted keys.
+    return [[words[k], fmt_num(stages.get(k)), fmt_pct(shares.get(k))] for k in words]
+
+
+def fairness_rows(m: dict[str, Any]) -> list[list[str]]:
+    f = m.get("fairness", {})
+    return [
+        ["income measure", str(f.get("income_label", "—"))],
+        [
+            "drivers counted (online ≥ " + fmt_s(f.get("min_online_s")) + ")",
+            fmt_num(f.get("drivers")),
+        ],
+        ["mean per online hour", fmt_num(f.get("mean"))],
+        ["bottom 10% earn at most (p10)", fmt_num(f.get("p10"))],
+        ["median (p50)", fmt_num(f.get("p50"))],
+        ["top 10% earn at least (p90)", fmt_num(f.get("p90"))],
+        ["Gini (0 = equal)", "—" if f.get("gini") is None else f"{f['gini']:.3f}"],
+    ]
+
+
+def zone_rows(m: dict[str, Any]) -> list[list[str]]:
+    z = m.get("zones")
+    if not z:
+        return []
+    scheme = (
+        f"H3 cells, resolution {z.get('resolution')}"
+        if z["scheme"] == "h3"
+        else f"square cells of {fmt_num(z.get('cell_m'))} m"
+    )
+    wm, ww = z.get("worst_match_rate"), z.get("worst_mean_wait")
+    sp = z.get("spread", {})
+    return [
+        [
+            "zones",
+            f"{z['count']} ({scheme}); {z['ranked']} with ≥ {z['min_requests']} requests"
+            " are ranked",
+        ],
+        [
+            "lowest match rate",
+            "—" if not wm else f"{fmt_pct(wm['match_rate'])} in zone {wm['cell']}",
+        ],
+        [
+            "longest mean wait",
+            "—" if not ww else f"{fmt_s(ww['mean_wait_s'])} in zone {ww['cell']}",
+        ],
+        ["match-rate gap, best to worst zone", fmt_pct(sp.get("match_rate"))],
+        ["mean-wait gap, best to worst zone", fmt_s(sp.get("mean_wait_s"))],
+    ]
+
+
+def latency_rows(run: RunData) -> list[list[str]]:
+    p = run.perf or {}
+    mt = p.get("matcher", {}) or {}
+
+    def ms(v: Any) -> str:
+        return "—" if v is None else f"{v:.2f} ms"
+
+    rows = [
+        ["matcher calls (batches)", fmt_num(mt.get("calls"))],
+        [
+            "p50 / p95 / p99 per call",
+            f"{ms(mt.get('p50_ms'))} / {ms(mt.get('p95_ms'))} / {ms(mt.get('p99_ms'))}",
+        ],
+        ["slowest call", ms(mt.get("max_ms"))],
+        ["whole run", fmt_s(p.get("wall_s"))],
+        ["events per second", fmt_num(p.get("events_per_s"), 0)],
+        ["peak memory", "—" if p.get("peak_rss_mb") is None else f"{p['peak_rss_mb']:.0f} MB"],
+    ]
+    return rows
+
+
+def provenance_rows(run: RunData) -> list[list[str]]:
+    man = run.manifest
+    sc = man.get("scenario", {})
+    city = man.get("city", {}) or {}
+    matcher = man.get("matcher", {}) or {}
+    rows = [
+        ["run id", run.run_id],
+        ["scenario", sc.get("name", "—")],
+        ["seed", sc.get("seed", "—")],
+        ["start / duration", f"{get(sc, 'time', 'start')} / {fmt_s(run.horizon_s)}"],
+        [
+            "city",
+            f"{city.get('name', '—')} ({city.get('n_nodes', '—')} nodes, "
+            f"hash {city.get('content_hash', '—')})",
+        ],
+        [
+            "matcher",
+            f"{matcher.get('name', '—')} {json.dumps(matcher.get('params', {}), sort_keys=True)}",
+        ],
+    ]
+    for k in ("ridesim_version", "code_hash"):
+        if k in man:
+            rows.append([k.replace("_", " "), man[k]])
+    return [[str(a), str(b)] for a, b in rows]
+
+
+# ---------------------------------------------------------------------------------------------
+# Assembly
+
+
+def figure_html(make: Callable[[RunData], Figure], run: RunData, alt: str) -> str:
+    """A figure as an inline <img> (data: URI); a failing figure becomes a note, not a crash."""
+    try:
+        fig = make(run)
+    except Exception as e:  # a broken figure must not lose the rest of the report
+        return f'<p class="note">Figure unavailable: {esc(type(e).__name__)}: {esc(e)}</p>'
+    return f'<img alt="{esc(alt)}" src="data:image/png;base64,{png_base64(fig)}">'
+
+
+def render_html(run: RunData) -> str:
+    """The report page as a string."""
+    m = run.metrics
+    sc = run.manifest.get("scenario", {})
+    title = f"Simulation report: {sc.get('name', run.run_id)}"
+    cards = "".join(
+        f'<div class="card"><div class="k">{esc(k)}</div><div class="v">{esc(v)}</div>'
+        f'<div class="e">{esc(e)}</div></div>'
+        for k, v, e in headline(m)
+    )
+    slo = slo_rows(m)
+    slo_src = get(m, "slo", "source")
+    slo_table = _table(
+        ["objective", "key", "target", "this run", "result"],
+        [
+            [
+                esc(r["objective"]),
+                f"<code>{esc(r['key'])}</code>",
+                esc(r["target"]),
+                esc(r["value"]),
+                f'<span class="{"na" if r["status"] not in ("pass", "fail") else r["status"]}">'
+                f"{esc(r['status'].upper())}</span>",
+            ]
+            for r in slo
+        ],
+        {2, 3},
+    )
+    passed, failed = get(m, "slo", "passed") or 0, get(m, "slo", "failed") or 0
+    reasons = get(m, "funnel", "cancelled_by_reason") or {}
+    by_stage = get(m, "funnel", "cancelled_by_stage") or {}
+    stage_order = ("before_match", "before_pickup", "after_pickup")
+    cancel_rows = [[esc(f"reason: {k}"), fmt_num(v)] for k, v in reasons.items()] + [
+        [esc("cancelled " + k.replace("_", " ")), fmt_num(by_stage.get(k))]
+        for k in stage_order
+        if k in by_stage
+    ]
+    zones = zone_rows(m)
+    osm = run.geographic
+    provenance = {k: run.manifest.get(k, {}) for k in ("versions", "inputs")}
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{esc(title)}</h1>",
+        f'<p class="sub">Run <code>{esc(run.run_id)}</code>'
+        f" · city {esc(get(run.manifest, 'city', 'name'))}"
+        f" · matcher {esc(get(run.manifest, 'matcher', 'name'))} · seed {esc(sc.get('seed'))}"
+        f" · {esc(fmt_s(run.horizon_s))} simulated from {esc(run.start_clock)}</p>",
+        "<h2>Headline results</h2>",
+        '<p class="note">All figures below except the matcher timing are deterministic: the same '
+        "scenario and seed always give exactly these numbers.</p>",
+        f'<div class="cards">{cards}</div>',
+        "<h2>Service-level objectives</h2>",
+        f'<p class="note">{passed} passed, {failed} failed. Targets '
+        + (
+            "from the scenario file."
+            if slo_src == "scenario"
+            else "are the ridesim defaults (the scenario sets none)."
+        )
+        + "</p>",
+        slo_table,
+        "<h2>Rider funnel</h2>",
+        _table(["riders who…", "count", "share of requests"], funnel_rows(m), {1, 2}),
+        _table(["cancellations", "count"], cancel_rows, {1}) if cancel_rows else "",
+        "<h2>Over time</h2>",
+        '<p class="note">Top: requests, completed trips and cancellations per hour. '
+        "Bottom: how many drivers were idle, on the way to a pickup, or carrying a rider.</p>",
+        figure_html(
+            figures.timeseries_figure, run, "time series of demand, trips and driver states"
+        ),
+        "<h2>Waiting and pickup-time accuracy</h2>",
+        '<p class="note">How long riders waited for a match and for the car, and how far '
+        "the quoted pickup time was from the real one (positive = later than promised).</p>",
+        figure_html(figures.distributions_figure, run, "distributions of waits and ETA error"),
+        "<h2>Driver income fairness</h2>",
+        _table(["", ""], [[esc(a), esc(b)] for a, b in fairness_rows(m)]),
+        '<p class="note">The Lorenz curve shows what share of all income the poorest x% of drivers '
+        "earn; the further it sags below the diagonal, the less equal the earnings.</p>",
+        figure_html(figures.income_figure, run, "driver income distribution and Lorenz curve"),
+        "<h2>Service across the city</h2>",
+        _table(["", ""], [[esc(a), esc(b)] for a, b in zones]) if zones else "",
+        '<p class="note">Each cell is an area of the city, coloured by the mean pickup wait (left) '
+        "and the share of requests that got a driver (right) for rides starting there. Grey cells "
+        "had no pickups.</p>",
+        figure_html(figures.city_map_figure, run, "maps of mean wait and match rate by zone"),
+        "<h2>Matcher speed (wall-clock, not deterministic)</h2>",
+        '<div class="wall">Measured wall-clock time on the machine that ran this simulation. It '
+        "varies between machines and between runs, and it never influenced the simulated results "
+        "above.</div>",
+        _table(["", ""], [[esc(a), esc(b)] for a, b in latency_rows(run)])
+        if run.perf
+        else '<p class="note">No perf.json in this run.</p>',
+        figure_html(figures.latency_figure, run, "matcher wall-clock time per batch"),
+        "<h2>Scenario and provenance</h2>",
+        _table(["", ""], [[esc(a), esc(b)] for a, b in provenance_rows(run)]),
+        "<details><summary>Full scenario</summary>",
+        f"<pre>{esc(json.dumps(sc, indent=2, sort_keys=True))}</pre></details>",
+        "<details><summary>Package versions and inputs</summary>",
+        f"<pre>{esc(json.dumps(provenance, indent=2, sort_keys=True))}</pre></details>",
+        "<footer>",
+        (
+            f'Map data {esc(OSM_ATTRIBUTION)} (<a href="{OSM_COPYRIGHT_URL}">'
+            f"{esc(OSM_COPYRIGHT_URL)}</a>), available under the Open Database License. "
+            if osm
+            else ""
+        ),
+        "Generated by ridesim from the run directory only.</footer>",
+        "</body></html>",
+    ]
+    return "\n".join(p for p in parts if p) + "\n"
+
+
+def _md_cell(x: Any) -> str:
+    return str(x).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(_md_cell(h) for h in head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(run: RunData) -> str:
+    """The KPI tables in Markdown, for pasting into a review."""
+    m = run.metrics
+    sc = run.manifest.get("scenario", {})
+    out = [
+        f"# Simulation report: {_md_cell(sc.get('name', run.run_id))}",
+        "",
+        f"Run `{_md_cell(run.run_id)}`, seed {_md_cell(sc.get('seed'))}, "
+        f"matcher {_md_cell(get(run.manifest, 'matcher', 'name'))}.",
+        "",
+        "## Headline results",
+        "",
+        _md_table(["KPI", "value", "meaning"], [[k, v, e] for k, v, e in headline(m)]),
+        "",
+        "## Service-level objectives",
+        "",
+        _md_table(
+            ["objective", "key", "target", "this run", "result"],
+            [
+                [r["objective"], f"`{r['key']}`", r["target"], r["value"], r["status"].upper()]
+                for r in slo_rows(m)
+            ],
+        ),
+        "",
+        "## Rider funnel",
+        "",
+        _md_table(["riders who…", "count", "share"], funnel_rows(m)),
+        "",
+        "## Driver income fairness",
+        "",
+        _md_table(["", ""], fairness_rows(m)),
+    ]
+    zones = zone_rows(m)
+    if zones:
+        out += ["", "## Service across the city", "", _md_table(["", ""], zones)]
+    if run.perf:
+        out += [
+            "",
+            "## Matcher speed (wall-clock, not deterministic)",
+            "",
+            _md_table(["", ""], latency_rows(run)),
+        ]
+    if run.geographic:
+        out += ["", f"Map data {OSM_ATTRIBUTION}."]
+    return "\n".join(out) + "\n"
+
+
+def write_report(run_dir: Path) -> Path:
+    """Write ``report.html`` and ``report.md`` into a run directory; returns the HTML path."""
+    run = load_run(Path(run_dir))
+    out = run.run_dir / "report.html"
+    out.write_text(render_html(run), encoding="utf-8")
+    (run.run_dir / "report.md").write_text(render_markdown(run), encoding="utf-8")
+    return out
