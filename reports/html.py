@@ -37,7 +37,7 @@ h2 { font-size: 1.2rem; margin: 32px 0 8px; border-bottom: 1px solid #e5e7eb; pa
 table { border-collapse: collapse; margin: 8px 0 12px; font-size: 0.92rem; }
 th, td { border-bottom: 1px solid #e5e7eb; padding: 5px 10px; text-align: left; }
 th { background: #f3f4f6; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .pass { color: #166534; font-weight: 600; } .fail { color: #b91c1c; font-weight: 600; }
 .na { color: #6b7280; }
 .note { color: #4b5563; font-size: 0.9rem; }
