@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         space = load_city(spec, base_dir=ROOT, source="bench", cache_dir=cache)
         cached_load = time.perf_counter() - t0
         assert space.from_cache
+        own_load, kids = peak_rss_gb()
 
         rng = np.random.default_rng(0)
         src, dst = rng.integers(0, n, size=(2, 1_000_000))
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         tt = space.travel_time(src, dst)
         gather = time.perf_counter() - t0
         table_gb = space.table.nbytes / 1e9
-        own, kids = peak_rss_gb()
+        own, _ = peak_rss_gb()
 
         print(f"city: {args.osm.name}")
         print(f"  access nodes                 {n:>12,}")
@@ -79,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  travel_time, 1M random pairs {gather:>12.3f} s (median trip {np.median(tt):.0f} s)"
         )
-        print(f"  peak RSS                     {own:>12.2f} GB (helpers: {kids:.2f} GB)")
+        print(
+            f"  peak RSS after build + load  {own_load:>12.2f} GB (helper processes: {kids:.2f} GB)"
+        )
+        print(f"  peak RSS after the gathers   {own:>12.2f} GB (table pages touched are resident)")
     finally:
         if args.keep:
             print(f"cache kept in {cache}")

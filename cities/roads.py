@@ -343,7 +343,9 @@ def build_graph(raw: RawWays) -> RoadGraph:
     alive = e_keep[seg_keep[1]]
     su, sv = su[alive], sv[alive]
     # The fastest road actually driven (a contracted edge only knows its average speed).
+    # Zero-length segments (distinct nodes at one position) take no time and have no speed.
     kept_seg = seg_keep[0][alive]
+    kept_seg = kept_seg[t[kept_seg] > 0]
     speed_max = float(np.max(ln[kept_seg] / t[kept_seg]))
     lo, hi = np.minimum(su, sv), np.maximum(su, sv)
     pairs = np.unique(lo * n + hi)

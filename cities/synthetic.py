@@ -75,6 +75,13 @@ class GridSpace:
         """Positions of ``n`` intersections drawn uniformly (with replacement)."""
         return self._xy[rng.integers(0, self.n_nodes, size=n)]
 
+    def road_segments(self) -> np.ndarray:
+        """(m, 2, 2) endpoints of every block's street, for drawing."""
+        ids = np.arange(self.n_nodes).reshape(self.rows + 1, self.cols + 1)
+        a = np.concatenate([ids[:, :-1].ravel(), ids[:-1, :].ravel()])
+        b = np.concatenate([ids[:, 1:].ravel(), ids[1:, :].ravel()])
+        return np.stack([self._xy[a], self._xy[b]], axis=1)
+
     def to_xy(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         raise ValueError("a grid has no geography: lon/lat cannot be placed on it")
 

@@ -22,6 +22,10 @@ def test_grid_closed_form() -> None:
     assert g.travel_time(np.array([0, 11, 5]), np.array([11, 0, 5])).tolist() == [50.0, 50.0, 0.0]
     assert g.travel_time(np.array([[0], [3]]), np.array([0, 3])).tolist() == [[0, 30], [30, 0]]
     assert g.max_speed_mps == 10.0
+    # 3 rows x 3 horizontal blocks + 4 columns x 2 vertical blocks, each one block long.
+    seg = g.road_segments()
+    assert seg.shape == (17, 2, 2)
+    assert np.allclose(np.linalg.norm(seg[:, 1] - seg[:, 0], axis=1), 100.0)
 
 
 def test_grid_locate_and_sample() -> None:
