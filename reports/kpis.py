@@ -37,7 +37,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sim.events import Kind, read_events
+from sim.events import Kind
 
 METRICS_VERSION = 1
 SIG_DIGITS = 6
@@ -405,8 +405,14 @@ def driver_kpis(drivers: pd.DataFrame) -> dict[str, Any]:
 
 
 def horizon_of(manifest: dict[str, Any]) -> float:
-    """The scenario duration in seconds from a run manifest."""
-    return float(manifest["scenario"]["time"]["duration_s"])
+    """The scenario duration in seconds from a run manifest: ``time.duration_s``, else
+    ``time.duration_h`` (scenario files may give either). KeyError/ValueError when neither."""
+    time = manifest["scenario"]["time"]
+    if time.get("duration_s") is not None:
+        return float(time["duration_s"])
+    if time.get("duration_h") is not None:
+        return float(time["duration_h"]) * 3600.0
+    raise KeyError("duration_s")
 
 
 def dump_json(obj: Any, path: Path) -> None:
@@ -422,11 +428,11 @@ def write_metrics(run_dir: Path) -> dict[str, Any]:
     ``nodes.parquet`` is present and the SLO table (scenario ``slo`` or the defaults).
     """
     from reports import slo, zones
-    from reports.run import load_manifest, load_nodes
+    from reports.run import load_events, load_manifest, load_nodes
 
     run_dir = Path(run_dir)
     manifest = load_manifest(run_dir)
-    events = read_events(run_dir / "events.parquet")
+    events = load_events(run_dir)
     metrics = compute_metrics(events, horizon_of(manifest))
     nodes = load_nodes(run_dir, required=False)
     if nodes is not None:
@@ -434,3 +440,10 @@ def write_metrics(run_dir: Path) -> dict[str, Any]:
     metrics["slo"] = rnd_tree(slo.evaluate(metrics, manifest["scenario"].get("slo")))
     dump_json(metrics, run_dir / "metrics.json")
     return metrics
+
+
+def headline(metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    """The headline KPIs as (label, formatted value) pairs, for a terminal summary."""
+    from reports.html import headline as cards  # local: html imports this module's users
+
+    return [(label, value) for label, value, _ in cards(metrics)]

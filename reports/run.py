@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cities.errors import InputError
+from reports.kpis import horizon_of
 from sim.events import read_events
 
 REQUIRED = ("manifest.json", "events.parquet")
@@ -48,10 +49,12 @@ def load_manifest(run_dir: Path) -> dict[str, Any]:
     if not isinstance(scenario, dict):
         raise InputError(str(path), "scenario", "expected the canonical scenario object")
     try:
-        float(scenario["time"]["duration_s"])
+        horizon_of(m)
     except (KeyError, TypeError, ValueError):
         raise InputError(
-            str(path), "scenario.time.duration_s", "expected the scenario duration in seconds"
+            str(path),
+            "scenario.time",
+            "expected the scenario duration (duration_s or duration_h)",
         ) from None
     return m
 
@@ -102,7 +105,7 @@ class RunData:
 
     @property
     def horizon_s(self) -> float:
-        return float(self.manifest["scenario"]["time"]["duration_s"])
+        return horizon_of(self.manifest)
 
     @property
     def start_clock(self) -> str:

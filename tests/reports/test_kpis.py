@@ -205,3 +205,13 @@ def test_write_metrics_is_byte_stable(tmp_path) -> None:
     assert json.loads(first) == json.loads(json.dumps(m))
     assert m["slo"]["source"] == "default"
     assert "zones" not in m  # no nodes.parquet in this run
+
+
+def test_horizon_from_duration_h(tmp_path) -> None:
+    """A scenario giving duration_h instead of duration_s sets the horizon in hours."""
+    man = manifest()
+    man["scenario"]["time"] = {"start": "08:00", "duration_h": 2.0, "duration_s": None}
+    run = write_run(tmp_path / "r", make_events([(0.0, "driver_online", None, 1, 1)]), man)
+    m = write_metrics(run)
+    assert m["horizon_s"] == 7200.0
+    assert m["drivers"]["online_h"] == 2.0
