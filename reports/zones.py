@@ -2,7 +2,8 @@
 
 Cells are H3 cells (resolution 8 by default, about 0.7 km²) when the city's nodes carry
 lon/lat, and squares of ``cell_m`` metres over the planar coordinates for synthetic cities
-(ids ``g<ix>_<iy>`` with ``ix = floor(x_m / cell_m)``). Only zones with at least
+(ids ``g<ix>_<iy>`` with ``ix = floor((x_m - min x_m) / cell_m)``, the grid anchored at the
+smallest node coordinate, recorded as ``origin_x_m`` / ``origin_y_m``). Only zones with at least
 ``min_requests`` requests rank for the worst-served zone and the spread between zones, so one
 unlucky request in an empty corner does not dominate.
 """
@@ -21,6 +22,21 @@ from reports.kpis import columns, rider_table
 H3_RESOLUTION = 8
 GRID_CELL_M = 1000.0
 MIN_REQUESTS = 10
+
+
+def grid_origin(all_v: np.ndarray) -> float:
+    """Where the square grid starts on one axis: the smallest node coordinate."""
+    finite = all_v[np.isfinite(all_v)]
+    return float(finite.min()) if finite.size else 0.0
+
+
+def _grid_index(v: np.ndarray, all_v: np.ndarray, cell_m: float) -> np.ndarray:
+    """Cell index along one axis, counted from the smallest node coordinate; nodes exactly on
+    the far edge fold into the last cell, so a 4 km city gets four 1 km cells, not a sliver."""
+    lo = grid_origin(all_v)
+    finite = all_v[np.isfinite(all_v)]
+    n = max(1, int(np.ceil((finite.max() - lo) / cell_m))) if finite.size else 1
+    return np.minimum(np.floor((v - lo) / cell_m), n - 1)
 
 
 def node_cells(
@@ -50,8 +66,8 @@ def node_cells(
             dtype=object,
         )
         return "h3", cells
-    ix = np.floor(sub["x_m"].to_numpy() / cell_m)
-    iy = np.floor(sub["y_m"].to_numpy() / cell_m)
+    ix = _grid_index(sub["x_m"].to_numpy(), df["x_m"].to_numpy(), cell_m)
+    iy = _grid_index(sub["y_m"].to_numpy(), df["y_m"].to_numpy(), cell_m)
     ok = np.isfinite(ix) & np.isfinite(iy)
     cells = np.full(len(sub), "", dtype=object)
     cells[ok] = (
@@ -136,7 +152,15 @@ def zone_kpis(
             }
             spread["mean_wait_s"] = float(waits["mean_wait_s"].max() - waits["mean_wait_s"].min())
         spread["match_rate"] = float(r["match_rate"].max() - r["match_rate"].min())
-    params: dict[str, Any] = {"resolution": resolution} if scheme == "h3" else {"cell_m": cell_m}
+    params: dict[str, Any] = (
+        {"resolution": resolution}
+        if scheme == "h3"
+        else {
+            "cell_m": cell_m,
+            "origin_x_m": grid_origin(nodes["x_m"].to_numpy()),
+            "origin_y_m": grid_origin(nodes["y_m"].to_numpy()),
+        }
+    )
     return {
         "scheme": scheme,
         **params,

@@ -36,7 +36,8 @@ def cell_polygons(zones: dict[str, Any], nodes) -> list[np.ndarray]:
         out = []
         for c in cells:
             ix, iy = (int(v) for v in c[1:].split("_"))
-            x0, y0 = ix * s, iy * s
+            x0 = zones.get("origin_x_m", 0.0) + ix * s
+            y0 = zones.get("origin_y_m", 0.0) + iy * s
             out.append(np.array([[x0, y0], [x0 + s, y0], [x0 + s, y0 + s], [x0, y0 + s]]))
         return out
     coef = _lonlat_to_xy(nodes)

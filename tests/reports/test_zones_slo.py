@@ -1,0 +1,95 @@
+"""Per-zone service KPIs (grid and H3) and the SLO key convention."""
+
+from __future__ import annotations
+
+import h3
+import pyarrow as pa
+from report_helpers import grid_nodes, make_events
+
+from reports.kpis import compute_metrics
+from reports.slo import DEFAULT_SLO, evaluate, parse_key
+from reports.zones import zone_kpis
+
+LINE = pa.table(
+    {
+        "node": pa.array([0, 1, 2, 3], pa.int64()),
+        "x_m": [0.0, 500.0, 1000.0, 2000.0],
+        "y_m": [0.0, 0.0, 0.0, 0.0],
+        "lon": pa.array([None] * 4, pa.float64()),
+        "lat": pa.array([None] * 4, pa.float64()),
+    }
+)
+ZONE_LOG = [
+    (0.0, "request", 1, None, 0, 3),
+    (0.0, "request", 2, None, 1, 3),
+    (0.0, "request", 3, None, 2, 0),
+    (0.0, "request", 4, None, 3, 0),
+    (10.0, "assign", 1, 1, 0, 0, 50.0),
+    (10.0, "assign", 3, 2, 0, 2, 50.0),
+    (10.0, "assign", 4, 3, 0, 3, 50.0),
+    (100.0, "pickup", 1, 1, 0, None, 90.0),
+    (200.0, "cancel", 2, None, 1, None, None, "patience"),
+    (300.0, "pickup", 3, 2, 2, None, 290.0),
+    (500.0, "pickup", 4, 3, 3, None, 490.0),
+]
+
+
+def test_grid_zones_by_hand() -> None:
+    """1 km squares from the smallest x; the node on the far edge folds into the last cell."""
+    z = zone_kpis(make_events(ZONE_LOG), LINE, cell_m=1000.0, min_requests=1)
+    assert z["scheme"] == "grid" and z["count"] == 2
+    assert z["origin_x_m"] == 0.0
+    assert z["cells"]["g0_0"]["requests"] == 2
+    assert z["cells"]["g0_0"]["match_rate"] == 0.5
+    assert z["cells"]["g0_0"]["mean_wait_s"] == 100.0
+    assert z["cells"]["g1_0"]["match_rate"] == 1.0
+    assert z["cells"]["g1_0"]["mean_wait_s"] == 400.0
+    assert z["worst_match_rate"]["cell"] == "g0_0"
+    assert z["worst_mean_wait"]["cell"] == "g1_0"
+    assert z["spread"] == {"match_rate": 0.5, "mean_wait_s": 300.0}
+
+
+def test_small_zones_are_not_ranked() -> None:
+    """Zones under min_requests are listed but never named worst-served."""
+    z = zone_kpis(make_events(ZONE_LOG), LINE, cell_m=1000.0, min_requests=3)
+    assert z["count"] == 2 and z["ranked"] == 0
+    assert z["worst_match_rate"] is None and z["spread"]["match_rate"] is None
+
+
+def test_h3_zones_for_geographic_nodes() -> None:
+    """Nodes with lon/lat are binned into H3 cells at resolution 8."""
+    rows = [(0.0, "request", i, None, i * 11, 0) for i in range(10)]
+    z = zone_kpis(make_events(rows), grid_nodes(geo=True))
+    assert z["scheme"] == "h3" and z["resolution"] == 8
+    assert sum(c["requests"] for c in z["cells"].values()) == 10
+    assert all(h3.is_valid_cell(c) and h3.get_resolution(c) == 8 for c in z["cells"])
+
+
+def test_slo_key_convention() -> None:
+    """_max / _min name the bound; a bare metric ending in _s is an upper bound."""
+    assert parse_key("time_to_match_p99_s") == ("time_to_match_p99_s", "max")
+    assert parse_key("time_to_match_p99_s_max") == ("time_to_match_p99_s", "max")
+    assert parse_key("match_rate_min") == ("match_rate", "min")
+    assert parse_key("cancel_rate_max") == ("cancel_rate", "max")
+    assert parse_key("match_rate") is None  # a share needs an explicit direction
+    assert parse_key("no_such_metric_max") is None
+
+
+def test_slo_evaluation() -> None:
+    """Rows pass, fail, are n/a without data, or unknown for a bad key; defaults when none."""
+    m = compute_metrics(make_events(ZONE_LOG), 600.0)  # match rate 0.75, no trips completed
+    res = evaluate(
+        m, {"match_rate_min": 0.7, "cancel_rate_max": 0.1, "journey_p50_s": 900, "bogus_max": 1}
+    )
+    status = {r["key"]: r["status"] for r in res["rows"]}
+    assert status == {
+        "match_rate_min": "pass",
+        "cancel_rate_max": "fail",
+        "journey_p50_s": "n/a",
+        "bogus_max": "unknown",
+    }
+    assert (res["source"], res["passed"], res["failed"]) == ("scenario", 1, 1)
+    assert [r["key"] for r in res["rows"]] == sorted(status)
+    default = evaluate(m, {})
+    assert default["source"] == "default"
+    assert {r["key"] for r in default["rows"]} == set(DEFAULT_SLO)
