@@ -314,6 +314,18 @@ def test_iso_and_unix_times_parse_to_the_same_clock(tmp_path: Path) -> None:
         np.testing.assert_array_equal(trips.t, base.t)
 
 
+def test_glob_reads_every_match_in_sorted_order(tmp_path: Path) -> None:
+    """A glob path reads all matching files, in name order, as one file."""
+    df = pd.read_csv(DATA / "small_trips.csv")
+    df.iloc[6:].to_csv(tmp_path / "part-b.csv", index=False)
+    df.iloc[:6].to_csv(tmp_path / "part-a.csv", index=False)
+    whole, ws = replay(small_spec())
+    parts, ps = replay(small_spec(path=str(tmp_path / "part-*.csv")))
+    np.testing.assert_array_equal(whole.t, parts.t)
+    np.testing.assert_array_equal(whole.pickup_node, parts.pickup_node)
+    assert ws == ps
+
+
 # --- scaling ---------------------------------------------------------------------------------
 
 
@@ -448,6 +460,15 @@ def test_unparsable_times_name_the_format_and_an_example() -> None:
     assert "300 of 300 values do not parse, e.g. '2014/4/" in err.expected
     err = raises(small_spec(time_format="unix"))
     assert err.field == "demand.time_format" and "unix seconds" in err.expected
+
+
+def test_unix_milliseconds_are_refused(tmp_path: Path) -> None:
+    """Unix times in milliseconds are an error that says seconds were expected."""
+    df = pd.read_csv(DATA / "small_trips.csv").iloc[[0, 1, 3]]
+    df["start"] = [1709280300000, 1709280300000, 1709284200000]
+    df.to_csv(tmp_path / "ms.csv", index=False)
+    err = raises(small_spec(path=str(tmp_path / "ms.csv"), time_format="unix"))
+    assert err.field == "demand.time_format" and "milliseconds" in err.expected
 
 
 def test_zero_trips_says_which_filter_dropped_what() -> None:
