@@ -181,7 +181,7 @@ class ReplayDemandSpec(TripFileSpec):
     days: PositiveFloat | Literal["auto"] | None = None
     """``align = "clock"`` only: divide the pooled days' requests by this many days
     (``"auto"``: the distinct dates among the records); unset replays the whole pool."""
-    time_shift_s: float = 0.0
+    time_shift_s: float = Field(default=0.0, allow_inf_nan=False)
     """``align = "shift"`` only: simulated time of the earliest valid record."""
     sample: float = Field(default=1.0, gt=0, le=1)
     """Fraction of records kept (thinning)."""
