@@ -52,7 +52,7 @@ def cache_key(source_sha256: str, speeds_kmh: dict[str, float], service_roads: b
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
-@dataclass
+@dataclass(eq=False)  # identity equality: comparing 2 GB tables element-wise is never meant
 class GraphSpace:
     """Access nodes of a road network and the free-flow travel times between them.
 

@@ -44,7 +44,8 @@ def build_table(graph: csr_matrix, path: Path, *, workers: int | None = None) ->
     graph = csr_matrix(graph)
     table = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, n))
     workers = default_workers() if workers is None else max(1, workers)
-    if workers == 1 or n < PARALLEL_MIN_NODES:
+    # No interpreter to start helpers with (embedded Python): compute here.
+    if workers == 1 or n < PARALLEL_MIN_NODES or not sys.executable:
         _table_worker.fill_rows(graph, table, _table_worker.my_blocks(n, BLOCK_ROWS, 0, 1))
         table.flush()
         return
