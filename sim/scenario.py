@@ -156,7 +156,8 @@ def _describe(err: dict[str, Any]) -> tuple[str, str]:
     if kind == "extra_forbidden":
         return field, "unknown key (check the spelling; unknown keys are not ignored)"
     if kind in _FIELD_MESSAGES:
-        return field, f"{_FIELD_MESSAGES[kind].format(**ctx)}, got {got!r}"
+        bounds = {k: f"{v:g}" if isinstance(v, float) else v for k, v in ctx.items()}
+        return field, f"{_FIELD_MESSAGES[kind].format(**bounds)}, got {got!r}"
     if kind == "literal_error":
         return field, f"must be one of {ctx.get('expected')}, got {got!r}"
     if kind == "value_error":

@@ -14,7 +14,8 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 def small_scenario(**overrides: Any) -> Scenario:
-    """A one-hour grid scenario small enough for unit tests; tables of keys override parts."""
+    """A one-hour grid scenario small enough for unit tests; a table given for a key updates
+    that table (``city`` is replaced whole)."""
     data: dict[str, Any] = {
         "name": "small",
         "seed": 11,
@@ -28,7 +29,7 @@ def small_scenario(**overrides: Any) -> Scenario:
         "riders": {"patience_s": 180},
     }
     for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(data.get(key), dict):
+        if key != "city" and isinstance(value, dict) and isinstance(data.get(key), dict):
             data[key] = {**data[key], **value}
         else:
             data[key] = value
