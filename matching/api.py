@@ -69,6 +69,19 @@ def _frozen_array(values: Any, dtype: Any, name: str, ndim: int = 1) -> np.ndarr
     return arr
 
 
+def _unchecked(cls: type, columns: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> Any:
+    # The fast path for producers that already guarantee dtypes, shapes and sorted ids (the
+    # simulator builds every snapshot from fresh fancy-indexed arrays): skip validation, keep
+    # the arrays read-only.
+    obj = object.__new__(cls)
+    for name, arr in columns.items():
+        arr.flags.writeable = False
+        object.__setattr__(obj, name, arr)
+    for name, value in (extra or {}).items():
+        object.__setattr__(obj, name, value)
+    return obj
+
+
 @dataclass(frozen=True, eq=False)
 class OpenRequests:
     """Open ride requests, one row each, sorted by ``id``."""
@@ -97,6 +110,14 @@ class OpenRequests:
 
     def __len__(self) -> int:
         return int(self.id.shape[0])
+
+    @classmethod
+    def unchecked(cls, **columns: np.ndarray) -> OpenRequests:
+        """Build without validation from arrays of the right dtypes whose ids are sorted.
+
+        For trusted producers on the hot path (the simulator); the arrays become read-only.
+        """
+        return _unchecked(cls, columns)
 
     @classmethod
     def empty(cls) -> OpenRequests:
@@ -136,6 +157,11 @@ class CandidateDrivers:
 
     def __len__(self) -> int:
         return int(self.id.shape[0])
+
+    @classmethod
+    def unchecked(cls, **columns: np.ndarray) -> CandidateDrivers:
+        """Build without validation (see :meth:`OpenRequests.unchecked`)."""
+        return _unchecked(cls, columns)
 
     @classmethod
     def empty(cls) -> CandidateDrivers:
@@ -289,6 +315,15 @@ class MatchResponse:
     @property
     def n_assigned(self) -> int:
         return int(self.request_id.shape[0])
+
+    @classmethod
+    def unchecked(
+        cls, diagnostics: Mapping[str, Any] | None = None, **columns: np.ndarray
+    ) -> MatchResponse:
+        """Build without validation from arrays of the right dtypes (int64 ids, float64 ETAs,
+        int8 reasons), for matchers on the hot path; the arrays become read-only."""
+        extra = {"diagnostics": diagnostics or {}, "api_version": API_VERSION}
+        return _unchecked(cls, columns, extra)
 
     @classmethod
     def empty(cls) -> MatchResponse:

@@ -311,7 +311,7 @@ class Simulation:
             decision_time=now,
             batch_id=self._batch_id,
             shard_id=0,
-            requests=OpenRequests(
+            requests=OpenRequests.unchecked(
                 id=rid,
                 pickup_node=pick,
                 dropoff_node=drop,
@@ -321,7 +321,7 @@ class Simulation:
                 quoted_price=np.zeros(rid.shape[0]),
                 patience_s=self.patience_s[rid],
             ),
-            drivers=CandidateDrivers(
+            drivers=CandidateDrivers.unchecked(
                 id=did,
                 node=nodes,
                 xy=xy[nodes],
@@ -337,8 +337,9 @@ class Simulation:
         )
 
     def _check_response(self, request: MatchRequest, response: MatchResponse) -> None:
-        """Refuse a decision that would corrupt the market (the conformance suite checks
-        matchers in depth; this guards the run against a plug-in that slipped through)."""
+        """Refuse a decision that would corrupt the market: the conformance suite checks
+        matchers in depth; this cheap guard (from the engine's own state) stops a plug-in that
+        slipped through from double-booking anyone."""
         rid, did = response.request_id, response.driver_id
         if rid.size == 0:
             return
@@ -347,11 +348,13 @@ class Simulation:
             problems.append("assigned a request twice")
         if did.size > 1 and np.any(np.diff(np.sort(did)) == 0):
             problems.append("assigned a driver twice")
-        if not _all_in_sorted(rid, request.requests.id):
+        if rid.size != did.size or rid.size != response.pickup_eta_s.size:
+            problems.append("request_id, driver_id and pickup_eta_s differ in length")
+        elif rid.min() < 0 or rid.max() >= self.r_status.size or not np.all(self.r_status[rid] == R_OPEN):
             problems.append("assigned a request that was not open")
-        if not _all_in_sorted(did, request.drivers.id):
-            problems.append("assigned a driver that was not a candidate")
-        if np.any(response.pickup_eta_s > request.max_pickup_eta_s + 1e-9):
+        elif did.min() < 0 or did.max() >= self.idle.size or not np.all(self.idle[did]):
+            problems.append("assigned a driver that was not idle")
+        elif np.any(response.pickup_eta_s > request.max_pickup_eta_s + 1e-9):
             problems.append("exceeded max_pickup_eta_s")
         if problems:
             name = type(self.matcher).__name__
@@ -405,10 +408,3 @@ class Simulation:
         arrived = self.r_status != R_NOT_YET
         return {s.name.lower(): int((self.r_status[arrived] == s).sum()) for s in RequestStatus if s}
 
-
-def _all_in_sorted(values: np.ndarray, sorted_ids: np.ndarray) -> bool:
-    """Whether every value occurs in the sorted id array."""
-    if sorted_ids.size == 0:
-        return values.size == 0
-    pos = np.minimum(np.searchsorted(sorted_ids, values), sorted_ids.size - 1)
-    return bool(np.all(sorted_ids[pos] == values))
