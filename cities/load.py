@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from cities.errors import InputError
-from cities.graph_space import GraphSpace, load_graph_space
-from cities.roads import NoRoadsError, OsmReadError
+from cities.graph_space import load_graph_space
+from cities.roads import NoRoadsError, OsmReadError, load_road_graph
 from cities.space import Space
 from cities.spec import (
     DATA_DIR,
@@ -36,6 +39,41 @@ def load_city(
         return GridSpace(spec.rows, spec.cols, spec.block_m, spec.speed_kmh / 3.6)
     if isinstance(spec, PlaneCity):
         return PlaneSpace(spec.side_m, spec.speed_mps)
+    ref = _osm_ref(spec, base_dir, source)
+    with _osm_errors(ref):
+        return load_graph_space(
+            ref.path,
+            name=ref.name,
+            speeds_kmh=ref.speeds,
+            service_roads=ref.service_roads,
+            cache_dir=cache_dir,
+        )
+
+
+def check_city(spec: CitySpec, *, base_dir: Path, source: str) -> None:
+    """Check a ``[city]`` table without building travel times: the extract exists, reads as
+    OSM data and holds a connected drivable network (about a second for Milan).
+    Raises :class:`InputError` like :func:`load_city`."""
+    if isinstance(spec, GridCity | PlaneCity):
+        return
+    ref = _osm_ref(spec, base_dir, source)
+    with _osm_errors(ref):
+        load_road_graph(ref.path, ref.speeds, service_roads=ref.service_roads)
+
+
+@dataclass(frozen=True)
+class _OsmRef:
+    """Where a road network comes from and how errors about it are reported."""
+
+    path: Path
+    name: str
+    speeds: dict[str, float]
+    service_roads: bool
+    source: str
+    field: str
+
+
+def _osm_ref(spec: CitySpec, base_dir: Path, source: str) -> _OsmRef:
     if isinstance(spec, NamedCity):
         if spec.name not in known_cities():
             names = ", ".join(known_cities())
@@ -44,49 +82,25 @@ def load_city(
             )
         city, def_path = read_city_def(spec.name)
         osm = Path(city.osm)
-        path = osm if osm.is_absolute() else (DATA_DIR / osm)
-        return _osm_space(
-            path,
-            name=spec.name,
-            speeds=city.speeds_kmh,
-            service_roads=city.service_roads,
-            source=str(def_path),
-            field="osm",
-            cache_dir=cache_dir,
-        )
+        path = osm if osm.is_absolute() else DATA_DIR / osm
+        return _OsmRef(path, spec.name, city.speeds_kmh, city.service_roads, str(def_path), "osm")
     if isinstance(spec, OsmCity):
         osm = Path(spec.osm).expanduser()
-        path = osm if osm.is_absolute() else Path(base_dir) / osm
-        return _osm_space(
-            path.resolve(),
-            name=_stem(path),
-            speeds=spec.speeds_kmh,
-            service_roads=spec.service_roads,
-            source=source,
-            field="city.osm",
-            cache_dir=cache_dir,
-        )
+        path = (osm if osm.is_absolute() else Path(base_dir) / osm).resolve()
+        return _OsmRef(path, _stem(path), spec.speeds_kmh, spec.service_roads, source, "city.osm")
     raise InputError(source, "city", f"not a city table: {spec!r}")
 
 
-def _osm_space(
-    path: Path,
-    *,
-    name: str,
-    speeds: dict[str, float],
-    service_roads: bool,
-    source: str,
-    field: str,
-    cache_dir: Path | None,
-) -> GraphSpace:
+@contextmanager
+def _osm_errors(ref: _OsmRef) -> Iterator[None]:
+    """Turn every way reading or building a city can fail into one clear InputError."""
+    path, source, field = ref.path, ref.source, ref.field
     if not path.exists():
         raise InputError(source, field, f"file not found: {path}")
     if not path.is_file():
         raise InputError(source, field, f"not a file: {path}")
     try:
-        return load_graph_space(
-            path, name=name, speeds_kmh=speeds, service_roads=service_roads, cache_dir=cache_dir
-        )
+        yield
     except NoRoadsError:
         raise InputError(source, field, f"no drivable roads in {path}") from None
     except OsmReadError as exc:
@@ -94,16 +108,14 @@ def _osm_space(
         if "detect file format" in reason:
             reason = f"unknown file type (expected one of {', '.join(_OSM_SUFFIXES)})"
         raise InputError(
-            source,
-            field,
-            f"cannot read {path} as OSM data (corrupt or not OSM XML/PBF): {reason}",
+            source, field, f"cannot read {path} as OSM data (corrupt or not OSM XML/PBF): {reason}"
         ) from None
     except PermissionError as exc:
         raise InputError(
             source, field, f"cannot read {path} or write the city cache: {exc}"
         ) from None
     except OSError as exc:
-        # Reading the file succeeded (it was hashed) unless this names it; else the cache.
+        # The extract itself was readable (it was hashed first): this is the cache.
         raise InputError(
             source,
             field,

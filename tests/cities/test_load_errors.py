@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from cities import load_city
+from cities import check_city, load_city
 from cities.errors import InputError
-from cities.spec import CitySpec, NamedCity, OsmCity
+from cities.spec import CitySpec, GridCity, NamedCity, OsmCity
 from tests.cities.conftest import write_osm
 
 
@@ -124,3 +124,15 @@ def test_cache_not_writable(shared_data: Path, tmp_path: Path) -> None:
         load_city(
             OsmCity(osm=str(path)), base_dir=tmp_path, source="s.toml", cache_dir=blocker / "cache"
         )
+
+
+def test_check_city_without_building(tmp_path: Path) -> None:
+    """check_city accepts good tables and reports bad files like load_city, writing no cache."""
+    check_city(NamedCity(name="campo_grande"), base_dir=tmp_path, source="s.toml")
+    check_city(GridCity(kind="grid", rows=2, cols=2), base_dir=tmp_path, source="s.toml")
+    (tmp_path / "bad.osm").write_bytes(b"garbage")
+    with pytest.raises(InputError, match=r"s\.toml: city\.osm: cannot read .*bad\.osm"):
+        check_city(OsmCity(osm="bad.osm"), base_dir=tmp_path, source="s.toml")
+    with pytest.raises(InputError, match="file not found"):
+        check_city(OsmCity(osm="none.osm"), base_dir=tmp_path, source="s.toml")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.osm"]
