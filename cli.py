@@ -121,7 +121,9 @@ class _ProgressBar:
         h, rem = divmod(int(sim_time), 3600)
         clock = f"t+{h:02d}:{rem // 60:02d}:{rem % 60:02d}"
         rate = events / max(time.perf_counter() - self._t0, 1e-9)
-        self._progress.update(self._task, completed=sim_time, clock=clock, requests=requests, rate=rate)
+        self._progress.update(
+            self._task, completed=sim_time, clock=clock, requests=requests, rate=rate
+        )
 
     def close(self) -> None:
         self._progress.stop()
@@ -134,9 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a scenario and write a run directory")
     run.add_argument("scenario", help="scenario file (TOML)")
-    run.add_argument("--out", default="runs", help="parent folder of the run directory (default: runs)")
+    run.add_argument(
+        "--out", default="runs", help="parent folder of the run directory (default: runs)"
+    )
     run.add_argument("--seed", type=_seed, help="override the scenario's root seed")
-    run.add_argument("--cache", help="travel-time cache folder (default: $RIDESIM_CACHE or ~/.cache/ridesim)")
+    run.add_argument(
+        "--cache", help="travel-time cache folder (default: $RIDESIM_CACHE or ~/.cache/ridesim)"
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--no-report", action="store_true", help="do not write report.html")
     run.set_defaults(fn=cmd_run)

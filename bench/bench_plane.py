@@ -36,7 +36,11 @@ def plane_scenario(n_requests: int, n_drivers: int = 1000, load: float = 0.8, se
             "time": {"start": "00:00", "duration_s": n_requests / rate_per_s},
             "demand": {"requests_per_h": rate_per_s * 3600, "profile": [1.0] * 24},
             "fleet": {"size": n_drivers},
-            "dispatch": {"matcher": "immediate_greedy", "batch_window_s": 0, "max_pickup_eta_s": 0.25},
+            "dispatch": {
+                "matcher": "immediate_greedy",
+                "batch_window_s": 0,
+                "max_pickup_eta_s": 0.25,
+            },
             "riders": {"patience_s": 0, "patience": "fixed"},
         },
         "bench_plane",
@@ -53,14 +57,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for k in range(args.repeats):
             t0 = time.perf_counter()
-            result = run_scenario(scenario, source="bench_plane", base_dir=Path("."), out=Path(tmp) / str(k))
+            result = run_scenario(
+                scenario, source="bench_plane", base_dir=Path("."), out=Path(tmp) / str(k)
+            )
             total = time.perf_counter() - t0
             m = result.metrics
             n = result.perf["requests_per_s"] * result.perf["sim_wall_s"]
             rates.append(result.perf["requests_per_s"])
             print(
                 f"run {k}: {n:,.0f} requests in {result.perf['sim_wall_s']:.2f} s simulation "
-                f"({total:.2f} s with city and outputs): {result.perf['requests_per_s']:,.0f} requests/s, "
+                f"({total:.2f} s with city and outputs): "
+                f"{result.perf['requests_per_s']:,.0f} requests/s, "
                 f"served {m['requests']['completed_share']:.3f}, "
                 f"mean wait {m['pickup_wait_s']['mean']:.4f}"
             )

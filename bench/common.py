@@ -42,7 +42,10 @@ def check(section: str, measured: dict[str, float]) -> bool:
         value = measured[name]
         good = value >= limit if key.endswith("_min") else value <= limit
         sign = ">=" if key.endswith("_min") else "<="
-        print(f"  {name:<40} {value:>12.3f}  budget {sign} {limit:<10}  {'ok' if good else 'OVER BUDGET'}")
+        print(
+            f"  {name:<40} {value:>12.3f}  budget {sign} {limit:<10}  "
+            f"{'ok' if good else 'OVER BUDGET'}"
+        )
         ok &= good
     return ok
 

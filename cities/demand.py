@@ -24,8 +24,30 @@ DEFAULT_PROFILE = (
     # Relative request rate per clock hour 00..23: a night trough, a morning peak around
     # 08:00, a midday plateau and the evening peak around 18:00 (shape of typical city
     # ride-hailing demand; scaled so that the mean weight is 1).
-    0.45, 0.30, 0.20, 0.15, 0.15, 0.25, 0.60, 1.20, 1.60, 1.35, 1.05, 1.05,
-    1.15, 1.10, 1.05, 1.15, 1.40, 1.70, 1.80, 1.50, 1.20, 1.00, 0.85, 0.65,
+    0.45,
+    0.30,
+    0.20,
+    0.15,
+    0.15,
+    0.25,
+    0.60,
+    1.20,
+    1.60,
+    1.35,
+    1.05,
+    1.05,
+    1.15,
+    1.10,
+    1.05,
+    1.15,
+    1.40,
+    1.70,
+    1.80,
+    1.50,
+    1.20,
+    1.00,
+    0.85,
+    0.65,
 )
 
 
@@ -80,8 +102,6 @@ class DemandSpec(Frozen):
         if self.hotspot_share > 0 and not self.hotspots:
             raise ValueError("hotspot_share > 0 needs at least one entry in demand.hotspots")
         return self
-
-
 
 
 @dataclass(frozen=True, eq=False)

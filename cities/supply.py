@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
-from cities.demand import SpatialMix
 from cities.space import Space
 from cities.types import Frozen, PositiveFloat, clock_to_seconds
 
 DAY = 86400.0
+
 
 class Shift(Frozen):
     """A block of drivers who log on at ``start`` for ``hours``."""
@@ -49,7 +50,6 @@ class FleetSpec(Frozen):
     def n_drivers(self) -> int:
         """Fleet size after the multiplier."""
         return int(round(self.size * self.multiplier))
-
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,14 +101,17 @@ def generate_fleet(
     rng: np.random.Generator,
     spec: FleetSpec,
     space: Space,
-    demand_mix: SpatialMix,
+    demand_nodes: Callable[[np.random.Generator, int], np.ndarray],
     start_s: float,
     horizon_s: float,
 ) -> Fleet:
-    """Home nodes and online intervals for every driver of the fleet."""
+    """Home nodes and online intervals for every driver of the fleet.
+
+    ``demand_nodes(rng, n)`` draws ``n`` nodes where trips start (for ``start_positions =
+    "demand"``)."""
     n = spec.n_drivers
     if spec.start_positions == "demand":
-        home = demand_mix.sample_nodes(rng, n)
+        home = demand_nodes(rng, n)
     else:
         home = space.locate(space.sample_points(rng, n))
     if not spec.shifts:
@@ -122,7 +125,9 @@ def generate_fleet(
         parts_d, parts_on, parts_off = [], [], []
         for b, shift in enumerate(spec.shifts):
             members = np.flatnonzero(block == b)
-            for lo, hi in shift_intervals(clock_to_seconds(shift.start), shift.hours, start_s, horizon_s):
+            for lo, hi in shift_intervals(
+                clock_to_seconds(shift.start), shift.hours, start_s, horizon_s
+            ):
                 parts_d.append(members)
                 parts_on.append(np.full(members.size, lo))
                 parts_off.append(np.full(members.size, hi))

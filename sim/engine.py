@@ -197,8 +197,12 @@ class Simulation:
         self._arrived += 1
         tr = self.trips
         self.log.add(
-            now, K_REQUEST, rider=i, node=int(tr.pickup_node[i]),
-            dest_node=int(tr.dropoff_node[i]), value=float(self.trip_time[i]),
+            now,
+            K_REQUEST,
+            rider=i,
+            node=int(tr.pickup_node[i]),
+            dest_node=int(tr.dropoff_node[i]),
+            value=float(self.trip_time[i]),
         )
         self.r_status[i] = R_OPEN
         self.open[i] = None
@@ -350,7 +354,11 @@ class Simulation:
             problems.append("assigned a driver twice")
         if rid.size != did.size or rid.size != response.pickup_eta_s.size:
             problems.append("request_id, driver_id and pickup_eta_s differ in length")
-        elif rid.min() < 0 or rid.max() >= self.r_status.size or not np.all(self.r_status[rid] == R_OPEN):
+        elif (
+            rid.min() < 0
+            or rid.max() >= self.r_status.size
+            or not np.all(self.r_status[rid] == R_OPEN)
+        ):
             problems.append("assigned a request that was not open")
         elif did.min() < 0 or did.max() >= self.idle.size or not np.all(self.idle[did]):
             problems.append("assigned a driver that was not idle")
@@ -367,7 +375,9 @@ class Simulation:
         pickup = self.trips.pickup_node[rid]
         travel = self.space.travel_time(self.d_node[did], pickup)
         detail = str(batch_id)
-        for r, d, quoted, drive in zip(rid.tolist(), did.tolist(), eta.tolist(), travel.tolist(), strict=True):
+        for r, d, quoted, drive in zip(
+            rid.tolist(), did.tolist(), eta.tolist(), travel.tolist(), strict=True
+        ):
             if self.r_status[r] == R_CANCELLED:  # gave up while we decided
                 self._release(d)
                 continue
@@ -378,8 +388,14 @@ class Simulation:
             self.d_status[d] = D_TO_PICKUP
             self.idle[d] = False
             self.log.add(
-                now, K_ASSIGN, rider=r, driver=d, node=int(self.d_node[d]),
-                dest_node=int(self.trips.pickup_node[r]), value=quoted, detail=detail,
+                now,
+                K_ASSIGN,
+                rider=r,
+                driver=d,
+                node=int(self.d_node[d]),
+                dest_node=int(self.trips.pickup_node[r]),
+                value=quoted,
+                detail=detail,
             )
             self._after(drive, partial(self._pickup, r, d))
 
@@ -406,5 +422,6 @@ class Simulation:
     def request_counts(self) -> dict[str, int]:
         """How many requests are in each state now."""
         arrived = self.r_status != R_NOT_YET
-        return {s.name.lower(): int((self.r_status[arrived] == s).sum()) for s in RequestStatus if s}
-
+        return {
+            s.name.lower(): int((self.r_status[arrived] == s).sum()) for s in RequestStatus if s
+        }

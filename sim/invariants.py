@@ -38,7 +38,9 @@ def check_event_log(
 
     by_kind = {k: g for k, g in df.groupby("kind", sort=True)}
     empty = df.iloc[0:0]
-    req, asg, pck, drp, cnc = (by_kind.get(k, empty) for k in ("request", "assign", "pickup", "dropoff", "cancel"))
+    req, asg, pck, drp, cnc = (
+        by_kind.get(k, empty) for k in ("request", "assign", "pickup", "dropoff", "cancel")
+    )
 
     if req["rider"].duplicated().any():
         problems.append("a request id appears in two request events")
@@ -54,9 +56,21 @@ def check_event_log(
     ride = (
         req.set_index("rider")[["t", "node", "dest_node"]]
         .rename(columns={"t": "t_req", "node": "pickup_node", "dest_node": "dropoff_node"})
-        .join(asg.set_index("rider")[["t", "driver", "node"]].rename(columns={"t": "t_asg", "driver": "d_asg", "node": "asg_node"}))
-        .join(pck.set_index("rider")[["t", "driver"]].rename(columns={"t": "t_pck", "driver": "d_pck"}))
-        .join(drp.set_index("rider")[["t", "driver"]].rename(columns={"t": "t_drp", "driver": "d_drp"}))
+        .join(
+            asg.set_index("rider")[["t", "driver", "node"]].rename(
+                columns={"t": "t_asg", "driver": "d_asg", "node": "asg_node"}
+            )
+        )
+        .join(
+            pck.set_index("rider")[["t", "driver"]].rename(
+                columns={"t": "t_pck", "driver": "d_pck"}
+            )
+        )
+        .join(
+            drp.set_index("rider")[["t", "driver"]].rename(
+                columns={"t": "t_drp", "driver": "d_drp"}
+            )
+        )
     )
     problems += _ride_order(ride)
     problems += _speed(ride, travel_time)
@@ -79,17 +93,23 @@ def _ride_order(ride: pd.DataFrame) -> list[str]:
     return out
 
 
-def _speed(ride: pd.DataFrame, travel_time: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> list[str]:
+def _speed(
+    ride: pd.DataFrame, travel_time: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> list[str]:
     out = []
     picked = ride[ride["t_pck"].notna()]
     if len(picked):
-        need = travel_time(picked["asg_node"].to_numpy(np.int64), picked["pickup_node"].to_numpy(np.int64))
+        need = travel_time(
+            picked["asg_node"].to_numpy(np.int64), picked["pickup_node"].to_numpy(np.int64)
+        )
         took = (picked["t_pck"] - picked["t_asg"]).to_numpy()
         if np.any(took < need - TOLERANCE_S):
             out.append("a driver reached a pickup faster than the road allows")
     done = ride[ride["t_drp"].notna()]
     if len(done):
-        need = travel_time(done["pickup_node"].to_numpy(np.int64), done["dropoff_node"].to_numpy(np.int64))
+        need = travel_time(
+            done["pickup_node"].to_numpy(np.int64), done["dropoff_node"].to_numpy(np.int64)
+        )
         took = (done["t_drp"] - done["t_pck"]).to_numpy()
         if np.any(took < need - TOLERANCE_S):
             out.append("a trip was driven faster than the road allows")
@@ -124,11 +144,15 @@ def _driver_cycles(df: pd.DataFrame) -> list[str]:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         out.append(
-            f"driver {int(drv[i])} goes from {kind[i]} to {kind[i + 1]}: serving two riders at once "
-            "or skipping a step"
+            f"driver {int(drv[i])} goes from {kind[i]} to {kind[i + 1]}: "
+            "serving two riders at once or skipping a step"
         )
     # A driver starts each leg where the previous one ended (no teleporting).
-    starts = np.isin(kind[1:], ["assign", "driver_offline"]) & np.isin(kind[:-1], ["dropoff", "driver_online"]) & same
+    starts = (
+        np.isin(kind[1:], ["assign", "driver_offline"])
+        & np.isin(kind[:-1], ["dropoff", "driver_online"])
+        & same
+    )
     if np.any(node[1:][starts] != node[:-1][starts]):
         out.append("a driver starts somewhere other than where their last leg ended")
     return out

@@ -32,6 +32,9 @@ import pyarrow.parquet as pq
 
 from cities import load_city
 from cities.demand import Trips, spatial_mix, synthetic_trips
+from cities.fitted import FittedDemandSpec, fit_demand, fitted_trips
+from cities.graph_space import file_sha256
+from cities.replay import ReplayDemandSpec, replay_trips, resolve_trip_files
 from cities.space import Space
 from cities.supply import Fleet, generate_fleet
 from matching.api import Matcher
@@ -59,10 +62,16 @@ def code_hash() -> str:
     return h.hexdigest()
 
 
-def run_id_for(scenario: Scenario, space: Space) -> str:
-    """Content address of a run: canonical scenario + city data + code."""
+def run_id_for(scenario: Scenario, market: Market) -> str:
+    """Content address of a run: canonical scenario + input data + code."""
+    inputs = {role: f["sha256"] for role, f in sorted(market.inputs.items())}
     payload = json.dumps(
-        {"scenario": scenario.canonical(), "city": space.content_hash, "code": code_hash()},
+        {
+            "scenario": scenario.canonical(),
+            "city": market.space.content_hash,
+            "inputs": inputs,
+            "code": code_hash(),
+        },
         sort_keys=True,
         separators=(",", ":"),
     )
@@ -79,6 +88,9 @@ class Market:
     fleet: Fleet
     matcher: Matcher
     streams: dict[str, np.random.Generator]
+    demand_stats: dict[str, int | float]
+    inputs: dict[str, dict[str, str]]
+    """Input files the run read beyond the scenario: {role: {"path", "sha256"}}."""
 
 
 def build_market(
@@ -91,11 +103,37 @@ def build_market(
     city_load_s = time.perf_counter() - t0
     streams = spawn_streams(scenario.seed)
     start_s, horizon_s = scenario.time.start_s, scenario.time.horizon_s
-    mix = spatial_mix(scenario.demand, space, source)
-    trips = synthetic_trips(streams["demand"], scenario.demand, space, mix, start_s, horizon_s)
-    fleet = generate_fleet(streams["supply"], scenario.fleet, space, mix, start_s, horizon_s)
+    inputs: dict[str, dict[str, str]] = {}
+    if getattr(space, "source_sha256", None):
+        inputs["city"] = {"path": str(space.source_path), "sha256": space.source_sha256}
+    demand = scenario.demand
+    rng = streams["demand"]
+    stats: dict[str, int | float] = {}
+    if isinstance(demand, ReplayDemandSpec | FittedDemandSpec):
+        for i, path in enumerate(resolve_trip_files(demand, base_dir=base_dir, source=source)):
+            inputs[f"trips.{i}"] = {"path": str(path), "sha256": file_sha256(path)}
+        if isinstance(demand, ReplayDemandSpec):
+            trips, stats = replay_trips(
+                rng, demand, space, start_s, horizon_s, base_dir=base_dir, source=source
+            )
+        else:
+            model = fit_demand(demand, space, base_dir=base_dir, source=source)
+            trips, stats = fitted_trips(rng, model, demand, space, start_s, horizon_s)
+
+        def demand_nodes(g: np.random.Generator, n: int) -> np.ndarray:
+            if len(trips) == 0:
+                return space.locate(space.sample_points(g, n))
+            return trips.pickup_node[g.integers(len(trips), size=n)]
+    else:
+        mix = spatial_mix(demand, space, source)
+        trips = synthetic_trips(rng, demand, space, mix, start_s, horizon_s)
+        demand_nodes = mix.sample_nodes
+    fleet = generate_fleet(
+        streams["supply"], scenario.fleet, space, demand_nodes, start_s, horizon_s
+    )
     patience = _patience(streams["riders"], scenario, len(trips))
-    return Market(space, trips, patience, fleet, matcher, streams), city_load_s
+    market = Market(space, trips, patience, fleet, matcher, streams, dict(stats), inputs)
+    return market, city_load_s
 
 
 def _patience(rng: np.random.Generator, scenario: Scenario, n: int) -> np.ndarray:
@@ -105,7 +143,9 @@ def _patience(rng: np.random.Generator, scenario: Scenario, n: int) -> np.ndarra
     return rng.exponential(p.patience_s, n)
 
 
-def simulate(market: Market, scenario: Scenario, log: EventLog, progress: Progress | None = None) -> Simulation:
+def simulate(
+    market: Market, scenario: Scenario, log: EventLog, progress: Progress | None = None
+) -> Simulation:
     """Run the market through the simulation, writing events to ``log`` (closed here)."""
     d = scenario.dispatch
     policy = DispatchPolicy(
@@ -151,8 +191,10 @@ def run_scenario(
 ) -> RunResult:
     """Run one scenario end to end and write its run directory under ``out``."""
     wall0 = time.perf_counter()
-    market, city_load_s = build_market(scenario, source=source, base_dir=base_dir, cache_dir=cache_dir)
-    run_id = run_id_for(scenario, market.space)
+    market, city_load_s = build_market(
+        scenario, source=source, base_dir=base_dir, cache_dir=cache_dir
+    )
+    run_id = run_id_for(scenario, market)
     out.mkdir(parents=True, exist_ok=True)
     partial = out / f"{run_id}.partial"
     if partial.exists():
@@ -179,9 +221,6 @@ def run_scenario(
 
 def _manifest(scenario: Scenario, source: str, market: Market, run_id: str) -> dict[str, Any]:
     space = market.space
-    inputs: dict[str, Any] = {}
-    if getattr(space, "source_sha256", None):
-        inputs["city"] = {"path": str(space.source_path), "sha256": space.source_sha256}
     return {
         "run_id": run_id,
         "ridesim_version": _version("ridesim"),
@@ -196,7 +235,8 @@ def _manifest(scenario: Scenario, source: str, market: Market, run_id: str) -> d
             "content_hash": space.content_hash,
             "geographic": space.to_lonlat(space.node_xy[:1]) is not None,
         },
-        "inputs": inputs,
+        "inputs": market.inputs,
+        "demand": market.demand_stats,
         "matcher": {
             "name": scenario.dispatch.matcher,
             "class": type(market.matcher).__qualname__,

@@ -15,20 +15,25 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from cities.errors import InputError
 from cities.demand import DemandSpec
+from cities.errors import InputError
+from cities.fitted import FittedDemandSpec
+from cities.replay import ReplayDemandSpec
 from cities.spec import CitySpec
 from cities.supply import FleetSpec
 from cities.types import Frozen, NonNegFloat, PositiveFloat, clock_to_seconds
 
 SCHEMA_VERSION = 1
+
+
 class TimeSpec(Frozen):
     """The simulated period: clock time of t = 0 and its length."""
 
@@ -81,6 +86,33 @@ class RiderSpec(Frozen):
     """``fixed``: everyone waits exactly patience_s; ``exponential``: mean patience_s."""
 
 
+def _demand_model(value: Any) -> str | None:
+    """Which demand model a ``[demand]`` table uses (``model``, default ``poisson``)."""
+    if isinstance(value, BaseModel):
+        model = getattr(value, "model", None)
+    elif isinstance(value, dict):
+        model = value.get("model", "poisson")
+    else:
+        return None
+    return _DEMAND_TAGS.get(model) if isinstance(model, str) else None
+
+
+# Tags are class names so that error paths read ``demand.path``, not ``demand.replay.path``.
+_DEMAND_TAGS = {"poisson": "DemandSpec", "replay": "ReplayDemandSpec", "fitted": "FittedDemandSpec"}
+
+DemandConfig = Annotated[
+    Annotated[DemandSpec, Tag("DemandSpec")]
+    | Annotated[ReplayDemandSpec, Tag("ReplayDemandSpec")]
+    | Annotated[FittedDemandSpec, Tag("FittedDemandSpec")],
+    Discriminator(
+        _demand_model,
+        custom_error_type="demand_model",
+        custom_error_message='model must be "poisson" (default), "replay" or "fitted"',
+    ),
+]
+"""The ``[demand]`` table: synthetic Poisson, a replay of trip records, or a fitted model."""
+
+
 class Scenario(Frozen):
     """A validated, frozen scenario (schema version 1)."""
 
@@ -90,7 +122,7 @@ class Scenario(Frozen):
     seed: Annotated[int, Field(ge=0, lt=2**63)]
     city: CitySpec
     time: TimeSpec
-    demand: DemandSpec
+    demand: DemandConfig
     fleet: FleetSpec
     dispatch: DispatchSpec = DispatchSpec()
     riders: RiderSpec = RiderSpec()

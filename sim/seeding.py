@@ -16,7 +16,9 @@ STREAMS = ("demand", "supply", "riders", "drivers", "matcher", "faults")
 def spawn_streams(seed: int) -> dict[str, np.random.Generator]:
     """One independent Generator per named stream, all derived from ``seed``."""
     children = np.random.SeedSequence(seed).spawn(len(STREAMS))
-    return {name: np.random.default_rng(child) for name, child in zip(STREAMS, children, strict=True)}
+    return {
+        name: np.random.default_rng(child) for name, child in zip(STREAMS, children, strict=True)
+    }
 
 
 def seed_entropy(seed: int) -> str:

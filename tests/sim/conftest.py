@@ -21,10 +21,18 @@ def small_scenario(**overrides: Any) -> Scenario:
         "seed": 11,
         "city": {"kind": "grid", "rows": 12, "cols": 12, "block_m": 150, "speed_kmh": 30},
         "time": {"start": "08:00", "duration_h": 1},
-        "demand": {"requests_per_h": 400, "hotspot_share": 0.3,
-                   "hotspots": [{"x_m": 900, "y_m": 900, "weight": 1, "radius_m": 300}]},
-        "fleet": {"size": 40, "shifts": [{"start": "06:00", "hours": 8, "share": 0.7},
-                                          {"start": "08:20", "hours": 0.5, "share": 0.3}]},
+        "demand": {
+            "requests_per_h": 400,
+            "hotspot_share": 0.3,
+            "hotspots": [{"x_m": 900, "y_m": 900, "weight": 1, "radius_m": 300}],
+        },
+        "fleet": {
+            "size": 40,
+            "shifts": [
+                {"start": "06:00", "hours": 8, "share": 0.7},
+                {"start": "08:20", "hours": 0.5, "share": 0.3},
+            ],
+        },
         "dispatch": {"matcher": "batched_greedy", "batch_window_s": 10, "max_pickup_eta_s": 420},
         "riders": {"patience_s": 180},
     }
@@ -46,5 +54,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def shared_data() -> Path:
     """The real data folder beside the checkout, or skip when this clone has none."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real data not available: {SHARED_DATA} does not exist (only in the dev workspace)")
+        pytest.skip(
+            f"real data not available: {SHARED_DATA} does not exist (only in the dev workspace)"
+        )
     return SHARED_DATA

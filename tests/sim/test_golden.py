@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import TypeAdapter
 
 from cities import load_city
 from cities.demand import Trips
 from cities.spec import CitySpec
 from cities.supply import Fleet
 from matching.registry import make_matcher
-from pydantic import TypeAdapter
 from sim.engine import DispatchPolicy, Simulation
 from sim.events import EventLog
 
@@ -47,14 +47,26 @@ def run_trace(tmp_path: Path, matcher: str, window: float) -> list[tuple]:
     )
     log = EventLog(None)
     sim = Simulation(
-        space, trips, np.full(3, 100.0), fleet, make_matcher(matcher, {}),
+        space,
+        trips,
+        np.full(3, 100.0),
+        fleet,
+        make_matcher(matcher, {}),
         DispatchPolicy(batch_window_s=window, max_pickup_eta_s=600),
-        np.random.default_rng(0), log, horizon_s=100.0,
+        np.random.default_rng(0),
+        log,
+        horizon_s=100.0,
     )
     sim.run()
     df = log.table().to_pandas()
     return [
-        (r.kind, round(r.t, 6), _i(r.rider), _i(r.driver), None if np.isnan(r.value) else round(r.value, 6))
+        (
+            r.kind,
+            round(r.t, 6),
+            _i(r.rider),
+            _i(r.driver),
+            None if np.isnan(r.value) else round(r.value, 6),
+        )
         for r in df.itertuples()
     ]
 
@@ -69,14 +81,14 @@ def test_golden_immediate_dispatch(tmp_path: Path) -> None:
         ("driver_online", 0.0, None, 0, None),
         ("driver_online", 0.0, None, 1, None),
         ("request", 0.0, 0, None, 20.0),
-        ("assign", 0.0, 0, 0, 10.0),      # driver 0 is 1 block away, driver 1 is 3
+        ("assign", 0.0, 0, 0, 10.0),  # driver 0 is 1 block away, driver 1 is 3
         ("request", 5.0, 1, None, 20.0),
-        ("assign", 5.0, 1, 1, 0.0),       # driver 1 stands at the pickup
+        ("assign", 5.0, 1, 1, 0.0),  # driver 1 stands at the pickup
         ("pickup", 5.0, 1, 1, 0.0),
         ("pickup", 10.0, 0, 0, 10.0),
         ("request", 12.0, 2, None, 10.0),  # nobody idle: rider 2 waits
         ("dropoff", 25.0, 1, 1, 20.0),
-        ("assign", 25.0, 2, 1, 20.0),     # driver 1 freed at block 2, 2 blocks from block 0
+        ("assign", 25.0, 2, 1, 20.0),  # driver 1 freed at block 2, 2 blocks from block 0
         ("dropoff", 30.0, 0, 0, 20.0),
         ("pickup", 45.0, 2, 1, 20.0),
         ("dropoff", 55.0, 2, 1, 10.0),
@@ -90,13 +102,19 @@ def test_golden_batched_dispatch(tmp_path: Path) -> None:
         ("driver_online", 0.0, None, 1, None),
         ("request", 0.0, 0, None, 20.0),
         ("request", 5.0, 1, None, 20.0),
-        ("assign", 10.0, 0, 0, 10.0),     # cheapest pair first: (1, driver 1) at 0 s, then (0, driver 0)
+        (
+            "assign",
+            10.0,
+            0,
+            0,
+            10.0,
+        ),  # cheapest pair first: (1, driver 1) at 0 s, then (0, driver 0)
         ("assign", 10.0, 1, 1, 0.0),
         ("pickup", 10.0, 1, 1, 0.0),
         ("request", 12.0, 2, None, 10.0),
         ("pickup", 20.0, 0, 0, 10.0),
         ("dropoff", 30.0, 1, 1, 20.0),
-        ("assign", 30.0, 2, 1, 20.0),     # batch at 30 runs after driver 1's dropoff at 30
+        ("assign", 30.0, 2, 1, 20.0),  # batch at 30 runs after driver 1's dropoff at 30
         ("dropoff", 40.0, 0, 0, 20.0),
         ("pickup", 50.0, 2, 1, 20.0),
         ("dropoff", 60.0, 2, 1, 10.0),
@@ -107,12 +125,23 @@ def test_patience_cancels_unmatched_rider(tmp_path: Path) -> None:
     """A rider nobody can reach cancels exactly when their patience runs out."""
     space, node = street(tmp_path)
     trips = Trips(t=np.array([1.0]), pickup_node=node[[0]], dropoff_node=node[[1]])
-    fleet = Fleet(home_node=node[[4]], shift_driver=np.array([0]), shift_on=np.zeros(1), shift_off=np.full(1, 100.0))
+    fleet = Fleet(
+        home_node=node[[4]],
+        shift_driver=np.array([0]),
+        shift_on=np.zeros(1),
+        shift_off=np.full(1, 100.0),
+    )
     log = EventLog(None)
     Simulation(
-        space, trips, np.array([30.0]), fleet, make_matcher("batched_greedy", {}),
+        space,
+        trips,
+        np.array([30.0]),
+        fleet,
+        make_matcher("batched_greedy", {}),
         DispatchPolicy(batch_window_s=10, max_pickup_eta_s=20),  # driver is 40 s away
-        np.random.default_rng(0), log, horizon_s=100.0,
+        np.random.default_rng(0),
+        log,
+        horizon_s=100.0,
     ).run()
     df = log.table().to_pandas()
     cancel = df[df.kind == "cancel"]

@@ -27,7 +27,9 @@ SMALL_EXTRACTS = [
 
 
 @pytest.mark.parametrize("extract", SMALL_EXTRACTS)
-def test_short_run_on_real_extract(extract: str, shared_data: Path, tmp_path: Path, cache_dir: Path) -> None:
+def test_short_run_on_real_extract(
+    extract: str, shared_data: Path, tmp_path: Path, cache_dir: Path
+) -> None:
     """Half an hour of a real city: the run completes rides and its log satisfies the invariants."""
     scenario = parse_scenario(
         {
@@ -41,7 +43,9 @@ def test_short_run_on_real_extract(extract: str, shared_data: Path, tmp_path: Pa
         },
         "test",
     )
-    result = run_scenario(scenario, source="test", base_dir=tmp_path, out=tmp_path / "runs", cache_dir=cache_dir)
+    result = run_scenario(
+        scenario, source="test", base_dir=tmp_path, out=tmp_path / "runs", cache_dir=cache_dir
+    )
     space = load_city(scenario.city, base_dir=tmp_path, source="test", cache_dir=cache_dir)
     events = read_events(result.run_dir / "events.parquet")
     assert check_event_log(events, space.travel_time) == []

@@ -17,7 +17,9 @@ from tests.sim.conftest import small_scenario
 
 
 def run(scenario, tmp_path: Path, cache_dir: Path, name: str = "runs"):
-    return run_scenario(scenario, source="test", base_dir=tmp_path, out=tmp_path / name, cache_dir=cache_dir)
+    return run_scenario(
+        scenario, source="test", base_dir=tmp_path, out=tmp_path / name, cache_dir=cache_dir
+    )
 
 
 def assert_invariants(result, scenario, tmp_path: Path, cache_dir: Path) -> None:
@@ -29,7 +31,9 @@ def assert_invariants(result, scenario, tmp_path: Path, cache_dir: Path) -> None
         def travel_time(a, b):
             return np.hypot(*(xy[a] - xy[b]).T) / speed
     else:
-        travel_time = load_city(scenario.city, base_dir=tmp_path, source="test", cache_dir=cache_dir).travel_time
+        travel_time = load_city(
+            scenario.city, base_dir=tmp_path, source="test", cache_dir=cache_dir
+        ).travel_time
     problems = check_event_log(read_events(result.run_dir / "events.parquet"), travel_time)
     assert problems == []
 
@@ -39,8 +43,15 @@ def test_run_directory_has_every_artifact(tmp_path: Path, cache_dir: Path) -> No
     scenario = small_scenario()
     result = run(scenario, tmp_path, cache_dir)
     names = sorted(p.name for p in result.run_dir.iterdir())
-    for want in ("events.parquet", "manifest.json", "metrics.json", "perf.json", "nodes.parquet",
-                 "roads.parquet", "matcher_calls.parquet"):
+    for want in (
+        "events.parquet",
+        "manifest.json",
+        "metrics.json",
+        "perf.json",
+        "nodes.parquet",
+        "roads.parquet",
+        "matcher_calls.parquet",
+    ):
         assert want in names
     assert result.run_dir.name == result.run_id
     assert not list((tmp_path / "runs").glob("*.partial"))
@@ -48,7 +59,9 @@ def test_run_directory_has_every_artifact(tmp_path: Path, cache_dir: Path) -> No
     assert manifest["scenario"] == scenario.canonical()
     assert manifest["seed_entropy"] == str(scenario.seed)
     assert manifest["matcher"]["name"] == "batched_greedy"
-    assert read_events(result.run_dir / "events.parquet").schema.equals(SCHEMA, check_metadata=False)
+    assert read_events(result.run_dir / "events.parquet").schema.equals(
+        SCHEMA, check_metadata=False
+    )
 
 
 def test_same_seed_gives_byte_identical_outputs(tmp_path: Path, cache_dir: Path) -> None:
@@ -66,7 +79,9 @@ def test_different_seed_gives_different_log(tmp_path: Path, cache_dir: Path) -> 
     a = run(small_scenario(), tmp_path, cache_dir, "a")
     b = run(small_scenario(seed=12), tmp_path, cache_dir, "b")
     assert a.run_id != b.run_id
-    assert (a.run_dir / "events.parquet").read_bytes() != (b.run_dir / "events.parquet").read_bytes()
+    assert (a.run_dir / "events.parquet").read_bytes() != (
+        b.run_dir / "events.parquet"
+    ).read_bytes()
 
 
 @pytest.mark.parametrize(
@@ -76,11 +91,22 @@ def test_different_seed_gives_different_log(tmp_path: Path, cache_dir: Path) -> 
         {"dispatch": {"matcher": "immediate_greedy", "batch_window_s": 0}},
         {"dispatch": {"matcher": "assignment", "batch_window_s": 20}},
         {"dispatch": {"decision_delay_s": 4, "decision_delay_per_request_s": 0.05}},
-        {"riders": {"patience_s": 0, "patience": "fixed"}, "dispatch": {"matcher": "immediate_greedy", "batch_window_s": 0}},
+        {
+            "riders": {"patience_s": 0, "patience": "fixed"},
+            "dispatch": {"matcher": "immediate_greedy", "batch_window_s": 0},
+        },
         {"demand": {"multiplier": 4}},
         {"city": {"kind": "plane", "side_m": 2000, "speed_mps": 8}, "demand": {"hotspot_share": 0}},
     ],
-    ids=["batched", "immediate", "assignment", "decision-delay", "zero-patience", "4x-load", "plane"],
+    ids=[
+        "batched",
+        "immediate",
+        "assignment",
+        "decision-delay",
+        "zero-patience",
+        "4x-load",
+        "plane",
+    ],
 )
 def test_invariants_hold(tmp_path: Path, cache_dir: Path, overrides) -> None:
     """Every scenario variant's event log satisfies all invariants and its counts add up."""

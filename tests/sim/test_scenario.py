@@ -64,27 +64,93 @@ def test_shipped_scenarios_are_valid() -> None:
 
 BAD = [
     # (case id, transform of VALID, expected field, expected words in the message)
-    ("missing-table", lambda v: v.split("[demand]")[0] + "[fleet]\nsize = 3\n", "demand", "required key is missing"),
+    (
+        "missing-table",
+        lambda v: v.split("[demand]")[0] + "[fleet]\nsize = 3\n",
+        "demand",
+        "required key is missing",
+    ),
     ("missing-seed", lambda v: replace(v, "seed = 1\n", ""), "seed", "required key is missing"),
     ("wrong-type", lambda v: replace(v, "size = 3", 'size = "many"'), "fleet.size", "integer"),
-    ("negative-rate", lambda v: replace(v, "requests_per_h = 60", "requests_per_h = -5"), "demand.requests_per_h", "must be > 0, got -5"),
-    ("negative-multiplier", lambda v: replace(v, "requests_per_h = 60", "requests_per_h = 60\nmultiplier = -3"), "demand.multiplier", "must be > 0, got -3"),
-    ("unknown-key", lambda v: replace(v, "requests_per_h = 60", "requests_per_h = 60\nrate = 5"), "demand.rate", "unknown key"),
+    (
+        "negative-rate",
+        lambda v: replace(v, "requests_per_h = 60", "requests_per_h = -5"),
+        "demand.requests_per_h",
+        "must be > 0, got -5",
+    ),
+    (
+        "negative-multiplier",
+        lambda v: replace(v, "requests_per_h = 60", "requests_per_h = 60\nmultiplier = -3"),
+        "demand.multiplier",
+        "must be > 0, got -3",
+    ),
+    (
+        "unknown-key",
+        lambda v: replace(v, "requests_per_h = 60", "requests_per_h = 60\nrate = 5"),
+        "demand.rate",
+        "unknown key",
+    ),
     ("bad-clock", lambda v: replace(v, '"08:00"', '"25:00"'), "time.start", "HH:MM"),
-    ("two-durations", lambda v: replace(v, "duration_h = 1", "duration_h = 1\nduration_s = 10"), "time", "exactly one of duration_h or duration_s"),
-    ("short-profile", lambda v: replace(v, "requests_per_h = 60", "requests_per_h = 60\nprofile = [1.0, 2.0]"), "demand.profile", "24 hourly weights, got 2"),
-    ("shift-shares", lambda v: v + '\nshifts = [{start = "06:00", hours = 8, share = 0.5}]\n', "fleet.shifts", "add up to 1"),
-    ("negative-patience", lambda v: v + "[riders]\npatience_s = -1\n", "riders.patience_s", "must be >= 0"),
-    ("bad-patience-kind", lambda v: v + '[riders]\npatience = "gaussian"\n', "riders.patience", "must be one of"),
-    ("hotspot-no-position", lambda v: replace(v, "requests_per_h = 60", "requests_per_h = 60\nhotspot_share = 0.5\nhotspots = [{weight = 1, radius_m = 100}]"), "demand.hotspots.0", "lon and lat"),
-    ("share-without-hotspots", lambda v: replace(v, "requests_per_h = 60", "requests_per_h = 60\nhotspot_share = 0.5"), "demand", "needs at least one"),
+    (
+        "two-durations",
+        lambda v: replace(v, "duration_h = 1", "duration_h = 1\nduration_s = 10"),
+        "time",
+        "exactly one of duration_h or duration_s",
+    ),
+    (
+        "short-profile",
+        lambda v: replace(v, "requests_per_h = 60", "requests_per_h = 60\nprofile = [1.0, 2.0]"),
+        "demand.profile",
+        "24 hourly weights, got 2",
+    ),
+    (
+        "shift-shares",
+        lambda v: v + '\nshifts = [{start = "06:00", hours = 8, share = 0.5}]\n',
+        "fleet.shifts",
+        "add up to 1",
+    ),
+    (
+        "negative-patience",
+        lambda v: v + "[riders]\npatience_s = -1\n",
+        "riders.patience_s",
+        "must be >= 0",
+    ),
+    (
+        "bad-patience-kind",
+        lambda v: v + '[riders]\npatience = "gaussian"\n',
+        "riders.patience",
+        "must be one of",
+    ),
+    (
+        "hotspot-no-position",
+        lambda v: replace(
+            v,
+            "requests_per_h = 60",
+            "requests_per_h = 60\nhotspot_share = 0.5\nhotspots = [{weight = 1, radius_m = 100}]",
+        ),
+        "demand.hotspots.0",
+        "lon and lat",
+    ),
+    (
+        "share-without-hotspots",
+        lambda v: replace(v, "requests_per_h = 60", "requests_per_h = 60\nhotspot_share = 0.5"),
+        "demand",
+        "needs at least one",
+    ),
     ("bad-name", lambda v: replace(v, 'name = "t"', 'name = "a b/c"'), "name", "must match"),
-    ("bad-schema-version", lambda v: "schema_version = 2\n" + v, "schema_version", "must be one of"),
+    (
+        "bad-schema-version",
+        lambda v: "schema_version = 2\n" + v,
+        "schema_version",
+        "must be one of",
+    ),
 ]
 
 
 @pytest.mark.parametrize("case,transform,field,words", BAD, ids=[b[0] for b in BAD])
-def test_malformed_scenario_names_file_field_and_expectation(tmp_path, case, transform, field, words) -> None:
+def test_malformed_scenario_names_file_field_and_expectation(
+    tmp_path, case, transform, field, words
+) -> None:
     """Each malformed scenario raises InputError naming the file, the field and what is expected."""
     path = write(tmp_path, transform(VALID))
     with pytest.raises(InputError) as info:
@@ -117,12 +183,30 @@ def test_binary_file_is_reported(tmp_path: Path) -> None:
 
 
 CLI_BAD = {
-    "negative-multiplier": (lambda v: replace(v, "requests_per_h = 60", "requests_per_h = 60\nmultiplier = -3"), "demand.multiplier: must be > 0, got -3"),
-    "unknown-matcher": (lambda v: v + '[dispatch]\nmatcher = "telepathy"\n', "dispatch.matcher: unknown matcher 'telepathy'"),
-    "missing-osm": (lambda v: v.split("[city]")[0] + '[city]\nosm = "no/such/extract.osm.pbf"\n' + v.split("speed_kmh = 36\n")[1], "city.osm"),
+    "negative-multiplier": (
+        lambda v: replace(v, "requests_per_h = 60", "requests_per_h = 60\nmultiplier = -3"),
+        "demand.multiplier: must be > 0, got -3",
+    ),
+    "unknown-matcher": (
+        lambda v: v + '[dispatch]\nmatcher = "telepathy"\n',
+        "dispatch.matcher: unknown matcher 'telepathy'",
+    ),
+    "missing-osm": (
+        lambda v: (
+            v.split("[city]")[0]
+            + '[city]\nosm = "no/such/extract.osm.pbf"\n'
+            + v.split("speed_kmh = 36\n")[1]
+        ),
+        "city.osm",
+    ),
     "no-roads": (None, "no drivable roads"),
     "corrupt-osm": (None, "city.osm"),
-    "unknown-city": (lambda v: v.split("[city]")[0] + '[city]\nname = "atlantis"\n' + v.split("speed_kmh = 36\n")[1], "city.name"),
+    "unknown-city": (
+        lambda v: (
+            v.split("[city]")[0] + '[city]\nname = "atlantis"\n' + v.split("speed_kmh = 36\n")[1]
+        ),
+        "city.name",
+    ),
 }
 
 NO_ROADS_OSM = """<?xml version='1.0' encoding='UTF-8'?>
@@ -144,15 +228,31 @@ def test_cli_run_bad_input_exits_2_without_run_directory(tmp_path: Path, case: s
             osm.write_text(NO_ROADS_OSM)
         else:
             osm.write_bytes(b"\x00\x01garbage" * 100)
-        text = VALID.split("[city]")[0] + '[city]\nosm = "city.osm"\n' + VALID.split("speed_kmh = 36\n")[1]
+        text = (
+            VALID.split("[city]")[0]
+            + '[city]\nosm = "city.osm"\n'
+            + VALID.split("speed_kmh = 36\n")[1]
+        )
     else:
         text = transform(VALID)
     path = write(tmp_path, text)
     out = tmp_path / "runs"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), "run", str(path), "--out", str(out), "--no-progress",
-         "--cache", str(tmp_path / "cache")],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "run",
+            str(path),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--cache",
+            str(tmp_path / "cache"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
     )
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -165,6 +265,8 @@ def test_cli_flag_errors_exit_2(tmp_path: Path) -> None:
     path = write(tmp_path, VALID)
     proc = subprocess.run(
         [sys.executable, str(ROOT / "cli.py"), "run", str(path), "--seed", "-4"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2 and "--seed" in proc.stderr
