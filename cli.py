@@ -59,13 +59,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Check a scenario (schema, matcher, city reference) without running it."""
-    from cities import check_city
-    from matching.registry import make_matcher
+    """Check a scenario (schema, matcher, city extract, trip files) without running it."""
+    from sim.run import validate_scenario
 
     scenario = _load(args.scenario, None)
-    make_matcher(scenario.dispatch.matcher, scenario.dispatch.params, source=args.scenario)
-    check_city(scenario.city, base_dir=Path(args.scenario).resolve().parent, source=args.scenario)
+    validate_scenario(scenario, source=args.scenario, base_dir=Path(args.scenario).resolve().parent)
     print(f"{args.scenario}: ok (scenario '{scenario.name}', seed {scenario.seed})")
     return 0
 

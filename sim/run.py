@@ -30,11 +30,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cities import load_city
+from cities import check_city, load_city
 from cities.demand import Trips, spatial_mix, synthetic_trips
 from cities.fitted import FittedDemandSpec, fit_demand, fitted_trips
 from cities.graph_space import file_sha256
-from cities.replay import ReplayDemandSpec, replay_trips, resolve_trip_files
+from cities.replay import (
+    ReplayDemandSpec,
+    read_trip_records,
+    replay_trips,
+    resolve_trip_files,
+)
 from cities.space import Space
 from cities.supply import Fleet, generate_fleet
 from matching.api import Matcher
@@ -76,6 +81,15 @@ def run_id_for(scenario: Scenario, market: Market) -> str:
         separators=(",", ":"),
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def validate_scenario(scenario: Scenario, *, source: str, base_dir: Path) -> None:
+    """Check everything a run would read, without running it: the matcher and its parameters,
+    the city extract (read, not tabulated) and any trip files. Raises :class:`InputError`."""
+    make_matcher(scenario.dispatch.matcher, scenario.dispatch.params, source=source)
+    check_city(scenario.city, base_dir=base_dir, source=source)
+    if isinstance(scenario.demand, ReplayDemandSpec | FittedDemandSpec):
+        read_trip_records(scenario.demand, base_dir=base_dir, source=source)
 
 
 @dataclass(frozen=True)

@@ -218,9 +218,12 @@ NO_ROADS_OSM = """<?xml version='1.0' encoding='UTF-8'?>
 """
 
 
+@pytest.mark.parametrize("command", ["run", "validate"])
 @pytest.mark.parametrize("case", sorted(CLI_BAD))
-def test_cli_run_bad_input_exits_2_without_run_directory(tmp_path: Path, case: str) -> None:
-    """`cli.py run` on bad input prints the clear error, exits 2 and leaves no run directory."""
+def test_cli_bad_input_exits_2_without_run_directory(
+    tmp_path: Path, case: str, command: str
+) -> None:
+    """`cli.py run` and `validate` on bad input print the clear error, exit 2, write no run."""
     transform, words = CLI_BAD[case]
     if case in ("no-roads", "corrupt-osm"):
         osm = tmp_path / "city.osm"
@@ -270,3 +273,20 @@ def test_cli_flag_errors_exit_2(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 2 and "--seed" in proc.stderr
+
+
+def test_cli_validate_accepts_shipped_scenarios() -> None:
+    """`cli.py validate` says ok and exits 0 for the default scenario."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "validate",
+            str(ROOT / "scenarios" / "default.toml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "ok" in proc.stdout
