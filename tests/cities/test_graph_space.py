@@ -100,6 +100,18 @@ def test_table_matches_uncontracted_dijkstra(shared_data: Path, cache_dir: Path)
         np.testing.assert_allclose(space.table[i, ids], expect, rtol=1e-5, atol=1e-3)
 
 
+def test_table_equals_all_pairs_dijkstra(shared_data: Path, cache_dir: Path) -> None:
+    """Rows derived for one-exit nodes equal a full Dijkstra from every node."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    space = _load(shared_data / "tokyo-osm-graphdecomposition/tokyo.osm", cache_dir)
+    n = space.n_nodes
+    graph = csr_matrix((space.edge_time_s, (space.edge_src, space.edge_dst)), shape=(n, n))
+    assert (np.diff(graph.indptr) == 1).sum() > n // 10  # the shortcut is exercised
+    np.testing.assert_allclose(space.table, dijkstra(graph), rtol=1e-6, atol=1e-4)
+
+
 def test_cache_is_used_on_second_load(shared_data: Path, tmp_path: Path) -> None:
     """A second load reads the cached table (memory-mapped) instead of recomputing it."""
     path = shared_data / "rome-osm-graphdecomposition/rome.osm"
