@@ -4,9 +4,12 @@ State lives in numpy arrays indexed by request id and driver id; SimPy orders th
 (time, priority, insertion sequence), so equal-time events always run in one order. Movement
 and ETAs come from the space's travel-time table, never from a path search per event.
 
-Life of a request: ``request`` -> (``assign`` -> ``pickup`` -> ``dropoff``) or ``cancel``.
-Life of a driver: ``driver_online`` -> idle <-> (to pickup -> on trip) -> ``driver_offline``
-(a driver whose shift ends mid-trip finishes the trip first).
+Life of a request: (``quote`` ->) ``request`` -> [``offer`` -> ``decline`` ->]* ``assign`` ->
+``pickup`` -> ``dropoff``, or ``cancel`` at any point before the pickup.
+Life of a driver: ``driver_online`` -> free (idle or ``reposition``-ing) <-> busy
+(offered, to pickup, on trip) -> ``driver_offline`` (a driver whose shift ends mid-trip
+finishes the trip first). A free driver is matchable even while repositioning: its ETA is the
+time left to its target plus the table time from there.
 """
 
 from __future__ import annotations
@@ -24,7 +27,18 @@ from cities.demand import Trips
 from cities.space import Space
 from cities.supply import Fleet
 from matching.api import CandidateDrivers, Matcher, MatchRequest, MatchResponse, OpenRequests
+from sim.behaviour import (
+    DriverSpec,
+    PricingSpec,
+    RiderDraws,
+    RiderSpec,
+    TravelSpec,
+    lognormal_factors,
+)
 from sim.events import NONE, EventLog, Kind
+from sim.reposition import RepositionPolicy, RepositionSnapshot
+
+HOUR = 3600.0
 
 
 class DriverStatus(IntEnum):
@@ -36,6 +50,9 @@ class DriverStatus(IntEnum):
     """Chosen by a decision that has not landed yet (decision delay)."""
     TO_PICKUP = 3
     ON_TRIP = 4
+    REPOSITIONING = 5
+    OFFERED = 6
+    """Considering an offer."""
 
 
 class RequestStatus(IntEnum):
@@ -49,6 +66,9 @@ class RequestStatus(IntEnum):
     ON_BOARD = 4
     COMPLETED = 5
     CANCELLED = 6
+    OFFERED = 7
+    QUOTE_DECLINED = 8
+    """The rider saw the quote and did not request."""
 
 
 # Plain ints/strs for the hot path (enum attribute lookups cost more than the work).
@@ -57,6 +77,8 @@ D_OFFLINE = int(DriverStatus.OFFLINE)
 D_ON_TRIP = int(DriverStatus.ON_TRIP)
 D_RESERVED = int(DriverStatus.RESERVED)
 D_TO_PICKUP = int(DriverStatus.TO_PICKUP)
+D_REPOSITIONING = int(DriverStatus.REPOSITIONING)
+D_OFFERED = int(DriverStatus.OFFERED)
 R_ASSIGNED = int(RequestStatus.ASSIGNED)
 R_CANCELLED = int(RequestStatus.CANCELLED)
 R_COMPLETED = int(RequestStatus.COMPLETED)
@@ -64,12 +86,18 @@ R_DECIDED = int(RequestStatus.DECIDED)
 R_NOT_YET = int(RequestStatus.NOT_YET)
 R_ON_BOARD = int(RequestStatus.ON_BOARD)
 R_OPEN = int(RequestStatus.OPEN)
+R_OFFERED = int(RequestStatus.OFFERED)
+R_QUOTE_DECLINED = int(RequestStatus.QUOTE_DECLINED)
 K_ASSIGN = str(Kind.ASSIGN)
 K_CANCEL = str(Kind.CANCEL)
+K_DECLINE = str(Kind.DECLINE)
 K_DRIVER_OFFLINE = str(Kind.DRIVER_OFFLINE)
 K_DRIVER_ONLINE = str(Kind.DRIVER_ONLINE)
 K_DROPOFF = str(Kind.DROPOFF)
+K_OFFER = str(Kind.OFFER)
 K_PICKUP = str(Kind.PICKUP)
+K_QUOTE = str(Kind.QUOTE)
+K_REPOSITION = str(Kind.REPOSITION)
 K_REQUEST = str(Kind.REQUEST)
 
 
@@ -92,6 +120,28 @@ class DispatchPolicy:
         return self.batch_window_s == 0
 
 
+@dataclass(frozen=True)
+class MarketRules:
+    """How riders, drivers, prices and travel behave (see :mod:`sim.behaviour`)."""
+
+    riders: RiderSpec
+    drivers: DriverSpec
+    pricing: PricingSpec
+    travel: TravelSpec
+    start_s: float = 0.0
+    """Clock seconds after midnight at simulated t = 0 (for congestion by hour)."""
+
+    @classmethod
+    def neutral(cls) -> MarketRules:
+        """Everyone requests and accepts, nobody cancels after a match, free-flow travel."""
+        return cls(
+            RiderSpec(choice="always", cancel_after_match={"base": 0, "per_min": 0}),
+            DriverSpec(accept="always"),
+            PricingSpec(),
+            TravelSpec(),
+        )
+
+
 @dataclass
 class MatcherCalls:
     """Wall-clock cost of every matcher call (perf only: never steers the run)."""
@@ -103,36 +153,64 @@ class MatcherCalls:
 
 
 class Simulation:
-    """One run of a market: build it, call :meth:`run`, read the log and counters."""
+    """One run of a market: build it, call :meth:`run`, read the log and counters.
+
+    ``rngs`` holds the named streams the run draws from while it goes: ``matcher`` (tie-break
+    seeds), ``drivers`` (offer answers, repositioning) and ``travel`` (repositioning legs).
+    Rider randomness is drawn up front in ``riders`` (:class:`~sim.behaviour.RiderDraws`).
+    """
 
     def __init__(
         self,
         space: Space,
         trips: Trips,
-        patience_s: np.ndarray,
+        riders: RiderDraws,
         fleet: Fleet,
         matcher: Matcher,
         policy: DispatchPolicy,
-        matcher_rng: np.random.Generator,
+        rngs: dict[str, np.random.Generator],
         log: EventLog,
         horizon_s: float,
+        rules: MarketRules | None = None,
+        reposition: RepositionPolicy | None = None,
     ) -> None:
         self.space = space
         self.trips = trips
-        self.patience_s = np.asarray(patience_s, dtype=np.float64)
+        self.riders = riders
         self.fleet = fleet
         self.matcher = matcher
         self.policy = policy
-        self.matcher_rng = matcher_rng
+        self.rules = rules or MarketRules.neutral()
+        self.reposition = reposition
+        self.matcher_rng = rngs["matcher"]
+        self.driver_rng = rngs.get("drivers") or np.random.default_rng(0)
+        self.travel_rng = rngs.get("travel") or np.random.default_rng(0)
         self.log = log
         self.horizon_s = float(horizon_s)
         self.env = simpy.Environment()
         self.calls = MatcherCalls()
 
+        r = self.rules
+        self._congestion = np.asarray(r.travel.congestion, dtype=np.float64)
+        self._flat_traffic = bool(np.all(self._congestion == 1.0))
+        self._quotes = r.riders.choice != "always"
+        self._offers = r.drivers.accept != "always"
+        cam = r.riders.cancel_after_match
+        self._cancel_after_match = cam.base > 0 or cam.per_min > 0
+
         n_req, n_drv = len(trips), len(fleet)
-        self.trip_time = space.travel_time(trips.pickup_node, trips.dropoff_node)
+        self.free_flow_trip = space.travel_time(trips.pickup_node, trips.dropoff_node)
+        xy = space.node_xy
+        self.trip_distance_m = np.hypot(*(xy[trips.pickup_node] - xy[trips.dropoff_node]).T)
+        # Unsurged price of each trip at its arrival time (fares are linear in the multiplier).
+        hours = ((r.start_s + trips.t) // HOUR).astype(np.int64) % 24
+        self.base_price = r.pricing.fare(
+            self.trip_distance_m, self.free_flow_trip * self._congestion[hours], 1.0
+        )
+        self.surge = None
         self.r_status = np.zeros(n_req, dtype=np.uint8)
-        self.r_driver = np.full(n_req, NONE, dtype=np.int64)
+        self.r_multiplier = np.ones(n_req)
+        self.r_price = np.full(n_req, np.nan)
         self.r_assign_t = np.full(n_req, np.nan)
         self.r_pickup_t = np.full(n_req, np.nan)
         self.open: dict[int, None] = {}  # open request ids in arrival order
@@ -140,11 +218,14 @@ class Simulation:
         self.d_status = np.zeros(n_drv, dtype=np.uint8)
         self.d_node = fleet.home_node.astype(np.int64).copy()
         self.d_free_at = np.zeros(n_drv)
+        self.d_idle_since = np.zeros(n_drv)
         self.d_earnings = np.zeros(n_drv)
         self.d_online_s = np.zeros(n_drv)
         self.d_online_since = np.full(n_drv, np.nan)
         self.d_leaving = np.zeros(n_drv, dtype=bool)
-        self.idle = np.zeros(n_drv, dtype=bool)
+        self.d_paused_until = np.zeros(n_drv)
+        self.free = np.zeros(n_drv, dtype=bool)
+        """Drivers the matcher may use now: idle or repositioning, online, not paused."""
         self._batch_id = 0
         self._arrived = 0
 
@@ -160,6 +241,8 @@ class Simulation:
         env.process(self._arrivals())
         if not self.policy.immediate:
             env.process(self._batches())
+        if self.reposition is not None:
+            env.process(self._repositioning())
         for k in range(1, steps + 1):
             env.run(until=self.horizon_s * k / steps)
             if progress is not None:
@@ -185,45 +268,108 @@ class Simulation:
         window = self.policy.batch_window_s
         while True:
             yield self.env.timeout(window)
-            if self.open and self.idle.any():
+            if self.open and self.free.any():
                 self._dispatch(None)
 
     def _after(self, delay: float, fn: Callable[[], None]) -> None:
         self.env.timeout(delay).callbacks.append(lambda _ev: fn())
+
+    # ------------------------------------------------------------------ travel
+    def _factor(self, t: float) -> float:
+        """Congestion factor of the clock hour at simulated time ``t``."""
+        return float(self._congestion[int((self.rules.start_s + t) // HOUR) % 24])
+
+    def expected_travel_time(self) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        """Travel times as quoted now: free flow times this hour's congestion factor."""
+        if self._flat_traffic:
+            return self.space.travel_time
+        factor = self._factor(self.env.now)
+        tt = self.space.travel_time
+        return lambda a, b: tt(a, b) * factor
+
+    def _actual(self, free_flow: float, depart: float, noise: float) -> float:
+        """Seconds a leg really takes: never faster than free flow."""
+        if self._flat_traffic and noise == 1.0:
+            return free_flow
+        return max(free_flow, free_flow * self._factor(depart) * noise)
 
     # ---------------------------------------------------------------- requests
     def _arrive(self, i: int) -> None:
         now = self.env.now
         self._arrived += 1
         tr = self.trips
+        pickup, dropoff = int(tr.pickup_node[i]), int(tr.dropoff_node[i])
+        mult = 1.0 if self.surge is None else float(self.multiplier_at(np.array([pickup]))[0])
+        self.r_multiplier[i] = mult
+        price = float(self.base_price[i]) * mult
+        self.r_price[i] = price
+        if self._quotes:
+            eta = self._quote_eta(pickup) * float(self.riders.quote_noise[i])
+            p = float(self.rules.riders.request_probability(mult, eta))
+            requested = bool(self.riders.u_choice[i] < p)
+            self.log.add(
+                now,
+                K_QUOTE,
+                rider=i,
+                node=pickup,
+                dest_node=dropoff,
+                value=eta,
+                fare=price,
+                detail="request" if requested else "decline",
+            )
+            if not requested:
+                self.r_status[i] = R_QUOTE_DECLINED
+                return
         self.log.add(
             now,
             K_REQUEST,
             rider=i,
-            node=int(tr.pickup_node[i]),
-            dest_node=int(tr.dropoff_node[i]),
-            value=float(self.trip_time[i]),
+            node=pickup,
+            dest_node=dropoff,
+            value=float(self.free_flow_trip[i]),
+            fare=price,
         )
         self.r_status[i] = R_OPEN
         self.open[i] = None
-        if self.policy.immediate and self.idle.any():
+        if self.policy.immediate and self.free.any():
             self._dispatch(np.array([i], dtype=np.int64))
-        if self.r_status[i] == R_OPEN:
-            patience = self.patience_s[i]
-            if patience <= 0:
+        patience = float(self.riders.patience_s[i])
+        if patience <= 0:
+            if self.r_status[i] == R_OPEN:
                 self._cancel(i, "no_driver")
-            else:
-                self._after(patience, partial(self._give_up, i))
+            return
+        self._after(patience, partial(self._give_up, i))
+
+    def _quote_eta(self, pickup: int) -> float:
+        """The pickup ETA a rider is quoted: the nearest free driver's, or the maximum pickup
+        ETA when nobody is in range (the app shows "no cars nearby")."""
+        cand = np.flatnonzero(self.free)
+        limit = self.policy.max_pickup_eta_s
+        if cand.size == 0:
+            return limit
+        now = self.env.now
+        wait = np.maximum(self.d_free_at[cand] - now, 0.0)
+        eta = float(np.min(wait + self.expected_travel_time()(self.d_node[cand], pickup)))
+        return min(eta, limit)
+
+    def multiplier_at(self, nodes: np.ndarray) -> np.ndarray:
+        """Surge multiplier now at ``nodes`` (1 without a surge policy)."""
+        return np.ones(np.shape(nodes))
 
     def _give_up(self, i: int) -> None:
-        if self.r_status[i] in (R_OPEN, R_DECIDED):
+        if self.r_status[i] in (R_OPEN, R_DECIDED, R_OFFERED):
             self._cancel(i, "patience")
 
-    def _cancel(self, i: int, reason: str) -> None:
+    def _cancel(self, i: int, reason: str, driver: int = NONE) -> None:
         self.r_status[i] = R_CANCELLED
         self.open.pop(i, None)
         self.log.add(
-            self.env.now, K_CANCEL, rider=i, node=int(self.trips.pickup_node[i]), detail=reason
+            self.env.now,
+            K_CANCEL,
+            rider=i,
+            driver=driver,
+            node=int(self.trips.pickup_node[i]),
+            detail=reason,
         )
 
     # ---------------------------------------------------------------- drivers
@@ -235,11 +381,12 @@ class Simulation:
             self.d_status[d] = D_IDLE
             self.d_online_since[d] = now
             self.d_free_at[d] = now
-            self.idle[d] = True
+            self.d_idle_since[d] = now
+            self.free[d] = True
             self.log.add(now, K_DRIVER_ONLINE, driver=d, node=int(self.d_node[d]))
         if off < self.horizon_s:
             self._after(off - self.env.now, partial(self._shift_ends, d))
-        if self.policy.immediate and self.open and self.idle[d]:
+        if self.policy.immediate and self.open and self.free[d]:
             self._dispatch(None)
 
     def _shift_ends(self, d: int) -> None:
@@ -247,36 +394,123 @@ class Simulation:
             self._offline(d)
         elif self.d_status[d] != D_OFFLINE:
             self.d_leaving[d] = True
+            self.free[d] = False  # finishing up: no new work
 
     def _offline(self, d: int) -> None:
         now = self.env.now
         self.d_status[d] = D_OFFLINE
-        self.idle[d] = False
+        self.free[d] = False
         self.d_leaving[d] = False
         self.d_online_s[d] += now - self.d_online_since[d]
         self.d_online_since[d] = np.nan
         self.log.add(now, K_DRIVER_OFFLINE, driver=d, node=int(self.d_node[d]))
 
-    def _release(self, d: int) -> None:
-        """The driver is free again at their current node."""
+    def _release(self, d: int, pause_s: float = 0.0) -> None:
+        """The driver has no job any more: free at their node (or still driving to it)."""
+        now = self.env.now
+        moving = self.d_free_at[d] > now
         if self.d_leaving[d]:
+            if moving:  # finish the drive, then log off
+                self.d_status[d] = D_REPOSITIONING
+                self.free[d] = False
+                return
             self._offline(d)
             return
-        self.d_status[d] = D_IDLE
-        self.d_free_at[d] = self.env.now
-        self.idle[d] = True
+        self.d_status[d] = D_REPOSITIONING if moving else D_IDLE
+        if not moving:
+            self.d_free_at[d] = now
+        self.d_idle_since[d] = now
+        if pause_s > 0:
+            self.d_paused_until[d] = now + pause_s
+            self.free[d] = False
+            self._after(pause_s, partial(self._unpause, d))
+            return
+        self.free[d] = True
         if self.policy.immediate and self.open:
             self._dispatch(None)
 
+    def _unpause(self, d: int) -> None:
+        if self.d_status[d] in (D_IDLE, D_REPOSITIONING) and not self.d_leaving[d]:
+            self.free[d] = True
+            if self.policy.immediate and self.open:
+                self._dispatch(None)
+
+    # ------------------------------------------------------------ repositioning
+    def _repositioning(self):  # noqa: ANN202 - SimPy process
+        spec = self.rules.drivers
+        while True:
+            yield self.env.timeout(spec.reposition_every_s)
+            self._reposition_step(spec.reposition_after_s)
+
+    def _reposition_step(self, after_s: float) -> None:
+        now = self.env.now
+        eligible = np.flatnonzero(
+            self.free & (self.d_status == D_IDLE) & (now - self.d_idle_since >= after_s)
+        )
+        if eligible.size == 0:
+            return
+        t = self.trips.t
+        lo = int(np.searchsorted(t, now - 1800.0, side="left"))
+        hi = int(np.searchsorted(t, now, side="right"))
+        recent = self.trips.pickup_node[lo:hi]
+        xy = self.space.node_xy
+        nodes = self.d_node[eligible]
+        snapshot = RepositionSnapshot(
+            time=now,
+            driver_id=eligible,
+            driver_node=nodes,
+            driver_xy=xy[nodes],
+            idle_since=self.d_idle_since[eligible],
+            recent_pickup_node=recent,
+            recent_pickup_xy=xy[recent],
+            travel_time=self.expected_travel_time(),
+            multiplier=self.multiplier_at,
+            seed=int(self.driver_rng.integers(2**63)),
+        )
+        plan = self.reposition.decide(snapshot)  # type: ignore[union-attr]
+        ids = np.asarray(plan.driver_id, dtype=np.int64)
+        targets = np.asarray(plan.target_node, dtype=np.int64)
+        ok = np.isin(ids, eligible) & (targets >= 0) & (targets < self.space.n_nodes)
+        if not np.all(ok) or np.unique(ids).size != ids.size:
+            raise RuntimeError(
+                f"reposition policy {type(self.reposition).__name__}: moved a driver that was "
+                "not eligible, twice, or to a node that does not exist"
+            )
+        order = np.argsort(ids, kind="stable")
+        free_flow = self.space.travel_time(self.d_node[ids[order]], targets[order])
+        noise_cv = self.rules.travel.actual_noise_cv
+        for d, target, ff in zip(
+            ids[order].tolist(), targets[order].tolist(), free_flow.tolist(), strict=True
+        ):
+            if target == self.d_node[d]:
+                continue
+            noise = float(lognormal_factors(self.travel_rng, noise_cv, 1)[0])
+            drive = self._actual(ff, now, noise)
+            self.log.add(
+                now, K_REPOSITION, driver=d, node=int(self.d_node[d]), dest_node=target, value=drive
+            )
+            self.d_status[d] = D_REPOSITIONING
+            self.d_node[d] = target
+            self.d_free_at[d] = now + drive
+            self._after(drive, partial(self._reposition_done, d, now + drive))
+
+    def _reposition_done(self, d: int, arrival: float) -> None:
+        if self.d_status[d] == D_REPOSITIONING and self.d_free_at[d] == arrival:
+            if self.d_leaving[d]:
+                self._offline(d)
+            else:
+                self.d_status[d] = D_IDLE
+                self.d_idle_since[d] = self.env.now
+
     # ---------------------------------------------------------------- matching
     def _dispatch(self, request_ids: np.ndarray | None) -> None:
-        """Ask the matcher about ``request_ids`` (default: every open request) and every idle
+        """Ask the matcher about ``request_ids`` (default: every open request) and every free
         driver, then apply its decision now or after the simulated decision delay."""
         now = self.env.now
         if request_ids is None:
             request_ids = np.fromiter(self.open, dtype=np.int64, count=len(self.open))
             request_ids.sort()
-        drivers = np.flatnonzero(self.idle)
+        drivers = np.flatnonzero(self.free)
         request = self._snapshot(now, request_ids, drivers)
         t0 = time.perf_counter()
         response = self.matcher.match(request)
@@ -303,7 +537,7 @@ class Simulation:
         for r in rid.tolist():
             self.open.pop(r, None)
         self.d_status[did] = D_RESERVED
-        self.idle[did] = False
+        self.free[did] = False
         self._after(delay, partial(self._apply, rid, did, eta, batch_id))
 
     def _snapshot(self, now: float, rid: np.ndarray, did: np.ndarray) -> MatchRequest:
@@ -311,6 +545,7 @@ class Simulation:
         pick, drop = tr.pickup_node[rid], tr.dropoff_node[rid]
         nodes = self.d_node[did]
         online = self.d_online_s[did] + (now - self.d_online_since[did])
+        state = np.where(self.d_status[did] == D_REPOSITIONING, 3, 0).astype(np.uint8)
         return MatchRequest(
             decision_time=now,
             batch_id=self._batch_id,
@@ -322,21 +557,21 @@ class Simulation:
                 pickup_xy=xy[pick],
                 dropoff_xy=xy[drop],
                 requested_at=tr.t[rid],
-                quoted_price=np.zeros(rid.shape[0]),
-                patience_s=self.patience_s[rid],
+                quoted_price=self.r_price[rid],
+                patience_s=self.riders.patience_s[rid],
             ),
             drivers=CandidateDrivers.unchecked(
                 id=did,
                 node=nodes,
                 xy=xy[nodes],
-                state=np.zeros(did.shape[0], dtype=np.uint8),
+                state=state,
                 free_at=np.maximum(self.d_free_at[did], now),
                 earnings=self.d_earnings[did],
                 online_s=online,
             ),
             max_pickup_eta_s=self.policy.max_pickup_eta_s,
             seed=int(self.matcher_rng.integers(2**63)),
-            travel_time=self.space.travel_time,
+            travel_time=self.expected_travel_time(),
             max_speed_mps=self.space.max_speed_mps,
         )
 
@@ -360,8 +595,8 @@ class Simulation:
             or not np.all(self.r_status[rid] == R_OPEN)
         ):
             problems.append("assigned a request that was not open")
-        elif did.min() < 0 or did.max() >= self.idle.size or not np.all(self.idle[did]):
-            problems.append("assigned a driver that was not idle")
+        elif did.min() < 0 or did.max() >= self.free.size or not np.all(self.free[did]):
+            problems.append("assigned a driver that was not free")
         elif np.any(response.pickup_eta_s > request.max_pickup_eta_s + 1e-9):
             problems.append("exceeded max_pickup_eta_s")
         if problems:
@@ -369,59 +604,141 @@ class Simulation:
             raise MatcherContractError(f"matcher {name}: " + "; ".join(problems))
 
     def _apply(self, rid: np.ndarray, did: np.ndarray, eta: np.ndarray, batch_id: int) -> None:
-        now = self.env.now
         order = np.argsort(rid, kind="stable")  # log in request-id order, whatever the matcher's
-        rid, did, eta = rid[order], did[order], eta[order]
-        pickup = self.trips.pickup_node[rid]
-        travel = self.space.travel_time(self.d_node[did], pickup)
         detail = str(batch_id)
-        for r, d, quoted, drive in zip(
-            rid.tolist(), did.tolist(), eta.tolist(), travel.tolist(), strict=True
+        for r, d, quoted in zip(
+            rid[order].tolist(), did[order].tolist(), eta[order].tolist(), strict=True
         ):
             if self.r_status[r] == R_CANCELLED:  # gave up while we decided
                 self._release(d)
                 continue
-            self.r_status[r] = R_ASSIGNED
             self.open.pop(r, None)
-            self.r_driver[r] = d
-            self.r_assign_t[r] = now
-            self.d_status[d] = D_TO_PICKUP
-            self.idle[d] = False
+            if self._offers:
+                self._offer(r, d, quoted, detail)
+            else:
+                self._start_pickup(r, d, quoted, detail)
+
+    def _offer(self, r: int, d: int, quoted: float, detail: str) -> None:
+        """Offer the ride to the driver, who answers after a response time."""
+        now = self.env.now
+        spec = self.rules.drivers
+        self.r_status[r] = R_OFFERED
+        self.d_status[d] = D_OFFERED
+        self.free[d] = False
+        self.log.add(
+            now,
+            K_OFFER,
+            rider=r,
+            driver=d,
+            node=int(self.d_node[d]),
+            dest_node=int(self.trips.pickup_node[r]),
+            value=quoted,
+            detail=detail,
+        )
+        u_silent, u_accept, u_time = self.driver_rng.random(3).tolist()
+        if u_silent < spec.no_response:
+            self._after(
+                spec.offer_timeout_s, partial(self._answer, r, d, quoted, detail, "timeout")
+            )
+            return
+        lo, hi = spec.response_s
+        p = float(spec.accept_probability(self.r_multiplier[r], quoted))
+        answer = "accept" if u_accept < p else "declined"
+        self._after(lo + u_time * (hi - lo), partial(self._answer, r, d, quoted, detail, answer))
+
+    def _answer(self, r: int, d: int, quoted: float, detail: str, answer: str) -> None:
+        if self.r_status[r] != R_OFFERED:  # the rider gave up while the driver thought
             self.log.add(
-                now,
-                K_ASSIGN,
+                self.env.now,
+                K_DECLINE,
                 rider=r,
                 driver=d,
                 node=int(self.d_node[d]),
-                dest_node=int(self.trips.pickup_node[r]),
-                value=quoted,
-                detail=detail,
+                detail="rider_gone",
             )
-            self._after(drive, partial(self._pickup, r, d))
+            self._release(d)
+            return
+        if answer == "accept":
+            self._start_pickup(r, d, quoted, detail)
+            return
+        self.log.add(
+            self.env.now, K_DECLINE, rider=r, driver=d, node=int(self.d_node[d]), detail=answer
+        )
+        self._release(d, pause_s=self.rules.drivers.decline_pause_s)
+        if self.riders.patience_s[r] <= 0:  # nobody waits for a second try
+            self._cancel(r, "no_driver")
+            return
+        self.r_status[r] = R_OPEN
+        self.open[r] = None
+        if self.policy.immediate and self.open and self.free.any():
+            self._dispatch(None)
+
+    def _start_pickup(self, r: int, d: int, quoted: float, detail: str) -> None:
+        """The driver sets off (after finishing any repositioning leg) to the pickup."""
+        now = self.env.now
+        pickup = int(self.trips.pickup_node[r])
+        wait = max(self.d_free_at[d] - now, 0.0)
+        free_flow = float(self.space.travel_time(self.d_node[d : d + 1], np.array([pickup]))[0])
+        drive = wait + self._actual(free_flow, now + wait, float(self.riders.pickup_noise[r]))
+        self.r_status[r] = R_ASSIGNED
+        self.r_assign_t[r] = now
+        self.d_status[d] = D_TO_PICKUP
+        self.free[d] = False
+        self.log.add(
+            now,
+            K_ASSIGN,
+            rider=r,
+            driver=d,
+            node=int(self.d_node[d]),
+            dest_node=pickup,
+            value=quoted,
+            detail=detail,
+        )
+        self.d_free_at[d] = now + drive
+        if self._cancel_after_match:
+            p = float(self.rules.riders.cancel_after_match.probability(quoted))
+            if self.riders.u_cancel[r] < p:
+                at = float(self.riders.cancel_fraction[r]) * drive
+                self._after(at, partial(self._cancel_after_match_event, r, d))
+        self._after(drive, partial(self._pickup, r, d))
+
+    def _cancel_after_match_event(self, r: int, d: int) -> None:
+        if self.r_status[r] == R_ASSIGNED:
+            self._cancel(r, "after_match", driver=d)
 
     # ---------------------------------------------------------------- movement
     def _pickup(self, r: int, d: int) -> None:
         now = self.env.now
         node = int(self.trips.pickup_node[r])
+        self.d_node[d] = node
+        self.d_free_at[d] = now
+        if self.r_status[r] == R_CANCELLED:  # the rider cancelled on the way: free here
+            self._release(d)
+            return
         self.r_status[r] = R_ON_BOARD
         self.r_pickup_t[r] = now
         self.d_status[d] = D_ON_TRIP
-        self.d_node[d] = node
         self.log.add(now, K_PICKUP, rider=r, driver=d, node=node, value=now - self.r_assign_t[r])
-        self._after(float(self.trip_time[r]), partial(self._dropoff, r, d))
+        drive = self._actual(float(self.free_flow_trip[r]), now, float(self.riders.trip_noise[r]))
+        self.d_free_at[d] = now + drive
+        self._after(drive, partial(self._dropoff, r, d))
 
     def _dropoff(self, r: int, d: int) -> None:
         now = self.env.now
         node = int(self.trips.dropoff_node[r])
         self.r_status[r] = R_COMPLETED
         self.d_node[d] = node
-        self.log.add(now, K_DROPOFF, rider=r, driver=d, node=node, value=now - self.r_pickup_t[r])
+        self.d_free_at[d] = now
+        trip_s = now - self.r_pickup_t[r]
+        pricing = self.rules.pricing
+        fare = float(pricing.fare(self.trip_distance_m[r], trip_s, self.r_multiplier[r]))
+        self.d_earnings[d] += fare * (1.0 - pricing.commission)
+        self.log.add(now, K_DROPOFF, rider=r, driver=d, node=node, value=trip_s, fare=fare)
         self._release(d)
 
     # ---------------------------------------------------------------- results
     def request_counts(self) -> dict[str, int]:
         """How many requests are in each state now."""
         arrived = self.r_status != R_NOT_YET
-        return {
-            s.name.lower(): int((self.r_status[arrived] == s).sum()) for s in RequestStatus if s
-        }
+        statuses = self.r_status[arrived]
+        return {s.name.lower(): int((statuses == s).sum()) for s in RequestStatus if s}

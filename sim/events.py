@@ -13,20 +13,34 @@ driver       int64 / null  driver id
 node         int64 / null  where it happened (access node id)
 dest_node    int64 / null  where it is heading (see per-kind notes)
 value        float64/null  the kind's measured quantity (see per-kind notes)
+fare         float64/null  money: the quoted price (quote) or the fare paid (dropoff)
 detail       string/null   the kind's qualifier (cancel reason, ...)
 ===========  ============  ==============================================================
 
 Per kind:
 
 * ``driver_online`` / ``driver_offline``: driver, node.
+* ``quote``: rider, node = pickup node, dest_node = dropoff node, value = quoted pickup ETA
+  seconds shown to the rider, fare = quoted price, detail = ``request`` or ``decline`` (the
+  rider's choice; a declined quote never becomes a request).
 * ``request``: rider, node = pickup node, dest_node = dropoff node,
-  value = free-flow trip seconds pickup -> dropoff.
+  value = free-flow trip seconds pickup -> dropoff, fare = the accepted quote.
+* ``offer``: rider, driver, node = driver's node, dest_node = pickup node,
+  value = pickup ETA seconds the matcher saw, detail = batch id (only when drivers may decline).
+* ``decline``: rider, driver, node = driver's node, detail = ``declined``, ``timeout`` or
+  ``rider_gone``; the request goes back to the matcher.
 * ``assign``: rider, driver, node = driver's node, dest_node = pickup node,
-  value = quoted pickup ETA seconds (what the matcher saw), detail = batch id.
+  value = pickup ETA seconds the matcher saw (the quote to compare with the actual), detail =
+  batch id. The driver starts towards the pickup now.
 * ``pickup``: rider, driver, node = pickup node, value = actual seconds from assign to pickup.
-* ``dropoff``: rider, driver, node = dropoff node, value = actual seconds pickup -> dropoff.
-* ``cancel``: rider, driver (if one was assigned), node = pickup node,
-  detail = reason (``patience``: nobody matched in time).
+* ``dropoff``: rider, driver, node = dropoff node, value = actual seconds pickup -> dropoff,
+  fare = fare paid.
+* ``cancel``: rider, driver (if one was assigned), node = pickup node, detail = reason:
+  ``patience`` (nobody matched in time), ``no_driver`` (zero patience, nobody in range),
+  ``after_match`` (the rider gave up on the assigned driver; the driver still drives to the
+  pickup node and is free there).
+* ``reposition``: driver, node = where the driver is, dest_node = where they head while idle,
+  value = seconds the drive takes.
 
 Rows are appended in the order the simulation processes them, which is the SimPy
 (time, priority, sequence) order, so ``t`` never decreases.
@@ -41,7 +55,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = pa.schema(
     [
@@ -53,6 +67,7 @@ SCHEMA = pa.schema(
         pa.field("node", pa.int64()),
         pa.field("dest_node", pa.int64()),
         pa.field("value", pa.float64()),
+        pa.field("fare", pa.float64()),
         pa.field("detail", pa.string()),
     ],
     metadata={"ridesim.events.schema_version": str(SCHEMA_VERSION)},
@@ -64,11 +79,15 @@ class Kind(StrEnum):
 
     DRIVER_ONLINE = "driver_online"
     DRIVER_OFFLINE = "driver_offline"
+    QUOTE = "quote"
     REQUEST = "request"
+    OFFER = "offer"
+    DECLINE = "decline"
     ASSIGN = "assign"
     PICKUP = "pickup"
     DROPOFF = "dropoff"
     CANCEL = "cancel"
+    REPOSITION = "reposition"
 
 
 NONE = -1
@@ -102,6 +121,7 @@ class EventLog:
         self._node: list[int] = []
         self._dest: list[int] = []
         self._value: list[float] = []
+        self._fare: list[float] = []
         self._detail: list[str | None] = []
 
     def __len__(self) -> int:
@@ -117,6 +137,7 @@ class EventLog:
         dest_node: int = NONE,
         value: float = np.nan,
         detail: str | None = None,
+        fare: float = np.nan,
     ) -> None:
         """Append one event (in simulated-time order)."""
         self._t.append(t)
@@ -126,6 +147,7 @@ class EventLog:
         self._node.append(node)
         self._dest.append(dest_node)
         self._value.append(value)
+        self._fare.append(fare)
         self._detail.append(detail)
         self._seq += 1
         if len(self._t) >= self.chunk_rows:
@@ -147,6 +169,7 @@ class EventLog:
                 _ids(self._node),
                 _ids(self._dest),
                 _values(self._value),
+                _values(self._fare),
                 pa.array(self._detail, type=pa.string()),
             ],
             schema=SCHEMA,

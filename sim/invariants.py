@@ -6,7 +6,7 @@
 * each request appears once and ends in at most one terminal state (dropoff or cancel);
   requests without one are still open (or under way) at the end;
 * a ride goes request <= assign <= pickup <= dropoff in time, with matching driver ids;
-* no driver serves two riders at once (assign/pickup/dropoff cycles never interleave);
+* no driver serves two riders at once (offer/assign/pickup/dropoff cycles never interleave);
 * no driver moves faster than the road allows: every leg takes at least the free-flow
   travel time between its nodes, and a driver starts each leg where the last one ended.
 """
@@ -116,14 +116,21 @@ def _speed(
     return out
 
 
-# Each driver's events must follow the cycle online -> (assign -> pickup -> dropoff)* -> offline.
+# Each driver's events must follow the cycle
+# online -> ([offer -> decline]* -> assign -> (pickup -> dropoff | cancel) | reposition)* -> offline.
+_FREE_NEXT = {"offer", "assign", "reposition", "driver_offline"}
 _NEXT = {
-    "driver_online": {"assign", "driver_offline"},
-    "assign": {"pickup"},
+    "driver_online": _FREE_NEXT,
+    "offer": {"assign", "decline"},
+    "decline": _FREE_NEXT,
+    "assign": {"pickup", "cancel"},
     "pickup": {"dropoff"},
-    "dropoff": {"assign", "driver_offline"},
+    "dropoff": _FREE_NEXT,
+    "cancel": _FREE_NEXT,
+    "reposition": _FREE_NEXT,
     "driver_offline": {"driver_online"},
 }
+_STARTS_AT_NODE = ["offer", "assign", "reposition", "driver_offline", "driver_online"]
 
 
 def _driver_cycles(df: pd.DataFrame) -> list[str]:
@@ -134,6 +141,8 @@ def _driver_cycles(df: pd.DataFrame) -> list[str]:
     kind = mine["kind"].to_numpy()
     drv = mine["driver"].to_numpy()
     node = mine["node"].to_numpy()
+    # Where the driver is once the event is over: a repositioning driver heads for dest_node.
+    end = np.where(kind == "reposition", mine["dest_node"].to_numpy(), node)
     same = drv[1:] == drv[:-1]
     names = list(_NEXT)
     table = np.array([[b in _NEXT[a] for b in names] for a in names])
@@ -148,11 +157,7 @@ def _driver_cycles(df: pd.DataFrame) -> list[str]:
             "serving two riders at once or skipping a step"
         )
     # A driver starts each leg where the previous one ended (no teleporting).
-    starts = (
-        np.isin(kind[1:], ["assign", "driver_offline"])
-        & np.isin(kind[:-1], ["dropoff", "driver_online"])
-        & same
-    )
-    if np.any(node[1:][starts] != node[:-1][starts]):
+    starts = same & np.isin(kind[1:], _STARTS_AT_NODE) & (kind[:-1] != "assign")
+    if np.any(node[1:][starts] != end[:-1][starts]):
         out.append("a driver starts somewhere other than where their last leg ended")
     return out

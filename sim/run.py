@@ -43,10 +43,13 @@ from cities.replay import (
 from cities.space import Space
 from cities.supply import Fleet, generate_fleet
 from matching.api import Matcher
+from matching.plugins import plugin_params
 from matching.registry import make_matcher, matcher_params
 from reports.kpis import write_metrics
-from sim.engine import DispatchPolicy, Simulation
+from sim.behaviour import RiderDraws
+from sim.engine import DispatchPolicy, MarketRules, Simulation
 from sim.events import EventLog
+from sim.reposition import RepositionPolicy, make_reposition
 from sim.scenario import Scenario
 from sim.seeding import STREAMS, seed_entropy, spawn_streams
 
@@ -87,6 +90,7 @@ def validate_scenario(scenario: Scenario, *, source: str, base_dir: Path) -> Non
     """Check everything a run would read, without running it: the matcher and its parameters,
     the city extract (read, not tabulated) and any trip files. Raises :class:`InputError`."""
     make_matcher(scenario.dispatch.matcher, scenario.dispatch.params, source=source)
+    make_reposition(scenario.drivers.reposition, scenario.drivers.reposition_params, source=source)
     check_city(scenario.city, base_dir=base_dir, source=source)
     if isinstance(scenario.demand, ReplayDemandSpec | FittedDemandSpec):
         read_trip_records(scenario.demand, base_dir=base_dir, source=source)
@@ -98,10 +102,11 @@ class Market:
 
     space: Space
     trips: Trips
-    patience_s: np.ndarray
+    riders: RiderDraws
     fleet: Fleet
     matcher: Matcher
     streams: dict[str, np.random.Generator]
+    reposition: RepositionPolicy | None
     demand_stats: dict[str, int | float]
     inputs: dict[str, dict[str, str]]
     """Input files the run read beyond the scenario: {role: {"path", "sha256"}}."""
@@ -145,16 +150,14 @@ def build_market(
     fleet = generate_fleet(
         streams["supply"], scenario.fleet, space, demand_nodes, start_s, horizon_s
     )
-    patience = _patience(streams["riders"], scenario, len(trips))
-    market = Market(space, trips, patience, fleet, matcher, streams, dict(stats), inputs)
+    riders = RiderDraws.draw(
+        streams["riders"], streams["travel"], scenario.riders, scenario.travel, len(trips)
+    )
+    reposition = make_reposition(
+        scenario.drivers.reposition, scenario.drivers.reposition_params, source=source
+    )
+    market = Market(space, trips, riders, fleet, matcher, streams, reposition, dict(stats), inputs)
     return market, city_load_s
-
-
-def _patience(rng: np.random.Generator, scenario: Scenario, n: int) -> np.ndarray:
-    p = scenario.riders
-    if p.patience == "fixed" or p.patience_s == 0:
-        return np.full(n, p.patience_s)
-    return rng.exponential(p.patience_s, n)
 
 
 def simulate(
@@ -168,16 +171,25 @@ def simulate(
         decision_delay_s=d.decision_delay_s,
         decision_delay_per_request_s=d.decision_delay_per_request_s,
     )
+    rules = MarketRules(
+        riders=scenario.riders,
+        drivers=scenario.drivers,
+        pricing=scenario.pricing,
+        travel=scenario.travel,
+        start_s=scenario.time.start_s,
+    )
     sim = Simulation(
         market.space,
         market.trips,
-        market.patience_s,
+        market.riders,
         market.fleet,
         market.matcher,
         policy,
-        market.streams["matcher"],
+        market.streams,
         log,
         scenario.time.horizon_s,
+        rules=rules,
+        reposition=market.reposition,
     )
     sim.run(progress)
     log.close()
@@ -256,7 +268,11 @@ def _manifest(scenario: Scenario, source: str, market: Market, run_id: str) -> d
             "class": type(market.matcher).__qualname__,
             "params": matcher_params(market.matcher),
         },
-        "counts": {"requests": len(market.trips), "drivers": len(market.fleet)},
+        "reposition": {
+            "name": scenario.drivers.reposition,
+            "params": plugin_params(market.reposition) if market.reposition else {},
+        },
+        "counts": {"riders": len(market.trips), "drivers": len(market.fleet)},
         "versions": {"python": platform.python_version(), **{p: _version(p) for p in VERSIONED}},
     }
 

@@ -1,7 +1,8 @@
 """Scenario files (TOML, schema version 1): validated into frozen types.
 
 A scenario names everything a run depends on: the city, the simulated period, demand, the
-fleet, dispatch (matcher and its parameters), rider patience and the root seed. Unknown keys
+fleet, dispatch (matcher and its parameters), how riders and drivers behave, pricing, travel
+noise and congestion, and the root seed. Unknown keys
 are errors; every error names the file, the field path and what was expected, e.g.
 ``scenarios/x.toml: demand.multiplier: must be > 0, got -3``.
 """
@@ -30,6 +31,7 @@ from cities.replay import ReplayDemandSpec
 from cities.spec import CitySpec
 from cities.supply import FleetSpec
 from cities.types import Frozen, NonNegFloat, PositiveFloat, clock_to_seconds
+from sim.behaviour import DriverSpec, PricingSpec, RiderSpec, TravelSpec
 
 SCHEMA_VERSION = 1
 
@@ -78,14 +80,6 @@ class DispatchSpec(Frozen):
     """Extra simulated decision time per open request in the batch."""
 
 
-class RiderSpec(Frozen):
-    """How long riders wait for a match before they give up."""
-
-    patience_s: NonNegFloat = 300.0
-    patience: Literal["fixed", "exponential"] = "exponential"
-    """``fixed``: everyone waits exactly patience_s; ``exponential``: mean patience_s."""
-
-
 def _demand_model(value: Any) -> str | None:
     """Which demand model a ``[demand]`` table uses (``model``, default ``poisson``)."""
     if isinstance(value, BaseModel):
@@ -126,6 +120,9 @@ class Scenario(Frozen):
     fleet: FleetSpec
     dispatch: DispatchSpec = DispatchSpec()
     riders: RiderSpec = RiderSpec()
+    drivers: DriverSpec = DriverSpec()
+    pricing: PricingSpec = PricingSpec()
+    travel: TravelSpec = TravelSpec()
     slo: dict[str, float] = Field(default_factory=dict)
     """Service-level objectives for the report, e.g. ``pickup_wait_p95_s = 600``."""
 

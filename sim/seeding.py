@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-STREAMS = ("demand", "supply", "riders", "drivers", "matcher", "faults")
+STREAMS = ("demand", "supply", "riders", "drivers", "matcher", "faults", "travel")
 """Stream names in spawn order. Append new streams at the end: never reorder or remove."""
 
 

@@ -13,14 +13,14 @@ import pyarrow.parquet as pq
 
 from sim.events import SCHEMA
 
-Row = tuple  # (t, kind, rider, driver, node, dest_node, value, detail); None for missing
+Row = tuple  # (t, kind, rider, driver, node, dest_node, value, detail, fare); None for missing
 
 
 def make_events(rows: list[Row]) -> pa.Table:
-    """An event table in the log schema from (t, kind, rider, driver, node, dest, value, detail)
-    tuples; missing trailing fields and None mean null."""
-    full = [tuple(r) + (None,) * (8 - len(r)) for r in rows]
-    cols = list(zip(*full, strict=True)) if full else [()] * 8
+    """An event table in the log schema from (t, kind, rider, driver, node, dest, value, detail,
+    fare) tuples; missing trailing fields and None mean null."""
+    full = [tuple(r) + (None,) * (9 - len(r)) for r in rows]
+    cols = list(zip(*full, strict=True)) if full else [()] * 9
     return pa.table(
         {
             "seq": pa.array(range(len(full)), pa.int64()),
@@ -31,6 +31,7 @@ def make_events(rows: list[Row]) -> pa.Table:
             "node": pa.array(cols[4], pa.int64()),
             "dest_node": pa.array(cols[5], pa.int64()),
             "value": pa.array(cols[6], pa.float64()),
+            "fare": pa.array(cols[8], pa.float64()),
             "detail": pa.array(cols[7], pa.string()),
         },
         schema=SCHEMA,

@@ -18,6 +18,7 @@ from cities.demand import Trips
 from cities.spec import CitySpec
 from cities.supply import Fleet
 from matching.registry import make_matcher
+from sim.behaviour import RiderDraws
 from sim.engine import DispatchPolicy, Simulation
 from sim.events import EventLog
 
@@ -49,11 +50,11 @@ def run_trace(tmp_path: Path, matcher: str, window: float) -> list[tuple]:
     sim = Simulation(
         space,
         trips,
-        np.full(3, 100.0),
+        RiderDraws.neutral(np.full(3, 100.0)),
         fleet,
         make_matcher(matcher, {}),
         DispatchPolicy(batch_window_s=window, max_pickup_eta_s=600),
-        np.random.default_rng(0),
+        {"matcher": np.random.default_rng(0)},
         log,
         horizon_s=100.0,
     )
@@ -135,11 +136,11 @@ def test_patience_cancels_unmatched_rider(tmp_path: Path) -> None:
     Simulation(
         space,
         trips,
-        np.array([30.0]),
+        RiderDraws.neutral(np.array([30.0])),
         fleet,
         make_matcher("batched_greedy", {}),
         DispatchPolicy(batch_window_s=10, max_pickup_eta_s=20),  # driver is 40 s away
-        np.random.default_rng(0),
+        {"matcher": np.random.default_rng(0)},
         log,
         horizon_s=100.0,
     ).run()

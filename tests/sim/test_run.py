@@ -121,15 +121,16 @@ def test_invariants_hold(tmp_path: Path, cache_dir: Path, overrides) -> None:
     assert n_req > 0 and done > 0
     assert 0 <= assigned_open <= n_req
     manifest = json.loads((result.run_dir / "manifest.json").read_text())
-    assert manifest["counts"]["requests"] == n_req
+    quotes = int((events.kind == "quote").sum())
+    assert manifest["counts"]["riders"] == (quotes if quotes else n_req)
 
 
 def test_load_multiplier_scales_requests(tmp_path: Path, cache_dir: Path) -> None:
     """demand.multiplier = 10 gives about ten times the requests of 1x."""
     one = run(small_scenario(), tmp_path, cache_dir, "one")
     ten = run(small_scenario(demand={"multiplier": 10}), tmp_path, cache_dir, "ten")
-    n1 = json.loads((one.run_dir / "manifest.json").read_text())["counts"]["requests"]
-    n10 = json.loads((ten.run_dir / "manifest.json").read_text())["counts"]["requests"]
+    n1 = json.loads((one.run_dir / "manifest.json").read_text())["counts"]["riders"]
+    n10 = json.loads((ten.run_dir / "manifest.json").read_text())["counts"]["riders"]
     assert 8.5 < n10 / n1 < 11.5
 
 

@@ -1,0 +1,216 @@
+"""How riders and drivers behave, how fares are set, and how travel deviates from the quote.
+
+Each model is a frozen, validated spec (a scenario table) plus vectorised math. The defaults
+are documented, plausible values chosen to give realistic shapes, not calibrated estimates:
+set them from your own data for quantitative work.
+
+Riders (``[riders]``)
+    *Patience*: wait at most ``patience_s`` for a match (fixed or exponential).
+    *Choice* (``choice = "logit"``): after seeing a quote, request with probability
+    ``sigmoid(asc - surge_coef * (multiplier - 1) - eta_coef_per_min * quoted_eta_min)``.
+    Defaults 3.0 / 2.0 / 0.15 give 95% conversion at no surge and a 0-minute ETA, 82% at a
+    10-minute ETA, 73% at a 2x surge.
+    *Cancel after match*: with probability ``min(cap, base + per_min * pickup_eta_min)`` the
+    rider gives up on the assigned driver at a uniformly drawn moment before the pickup (the
+    pickup-distance cancel model of the KDD Cup 2020 dispatch simulator, in minutes).
+
+Drivers (``[drivers]``)
+    *Accept* (``accept = "logit"``): an offer is answered after a response time drawn
+    uniformly from ``response_s``; with probability ``no_response`` it is ignored and times out
+    after ``offer_timeout_s``; otherwise it is accepted with probability
+    ``sigmoid(asc - pickup_coef_per_min * pickup_eta_min + surge_coef * (multiplier - 1))``
+    (defaults 3.0 / 0.2 / 1.0: 95% for a driver at the door, 82% at 8 minutes away).
+    A driver who declines pauses for ``decline_pause_s`` before the next offer.
+    *Idle behaviour*: ``reposition`` names a policy (``stay``, ``demand``, ``surge`` or an
+    import path) asked every ``reposition_every_s`` about drivers idle for at least
+    ``reposition_after_s``.
+
+Pricing (``[pricing]``)
+    ``fare = max(min_fare, base + per_km * km + per_min * minutes) * surge multiplier`` where
+    ``km`` is the straight-line trip distance times ``detour`` (tables hold times, not paths),
+    and drivers keep ``1 - commission`` of it.
+
+Travel (``[travel]``)
+    Actual leg time = free-flow time x ``congestion[clock hour at departure]`` x a lognormal
+    factor with mean 1 and coefficient of variation ``actual_noise_cv``, never below free
+    flow. Matchers see the expected (congested) time; riders are quoted that times a lognormal
+    factor with cv ``quote_noise_cv``. So ETA accuracy is measurable from the log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from cities.types import Frozen, NonNegFloat, PositiveFloat
+
+Probability = Annotated[float, Field(ge=0, le=1)]
+
+
+def sigmoid(x: np.ndarray | float) -> np.ndarray:
+    """The logistic function."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
+
+
+class CancelAfterMatch(Frozen):
+    """P(rider cancels an assigned ride) = min(cap, base + per_min * pickup ETA in minutes)."""
+
+    base: Probability = 0.02
+    per_min: NonNegFloat = 0.01
+    cap: Probability = 0.5
+
+    def probability(self, eta_s: np.ndarray | float) -> np.ndarray:
+        """Cancel probability for pickup ETAs in seconds."""
+        return np.minimum(self.cap, self.base + self.per_min * np.asarray(eta_s) / 60.0)
+
+
+class RiderSpec(Frozen):
+    """Riders: patience, whether they request after a quote, cancelling after a match."""
+
+    patience_s: NonNegFloat = 300.0
+    patience: Literal["fixed", "exponential"] = "exponential"
+    """``fixed``: everyone waits exactly patience_s; ``exponential``: mean patience_s."""
+    choice: Literal["always", "logit"] = "logit"
+    asc: float = 3.0
+    surge_coef: NonNegFloat = 2.0
+    eta_coef_per_min: NonNegFloat = 0.15
+    cancel_after_match: CancelAfterMatch = CancelAfterMatch()
+
+    def request_probability(self, multiplier: np.ndarray, eta_s: np.ndarray) -> np.ndarray:
+        """P(request | quote) for surge multipliers and quoted ETAs (seconds)."""
+        if self.choice == "always":
+            return np.ones(np.broadcast(multiplier, eta_s).shape)
+        u = self.asc - self.surge_coef * (np.asarray(multiplier) - 1.0)
+        return sigmoid(u - self.eta_coef_per_min * np.asarray(eta_s) / 60.0)
+
+
+class DriverSpec(Frozen):
+    """Drivers: answering offers and what they do while idle."""
+
+    accept: Literal["always", "logit"] = "logit"
+    asc: float = 3.0
+    pickup_coef_per_min: NonNegFloat = 0.2
+    surge_coef: NonNegFloat = 1.0
+    response_s: tuple[NonNegFloat, NonNegFloat] = (2.0, 8.0)
+    offer_timeout_s: PositiveFloat = 15.0
+    no_response: Probability = 0.02
+    decline_pause_s: NonNegFloat = 30.0
+    reposition: str = "stay"
+    reposition_params: dict[str, float | int | str] = Field(default_factory=dict)
+    reposition_after_s: NonNegFloat = 300.0
+    reposition_every_s: PositiveFloat = 60.0
+
+    @field_validator("response_s")
+    @classmethod
+    def _ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if v[0] > v[1]:
+            raise ValueError(f"must be [low, high] with low <= high, got {list(v)}")
+        return v
+
+    @model_validator(mode="after")
+    def _timeout_after_response(self) -> DriverSpec:
+        if self.accept == "logit" and self.response_s[1] > self.offer_timeout_s:
+            raise ValueError("response_s upper bound must not exceed offer_timeout_s")
+        return self
+
+    def accept_probability(self, multiplier: np.ndarray, eta_s: np.ndarray) -> np.ndarray:
+        """P(accept | offer) for surge multipliers and pickup ETAs (seconds)."""
+        if self.accept == "always":
+            return np.ones(np.broadcast(multiplier, eta_s).shape)
+        u = self.asc + self.surge_coef * (np.asarray(multiplier) - 1.0)
+        return sigmoid(u - self.pickup_coef_per_min * np.asarray(eta_s) / 60.0)
+
+
+class PricingSpec(Frozen):
+    """The fare schedule (currency units are whatever the scenario says they are)."""
+
+    currency: str = "USD"
+    base: NonNegFloat = 2.5
+    per_km: NonNegFloat = 1.1
+    per_min: NonNegFloat = 0.2
+    min_fare: NonNegFloat = 5.0
+    commission: Probability = 0.25
+    detour: Annotated[float, Field(ge=1.0)] = 1.3
+
+    def fare(
+        self, distance_m: np.ndarray, duration_s: np.ndarray, multiplier: np.ndarray
+    ) -> np.ndarray:
+        """Fares for trips of ``distance_m`` straight-line metres and ``duration_s`` seconds."""
+        km = np.asarray(distance_m) * self.detour / 1000.0
+        raw = self.base + self.per_km * km + self.per_min * np.asarray(duration_s) / 60.0
+        return np.maximum(self.min_fare, raw) * np.asarray(multiplier)
+
+
+class TravelSpec(Frozen):
+    """Congestion by clock hour and the noise on actual and quoted travel times."""
+
+    congestion: tuple[Annotated[float, Field(ge=1.0)], ...] = (1.0,) * 24
+    actual_noise_cv: NonNegFloat = 0.0
+    quote_noise_cv: NonNegFloat = 0.0
+
+    @field_validator("congestion")
+    @classmethod
+    def _hours(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if len(v) != 24:
+            raise ValueError(f"must have 24 hourly factors (>= 1), got {len(v)}")
+        return v
+
+
+def lognormal_factors(rng: np.random.Generator, cv: float, n: int) -> np.ndarray:
+    """``n`` lognormal factors with mean 1 and coefficient of variation ``cv`` (1 when cv=0)."""
+    if cv <= 0:
+        return np.ones(n)
+    sigma2 = np.log1p(cv * cv)
+    return rng.lognormal(-sigma2 / 2.0, np.sqrt(sigma2), n)
+
+
+@dataclass(frozen=True, eq=False)
+class RiderDraws:
+    """Every random number a rider will need, drawn up front in one order.
+
+    Drawing per rider (not per event) gives common random numbers: the same rider is as patient,
+    as price-sensitive and as unlucky with traffic whichever matcher is being tested, so
+    comparisons between matchers are not blurred by reshuffled luck.
+    """
+
+    patience_s: np.ndarray
+    u_choice: np.ndarray
+    u_cancel: np.ndarray
+    cancel_fraction: np.ndarray
+    quote_noise: np.ndarray
+    pickup_noise: np.ndarray
+    trip_noise: np.ndarray
+
+    @classmethod
+    def draw(
+        cls,
+        riders_rng: np.random.Generator,
+        travel_rng: np.random.Generator,
+        riders: RiderSpec,
+        travel: TravelSpec,
+        n: int,
+    ) -> RiderDraws:
+        """Draw for ``n`` riders: behaviour from ``riders_rng``, traffic from ``travel_rng``."""
+        if riders.patience == "fixed" or riders.patience_s == 0:
+            patience = np.full(n, riders.patience_s)
+        else:
+            patience = riders_rng.exponential(riders.patience_s, n)
+        u_choice = riders_rng.random(n)
+        u_cancel = riders_rng.random(n)
+        cancel_fraction = riders_rng.random(n)
+        quote_noise = lognormal_factors(riders_rng, travel.quote_noise_cv, n)
+        pickup_noise = lognormal_factors(travel_rng, travel.actual_noise_cv, n)
+        trip_noise = lognormal_factors(travel_rng, travel.actual_noise_cv, n)
+        return cls(
+            patience, u_choice, u_cancel, cancel_fraction, quote_noise, pickup_noise, trip_noise
+        )
+
+    @classmethod
+    def neutral(cls, patience_s: np.ndarray) -> RiderDraws:
+        """Draws under which nobody declines or cancels after a match and travel is exact."""
+        n = len(patience_s)
+        one, zero = np.ones(n), np.zeros(n)
+        return cls(np.asarray(patience_s, dtype=np.float64), zero, one, zero, one, one, one)
