@@ -41,7 +41,14 @@ def plane_scenario(n_requests: int, n_drivers: int = 1000, load: float = 0.8, se
                 "batch_window_s": 0,
                 "max_pickup_eta_s": 0.25,
             },
-            "riders": {"patience_s": 0, "patience": "fixed"},
+            # The published setting: everyone requests and accepts, nobody cancels later.
+            "riders": {
+                "patience_s": 0,
+                "patience": "fixed",
+                "choice": "always",
+                "cancel_after_match": {"base": 0, "per_min": 0},
+            },
+            "drivers": {"accept": "always"},
         },
         "bench_plane",
     )

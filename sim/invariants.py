@@ -116,8 +116,9 @@ def _speed(
     return out
 
 
-# Each driver's events must follow the cycle
-# online -> ([offer -> decline]* -> assign -> (pickup -> dropoff | cancel) | reposition)* -> offline.
+# Each driver's events follow the cycle online -> (
+#   [offer -> decline]* -> assign -> (pickup -> dropoff | cancel) | reposition
+# )* -> offline.
 _FREE_NEXT = {"offer", "assign", "reposition", "driver_offline"}
 _NEXT = {
     "driver_online": _FREE_NEXT,

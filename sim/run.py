@@ -4,7 +4,8 @@
 event log), ``metrics.json`` (deterministic KPIs), ``perf.json`` (wall-clock figures, never
 fed back into the run), ``matcher_calls.parquet`` (wall time and size of every matcher call),
 ``nodes.parquet`` and ``roads.parquet`` (the city, so reports can draw maps without
-reloading it). The run id hashes the canonical scenario, the city's input data and the code,
+reloading it) and ``trips.parquet`` (the drawn demand, with recorded durations of replayed
+real trips). The run id hashes the canonical scenario, the city's input data and the code,
 so the same inputs always map to the same directory.
 
 While a run is in progress it lives in ``runs/<run-id>.partial/``; only a complete run is
@@ -232,6 +233,7 @@ def run_scenario(
     sim_wall = time.perf_counter() - sim_t0
 
     _write_city(partial, market.space)
+    _write_trips(partial, market.trips)
     _write_json(partial / "manifest.json", _manifest(scenario, source, market, run_id))
     metrics = write_metrics(partial)
     _write_matcher_calls(partial, sim)
@@ -310,6 +312,23 @@ def _write_city(run_dir: Path, space: Space) -> None:
         }
     )
     pq.write_table(roads, run_dir / "roads.parquet", compression="zstd")
+
+
+def _write_trips(run_dir: Path, trips: Trips) -> None:
+    """The drawn demand: every rider's arrival, pickup and dropoff node, and for replayed real
+    trips the recorded duration (so reports can judge the simulated travel times)."""
+    n = len(trips)
+    recorded = trips.recorded_trip_s if trips.recorded_trip_s is not None else np.full(n, np.nan)
+    table = pa.table(
+        {
+            "rider": pa.array(np.arange(n, dtype=np.int64)),
+            "t": pa.array(trips.t, type=pa.float64()),
+            "pickup_node": pa.array(trips.pickup_node, type=pa.int64()),
+            "dropoff_node": pa.array(trips.dropoff_node, type=pa.int64()),
+            "recorded_trip_s": pa.array(np.asarray(recorded, dtype=np.float64)),
+        }
+    )
+    pq.write_table(table, run_dir / "trips.parquet", compression="zstd")
 
 
 def _write_matcher_calls(run_dir: Path, sim: Simulation) -> None:
