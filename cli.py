@@ -1,6 +1,6 @@
 """ridesim command line: a thin layer over the library.
 
-    python cli.py run scenarios/default.toml [--out runs] [--seed N]
+    python cli.py run scenarios/default.toml [--out runs] [--seed N] [--set KEY=VALUE ...]
     python cli.py validate scenarios/default.toml
     python cli.py report runs/<run-id>
     python cli.py compare runs/<a> runs/<b> [...] [--out DIR]
@@ -22,10 +22,10 @@ from cities.errors import InputError
 EXIT_INPUT = 2
 
 
-def _load(path: str, seed: int | None) -> Any:
-    from sim.scenario import load_scenario
+def _load(path: str, seed: int | None, overrides: list[str] | None = None) -> Any:
+    from sim.scenario import load_scenario, parse_overrides
 
-    scenario = load_scenario(path)
+    scenario = load_scenario(path, overrides=parse_overrides(overrides or []))
     return scenario.with_seed(seed) if seed is not None else scenario
 
 
@@ -33,7 +33,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run a scenario, write its run directory and report, print the headline KPIs."""
     from sim.run import run_scenario
 
-    scenario = _load(args.scenario, args.seed)
+    scenario = _load(args.scenario, args.seed, args.set)
     progress = None if args.no_progress else _ProgressBar(scenario.time.horizon_s)
     try:
         result = run_scenario(
@@ -138,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default="runs", help="parent folder of the run directory (default: runs)"
     )
     run.add_argument("--seed", type=_seed, help="override the scenario's root seed")
+    run.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a scenario value, e.g. --set dispatch.matcher=assignment (repeatable)",
+    )
     run.add_argument(
         "--cache", help="travel-time cache folder (default: $RIDESIM_CACHE or ~/.cache/ridesim)"
     )

@@ -135,8 +135,39 @@ class Scenario(Frozen):
         return self.model_copy(update={"seed": seed})
 
 
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["dispatch.matcher=assignment", "demand.multiplier=3"]`` -> dotted keys and TOML
+    values (a bare word that is not valid TOML is taken as a string)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not all(part.isidentifier() for part in key.split(".")):
+            raise InputError(
+                "--set", item, "expected KEY=VALUE with a dotted key, e.g. demand.multiplier=3"
+            )
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        out[key] = value
+    return out
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise InputError("--set", key, f"{part!r} is not a table in the scenario")
+        node = child
+    node[parts[-1]] = value
+
+
 def load_scenario(path: str | Path, *, overrides: dict[str, Any] | None = None) -> Scenario:
-    """Read and validate a scenario file. Raises :class:`InputError` naming file and field."""
+    """Read and validate a scenario file, with optional ``overrides`` (dotted keys, e.g.
+    ``{"dispatch.matcher": "assignment"}``). Raises :class:`InputError` naming file and field."""
     path = Path(path)
     source = str(path)
     if not path.is_file():
@@ -149,7 +180,7 @@ def load_scenario(path: str | Path, *, overrides: dict[str, Any] | None = None) 
     except UnicodeDecodeError:
         raise InputError(source, "", "not valid TOML: the file is not UTF-8 text") from None
     for key, value in (overrides or {}).items():
-        data[key] = value
+        _set_dotted(data, key, value)
     return parse_scenario(data, source)
 
 

@@ -290,3 +290,17 @@ def test_cli_validate_accepts_shipped_scenarios() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "ok" in proc.stdout
+
+
+def test_overrides_set_dotted_keys(tmp_path: Path) -> None:
+    """--set style overrides replace nested values, parse TOML values, and are validated."""
+    from sim.scenario import parse_overrides
+
+    path = write(tmp_path, VALID)
+    over = parse_overrides(["dispatch.matcher=assignment", "demand.multiplier=2.5", "fleet.size=9"])
+    s = load_scenario(path, overrides=over)
+    assert (s.dispatch.matcher, s.demand.multiplier, s.fleet.size) == ("assignment", 2.5, 9)
+    with pytest.raises(InputError, match="demand.multiplier: must be > 0"):
+        load_scenario(path, overrides=parse_overrides(["demand.multiplier=-1"]))
+    with pytest.raises(InputError, match="--set"):
+        parse_overrides(["no_equals_sign"])
