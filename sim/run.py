@@ -43,12 +43,14 @@ from cities.replay import (
 )
 from cities.space import Space
 from cities.supply import Fleet, generate_fleet
+from cities.zones import Zones, zones_for
 from matching.api import Matcher
 from matching.plugins import plugin_params
 from matching.registry import make_matcher, matcher_params
+from matching.surge import make_surge_policy
 from reports.kpis import write_metrics
 from sim.behaviour import RiderDraws
-from sim.engine import DispatchPolicy, MarketRules, Simulation
+from sim.engine import DispatchPolicy, MarketRules, Simulation, SurgePricing
 from sim.events import EventLog
 from sim.reposition import RepositionPolicy, make_reposition
 from sim.scenario import Scenario
@@ -92,6 +94,8 @@ def validate_scenario(scenario: Scenario, *, source: str, base_dir: Path) -> Non
     the city extract (read, not tabulated) and any trip files. Raises :class:`InputError`."""
     make_matcher(scenario.dispatch.matcher, scenario.dispatch.params, source=source)
     make_reposition(scenario.drivers.reposition, scenario.drivers.reposition_params, source=source)
+    if scenario.surge is not None:
+        make_surge_policy(scenario.surge.policy, scenario.surge.params, source=source)
     check_city(scenario.city, base_dir=base_dir, source=source)
     if isinstance(scenario.demand, ReplayDemandSpec | FittedDemandSpec):
         read_trip_records(scenario.demand, base_dir=base_dir, source=source)
@@ -108,6 +112,7 @@ class Market:
     matcher: Matcher
     streams: dict[str, np.random.Generator]
     reposition: RepositionPolicy | None
+    surge: SurgePricing | None
     demand_stats: dict[str, int | float]
     inputs: dict[str, dict[str, str]]
     """Input files the run read beyond the scenario: {role: {"path", "sha256"}}."""
@@ -157,7 +162,16 @@ def build_market(
     reposition = make_reposition(
         scenario.drivers.reposition, scenario.drivers.reposition_params, source=source
     )
-    market = Market(space, trips, riders, fleet, matcher, streams, reposition, dict(stats), inputs)
+    surge = None
+    if scenario.surge is not None:
+        spec = scenario.surge
+        policy = make_surge_policy(spec.policy, spec.params, source=source)
+        # Zones after demand and fleet: on a plane those are what create the nodes.
+        zones = zones_for(space, h3_resolution=spec.h3_resolution, cell_m=spec.cell_m)
+        surge = SurgePricing(policy, zones, spec.interval_s)
+    market = Market(
+        space, trips, riders, fleet, matcher, streams, reposition, surge, dict(stats), inputs
+    )
     return market, city_load_s
 
 
@@ -191,6 +205,7 @@ def simulate(
         scenario.time.horizon_s,
         rules=rules,
         reposition=market.reposition,
+        surge=market.surge,
     )
     sim.run(progress)
     log.close()
@@ -232,8 +247,10 @@ def run_scenario(
     sim = simulate(market, scenario, EventLog(partial / "events.parquet"), progress)
     sim_wall = time.perf_counter() - sim_t0
 
-    _write_city(partial, market.space)
+    _write_city(partial, market.space, market.surge.zones if market.surge else None)
     _write_trips(partial, market.trips)
+    if market.surge is not None:
+        _write_surge(partial, sim)
     _write_json(partial / "manifest.json", _manifest(scenario, source, market, run_id))
     metrics = write_metrics(partial)
     _write_matcher_calls(partial, sim)
@@ -274,6 +291,13 @@ def _manifest(scenario: Scenario, source: str, market: Market, run_id: str) -> d
             "name": scenario.drivers.reposition,
             "params": plugin_params(market.reposition) if market.reposition else {},
         },
+        "surge": {
+            "policy": scenario.surge.policy,
+            "params": plugin_params(market.surge.policy),
+            "zones": {"scheme": market.surge.zones.scheme, "cells": len(market.surge.zones)},
+        }
+        if market.surge
+        else None,
         "counts": {"riders": len(market.trips), "drivers": len(market.fleet)},
         "versions": {"python": platform.python_version(), **{p: _version(p) for p in VERSIONED}},
     }
@@ -286,7 +310,22 @@ def _version(package: str) -> str:
         return "unknown"
 
 
-def _write_city(run_dir: Path, space: Space) -> None:
+def _write_surge(run_dir: Path, sim: Simulation) -> None:
+    """Per pricing interval and cell: supply, demand and the multiplier set (surge.parquet)."""
+    cols = sim.surge_record.table()
+    types = {
+        "t": pa.float64(),
+        "cell": pa.string(),
+        "multiplier": pa.float64(),
+        "recent_pickup_eta_s": pa.float64(),
+    }
+    table = pa.table(
+        {name: pa.array(values, type=types.get(name, pa.int64())) for name, values in cols.items()}
+    )
+    pq.write_table(table, run_dir / "surge.parquet", compression="zstd")
+
+
+def _write_city(run_dir: Path, space: Space, zones: Zones | None = None) -> None:
     xy = np.asarray(space.node_xy)
     lonlat = space.to_lonlat(xy)
     n = xy.shape[0]
@@ -299,6 +338,7 @@ def _write_city(run_dir: Path, space: Space) -> None:
             "y_m": pa.array(xy[:, 1]),
             "lon": pa.array(lon, mask=np.isnan(lon)),
             "lat": pa.array(lat, mask=np.isnan(lat)),
+            **({"cell": pa.array(zones.cell[zones.node_cell], type=pa.string())} if zones else {}),
         }
     )
     pq.write_table(nodes, run_dir / "nodes.parquet", compression="zstd")

@@ -80,6 +80,17 @@ class DispatchSpec(Frozen):
     """Extra simulated decision time per open request in the batch."""
 
 
+class SurgeSpec(Frozen):
+    """Surge pricing: a policy asked every ``interval_s`` about supply and demand per zone
+    (H3 cells at ``h3_resolution`` on real cities, squares of ``cell_m`` on synthetic ones)."""
+
+    policy: str = "none"
+    params: dict[str, Any] = Field(default_factory=dict)
+    interval_s: PositiveFloat = 60.0
+    h3_resolution: Annotated[int, Field(ge=0, le=15)] = 8
+    cell_m: PositiveFloat = 1000.0
+
+
 def _demand_model(value: Any) -> str | None:
     """Which demand model a ``[demand]`` table uses (``model``, default ``poisson``)."""
     if isinstance(value, BaseModel):
@@ -123,6 +134,8 @@ class Scenario(Frozen):
     drivers: DriverSpec = DriverSpec()
     pricing: PricingSpec = PricingSpec()
     travel: TravelSpec = TravelSpec()
+    surge: SurgeSpec | None = None
+    """No ``[surge]`` table: fixed prices and no supply/demand record."""
     slo: dict[str, float] = Field(default_factory=dict)
     """Service-level objectives for the report, e.g. ``pickup_wait_p95_s = 600``."""
 

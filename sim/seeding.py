@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-STREAMS = ("demand", "supply", "riders", "drivers", "matcher", "faults", "travel")
+STREAMS = ("demand", "supply", "riders", "drivers", "matcher", "faults", "travel", "pricing")
 """Stream names in spawn order. Append new streams at the end: never reorder or remove."""
 
 

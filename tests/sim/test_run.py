@@ -97,6 +97,15 @@ def test_different_seed_gives_different_log(tmp_path: Path, cache_dir: Path) -> 
         },
         {"demand": {"multiplier": 4}},
         {"city": {"kind": "plane", "side_m": 2000, "speed_mps": 8}, "demand": {"hotspot_share": 0}},
+        {
+            "surge": {"policy": "ratio", "interval_s": 120},
+            "demand": {"multiplier": 4},
+            "drivers": {"reposition": "surge", "reposition_after_s": 60},
+        },
+        {
+            "travel": {"congestion": [1.3] * 24, "actual_noise_cv": 0.2, "quote_noise_cv": 0.1},
+            "drivers": {"reposition": "demand", "accept": "logit"},
+        },
     ],
     ids=[
         "batched",
@@ -106,6 +115,8 @@ def test_different_seed_gives_different_log(tmp_path: Path, cache_dir: Path) -> 
         "zero-patience",
         "4x-load",
         "plane",
+        "surge",
+        "traffic",
     ],
 )
 def test_invariants_hold(tmp_path: Path, cache_dir: Path, overrides) -> None:
@@ -142,3 +153,23 @@ def test_shift_end_lets_driver_finish_trip(tmp_path: Path, cache_dir: Path) -> N
     assert len(off) > 0  # the 30-minute shift block ends inside the hour
     # check_event_log's driver cycle rule forbids offline between assign and dropoff
     assert_invariants(result, small_scenario(), tmp_path, cache_dir)
+
+
+def test_surge_raises_prices_and_damps_conversion(tmp_path: Path, cache_dir: Path) -> None:
+    """Under 4x load a ratio surge sets multipliers above 1, recorded per cell and interval in
+    surge.parquet, and fewer quotes convert than at fixed prices."""
+    busy = {"demand": {"multiplier": 4}}
+    fixed = run(small_scenario(**busy), tmp_path, cache_dir, "fixed")
+    surged = run(small_scenario(**busy, surge={"policy": "ratio"}), tmp_path, cache_dir, "surge")
+    assert not (fixed.run_dir / "surge.parquet").exists()
+    table = pq.read_table(surged.run_dir / "surge.parquet").to_pandas()
+    assert {"t", "cell", "multiplier", "open_requests", "idle_drivers"} <= set(table.columns)
+    assert table.multiplier.max() > 1.0 and table.multiplier.min() >= 1.0
+    nodes = pq.read_table(surged.run_dir / "nodes.parquet").to_pandas()
+    assert set(nodes.cell) <= set(table.cell)
+
+    def conversion(result) -> float:
+        ev = read_events(result.run_dir / "events.parquet").to_pandas()
+        return (ev.kind == "request").sum() / (ev.kind == "quote").sum()
+
+    assert conversion(surged) < conversion(fixed)
