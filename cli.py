@@ -2,6 +2,7 @@
 
     python cli.py run scenarios/default.toml [--out runs] [--seed N] [--set KEY=VALUE ...]
     python cli.py validate scenarios/default.toml
+    python cli.py sweep scenarios/a.toml scenarios/b.toml --vary demand.multiplier=1,2,5
     python cli.py report runs/<run-id>
     python cli.py compare runs/<a> runs/<b> [...] [--out DIR]
 
@@ -65,6 +66,39 @@ def cmd_validate(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario, None)
     validate_scenario(scenario, source=args.scenario, base_dir=Path(args.scenario).resolve().parent)
     print(f"{args.scenario}: ok (scenario '{scenario.name}', seed {scenario.seed})")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run scenario files x varied values x seeds in parallel; write the sweep table."""
+    from sim.sweep import parse_vary, run_sweep, sweep_points
+
+    seeds = [_seed(s) for s in args.seeds.split(",")] if args.seeds else None
+    points = sweep_points(args.scenarios, parse_vary(args.vary or []), seeds)
+    out = Path(args.out)
+    done = 0
+
+    def tick(row: dict[str, Any]) -> None:
+        nonlocal done
+        done += 1
+        state = "reused" if row["reused"] else "ran"
+        print(f"  [{done}/{len(points)}] {row['scenario']} {row['run_id']} ({state})", flush=True)
+
+    table = run_sweep(
+        points,
+        out,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        cache_dir=Path(args.cache) if args.cache else None,
+        on_done=tick,
+    )
+    print(table.to_string(index=False))
+    print(f"sweep table: {out / 'sweep.csv'}")
+    if args.plot:
+        from reports.figures.sweep import write_sweep_figures
+
+        for path in write_sweep_figures(table, out, x=args.plot):
+            print(f"figure: {path}")
     return 0
 
 
@@ -154,6 +188,22 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check a scenario file without running it")
     val.add_argument("scenario")
     val.set_defaults(fn=cmd_validate)
+
+    swp = sub.add_parser("sweep", help="run scenario files x varied values x seeds in parallel")
+    swp.add_argument("scenarios", nargs="+", help="scenario files")
+    swp.add_argument(
+        "--vary",
+        action="append",
+        metavar="KEY=V1,V2,...",
+        help="values to sweep, e.g. --vary demand.multiplier=1,2,5 (repeatable: a grid)",
+    )
+    swp.add_argument("--seeds", help="comma-separated root seeds (default: each scenario's own)")
+    swp.add_argument("--out", default="runs", help="parent folder of the run directories")
+    swp.add_argument("--workers", type=int, default=2, help="local Dask workers (1: no Dask)")
+    swp.add_argument("--scheduler", help="address of a Dask scheduler instead of a local cluster")
+    swp.add_argument("--cache", help="travel-time cache folder")
+    swp.add_argument("--plot", metavar="KEY", help="draw the KPI curves against this varied key")
+    swp.set_defaults(fn=cmd_sweep)
 
     rep = sub.add_parser("report", help="write report.html for a run directory")
     rep.add_argument("run_dir")

@@ -9,7 +9,7 @@ spread over the city. Everything is drawn up front, vectorised, from one Generat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
@@ -87,6 +87,12 @@ class DemandSpec(Frozen):
     hotspots: tuple[Hotspot, ...] = ()
     hotspot_share: float = Field(default=0.0, ge=0, le=1)
     """Share of trip ends drawn from the hot spots; the rest spread uniformly over the city."""
+    destinations: Literal["gravity", "independent"] = "gravity"
+    """``gravity``: a dropoff is one of ``gravity_candidates`` points drawn from the spatial
+    mix (attractiveness), chosen with weight ``exp(-distance / trip_distance_m)`` (exponential
+    distance deterrence); ``independent``: dropoffs drawn from the mix like pickups."""
+    trip_distance_m: PositiveFloat = 3000.0
+    gravity_candidates: Annotated[int, Field(ge=2, le=256)] = 16
 
     @field_validator("profile")
     @classmethod
@@ -219,16 +225,51 @@ def synthetic_trips(
     start_s: float,
     horizon_s: float,
 ) -> Trips:
-    """Draw the scenario's synthetic requests: Poisson arrival times, then pickup and dropoff
-    nodes from the spatial mix (a dropoff is redrawn while it equals its pickup)."""
+    """Draw the scenario's synthetic requests: Poisson arrival times, pickups from the spatial
+    mix, dropoffs from the origin-destination model (a dropoff landing on its pickup's node is
+    redrawn)."""
     rate = demand.requests_per_h * demand.multiplier
     t = poisson_arrivals(rng, rate, np.asarray(demand.profile), start_s, horizon_s)
     n = t.shape[0]
-    pickup = mix.sample_nodes(rng, n)
-    dropoff = mix.sample_nodes(rng, n)
+    pickup_xy = mix.sample_xy(rng, n)
+    pickup = space.locate(pickup_xy)
+    if demand.destinations == "gravity":
+        dropoff_xy = gravity_destinations(
+            rng, mix, pickup_xy, demand.trip_distance_m, demand.gravity_candidates
+        )
+    else:
+        dropoff_xy = mix.sample_xy(rng, n)
+    dropoff = space.locate(dropoff_xy)
     for _ in range(20):  # a bounded number of redraws; same-node trips are rare
         same = np.flatnonzero(dropoff == pickup)
         if same.size == 0:
             break
         dropoff[same] = mix.sample_nodes(rng, same.size)
     return Trips(t=t, pickup_node=pickup.astype(np.int64), dropoff_node=dropoff.astype(np.int64))
+
+
+def gravity_destinations(
+    rng: np.random.Generator,
+    mix: SpatialMix,
+    origin_xy: np.ndarray,
+    mean_distance_m: float,
+    k: int,
+    chunk: int = 65_536,
+) -> np.ndarray:
+    """For each origin, one of ``k`` candidate points drawn from ``mix``, chosen with weight
+    ``exp(-distance / mean_distance_m)``: a gravity model with exponential deterrence, where
+    the mix supplies each place's attractiveness. Processed in chunks to bound memory."""
+    out = np.empty_like(origin_xy)
+    for lo in range(0, origin_xy.shape[0], chunk):
+        o = origin_xy[lo : lo + chunk]
+        m = o.shape[0]
+        cand = mix.sample_xy(rng, m * k).reshape(m, k, 2)
+        dist = np.hypot(*(cand - o[:, None, :]).transpose(2, 0, 1))
+        w = np.exp(-dist / mean_distance_m)
+        w[dist < 1.0] = 0.0  # a trip goes somewhere
+        total = w.sum(axis=1)
+        w[total == 0] = 1.0
+        u = rng.random(m) * w.sum(axis=1)
+        pick = np.minimum((np.cumsum(w, axis=1) <= u[:, None]).sum(axis=1), k - 1)
+        out[lo : lo + m] = cand[np.arange(m), pick]
+    return out

@@ -241,11 +241,13 @@ class NoSurge:
 
 
 class RatioSurge:
-    """Price by the ratio of unserved demand to idle supply, smoothed in space and time.
+    """Price by the ratio of demand to idle supply, smoothed in space and time.
 
     For each cell ``i`` (``N(i)`` its neighbours in the snapshot)::
 
-        raw_i    = (open_requests_i + unconverted_quotes_i) / max(idle_drivers_i, 1)
+        demand_i = open_requests_i + quotes_i                (demand = "quotes", the default)
+                 = open_requests_i + unconverted_quotes_i    (demand = "unserved")
+        raw_i    = demand_i / max(idle_drivers_i, 1)
         ratio_i  = (1 - neighbour_weight) * raw_i + neighbour_weight * mean(raw_j for j in N(i))
                    (ratio_i = raw_i for a cell without neighbours)
         target_i = clip(1 + sensitivity * (ratio_i - threshold), floor, cap)
@@ -256,6 +258,11 @@ class RatioSurge:
     keeps a ``floor``/``cap`` that is not a multiple of ``step`` (and a previous multiplier
     outside the bounds) from escaping them. Defaults: a 1:1 ratio prices at 1x, each extra
     waiting rider per idle driver adds 0.5x, up to 3x; half of the move happens per interval.
+
+    Why ``quotes`` by default: everyone who asked for a price in the interval measures demand
+    whatever the price was, so raising the price cannot raise the measured demand. With
+    ``unserved``, riders put off by a high price count as unconverted quotes and push the price
+    higher still: a feedback loop that runs to the cap (seen in the wild-goose-chase sweep).
     """
 
     name: ClassVar[str] = "ratio"
@@ -269,8 +276,12 @@ class RatioSurge:
         neighbour_weight: float = 0.3,
         alpha: float = 0.5,
         step: float = 0.1,
+        demand: str = "quotes",
     ) -> None:
         self.floor, self.cap = _bounds(floor, cap)
+        if demand not in ("quotes", "unserved"):
+            raise ValueError(f"demand: must be 'quotes' or 'unserved', got {demand!r}")
+        self.demand = demand
         self.threshold = _number(threshold, "threshold")
         self.sensitivity = _number(sensitivity, "sensitivity")
         self.neighbour_weight = _number(neighbour_weight, "neighbour_weight")
@@ -294,11 +305,13 @@ class RatioSurge:
             "neighbour_weight": self.neighbour_weight,
             "alpha": self.alpha,
             "step": self.step,
+            "demand": self.demand,
         }
 
     def price(self, snapshot: SupplyDemandSnapshot) -> np.ndarray:
         s = snapshot
-        demand = (s.open_requests + s.unconverted_quotes).astype(np.float64)
+        waiting = s.quotes if self.demand == "quotes" else s.unconverted_quotes
+        demand = (s.open_requests + waiting).astype(np.float64)
         raw = demand / np.maximum(s.idle_drivers, 1)
         w = self.neighbour_weight
         ratio = (1.0 - w) * raw + w * neighbour_mean(raw, s.neighbour_ptr, s.neighbour_idx)

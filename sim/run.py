@@ -220,6 +220,8 @@ class RunResult:
     run_id: str
     metrics: dict[str, Any]
     perf: dict[str, Any]
+    reused: bool = False
+    """True when a complete run directory with this id already existed and was kept."""
 
 
 def run_scenario(
@@ -230,13 +232,22 @@ def run_scenario(
     out: Path = Path("runs"),
     cache_dir: Path | None = None,
     progress: Progress | None = None,
+    skip_existing: bool = False,
 ) -> RunResult:
-    """Run one scenario end to end and write its run directory under ``out``."""
+    """Run one scenario end to end and write its run directory under ``out``.
+
+    With ``skip_existing``, a complete run directory of the same id (same scenario, inputs
+    and code, hence the same results) is kept and returned instead of recomputed."""
     wall0 = time.perf_counter()
     market, city_load_s = build_market(
         scenario, source=source, base_dir=base_dir, cache_dir=cache_dir
     )
     run_id = run_id_for(scenario, market)
+    final = out / run_id
+    if skip_existing and (final / "metrics.json").is_file() and (final / "perf.json").is_file():
+        metrics = json.loads((final / "metrics.json").read_text())
+        perf = json.loads((final / "perf.json").read_text())
+        return RunResult(final, run_id, metrics, perf, reused=True)
     out.mkdir(parents=True, exist_ok=True)
     partial = out / f"{run_id}.partial"
     if partial.exists():
@@ -257,7 +268,6 @@ def run_scenario(
     perf = _perf(sim, sim_wall, city_load_s, time.perf_counter() - wall0)
     _write_json(partial / "perf.json", perf)
 
-    final = out / run_id
     if final.exists():
         shutil.rmtree(final)
     partial.rename(final)

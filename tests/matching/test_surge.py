@@ -31,6 +31,7 @@ from matching.surge_checks import (
 
 SPECS: list[Any] = sorted(SURGE_POLICIES) + [
     ("ratio", {"step": 0.0}),
+    ("ratio", {"demand": "unserved"}),
     ("ratio", {"floor": 0.8, "cap": 2.05, "alpha": 1.0, "neighbour_weight": 1.0}),
     ("eta_target", {"floor": 1.05, "cap": 2.5, "step": 0.25, "gain": 2.0}),
 ]
@@ -66,7 +67,7 @@ def line_snapshot(**overrides: Any) -> SupplyDemandSnapshot:
 
 def test_ratio_by_hand_without_smoothing():
     """raw = (open + unconverted) / max(idle, 1) = [3, 2, 0]; m = 1 + 0.5 (raw - 1), >= 1."""
-    m = RatioSurge(neighbour_weight=0.0, alpha=1.0, step=0.0).price(line_snapshot())
+    m = RatioSurge(neighbour_weight=0.0, alpha=1.0, step=0.0, demand="unserved").price(line_snapshot())
     assert m.tolist() == [2.0, 1.5, 1.0]
 
 
@@ -77,9 +78,9 @@ def test_ratio_by_hand_with_defaults():
     s = line_snapshot()
     assert neighbour_mean([3.0, 2.0, 0.0], s.neighbour_ptr, s.neighbour_idx).tolist() == [
         2.0, 1.5, 2.0]
-    m = RatioSurge().price(s)
+    m = RatioSurge(demand="unserved").price(s)
     assert m.tolist() == [1.4, 1.7, 1.3]  # exact decimals, not 1.4000000000000001
-    unrounded = RatioSurge(step=0.0).price(s)
+    unrounded = RatioSurge(step=0.0, demand="unserved").price(s)
     np.testing.assert_allclose(unrounded, [1.425, 1.7125, 1.3], rtol=0, atol=1e-12)
 
 
@@ -89,8 +90,8 @@ def test_ratio_caps_floors_and_isolated_cells():
     s = line_snapshot(open_requests=[100, 0, 0], quotes=[0, 0, 0], unconverted_quotes=[0, 0, 0],
                       idle_drivers=[0, 5, 5], previous_multiplier=[3.0, 1.0, 1.0],
                       neighbour_ptr=[0, 0, 0, 0], neighbour_idx=[])
-    assert RatioSurge().price(s).tolist() == [3.0, 1.0, 1.0]
-    assert RatioSurge(floor=1.05, cap=2.55).price(s).tolist() == [2.55, 1.05, 1.05]
+    assert RatioSurge(demand="unserved").price(s).tolist() == [3.0, 1.0, 1.0]
+    assert RatioSurge(floor=1.05, cap=2.55, demand="unserved").price(s).tolist() == [2.55, 1.05, 1.05]
 
 
 def test_eta_target_by_hand():
@@ -204,6 +205,7 @@ def test_unknown_policy_lists_known_ones():
     ("ratio", {"cap": "3"}, "surge.params", "cap: expected a number"),
     ("ratio", {"cap": float("inf")}, "surge.params", "finite"),
     ("ratio", {"speed": 1}, "surge.params", "unexpected keyword argument 'speed'"),
+    ("ratio", {"demand": "vibes"}, "surge.params", "demand: must be 'quotes' or 'unserved'"),
     ("eta_target", {"target_eta_s": 0}, "surge.params", "target_eta_s: must be > 0"),
     ("none", {"cap": 2}, "surge.params", "bad parameters for surge policy 'none'"),
     ("ratio", [1, 2], "surge.params", "expected a table of parameters"),
@@ -381,3 +383,19 @@ def test_random_snapshot_shapes():
     assert np.isnan(s.recent_pickup_eta_s).any() and (s.previous_multiplier == 1.0).any()
     empty = random_snapshot(1, 0)
     assert len(empty) == 0 and empty.neighbour_ptr.tolist() == [0]
+
+
+def test_ratio_default_counts_every_quote_as_demand() -> None:
+    """Default ratio demand = open requests + all quotes, so a price that turns riders away
+    does not raise the measured demand (hand-checked on one isolated cell)."""
+    zones = zones_for(GridSpace(1, 1, 100.0, 10.0), cell_m=1000.0)
+    assert len(zones) == 1
+    s = SupplyDemandSnapshot.for_zones(
+        zones, time=0.0, interval_s=60.0,
+        open_requests=np.array([1]), quotes=np.array([4]), unconverted_quotes=np.array([3]),
+        idle_drivers=np.array([1]),
+    )
+    # raw = (1 + 4) / 1 = 5 -> target = 1 + 0.5 * (5 - 1) = 3 (cap) -> half-way from 1: 2.0
+    assert RatioSurge().price(s).tolist() == [2.0]
+    # unserved: (1 + 3) / 1 = 4 -> 1 + 0.5 * 3 = 2.5 -> half-way from 1: 1.75 -> 1.8
+    assert RatioSurge(demand="unserved").price(s).tolist() == [1.8]
