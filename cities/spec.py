@@ -143,6 +143,16 @@ class CityDef(Frozen):
     """Where the extract comes from (URL, repository and commit)."""
     speeds_kmh: SpeedOverrides = Field(default_factory=dict)
     service_roads: bool = False
+    congestion: tuple[Annotated[float, Field(ge=1.0)], ...] | None = None
+    """Travel-time factor per clock hour 00..23 (>= 1), the city's usual traffic; a
+    scenario's ``[travel] congestion`` overrides it."""
+
+    @field_validator("congestion")
+    @classmethod
+    def _hours(cls, v: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if v is not None and len(v) != 24:
+            raise ValueError(f"must have 24 hourly factors, got {len(v)}")
+        return v
 
 
 def read_city_def(name: str) -> tuple[CityDef, Path]:

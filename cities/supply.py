@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
+from scipy.optimize import nnls
 
 from cities.space import Space
 from cities.types import Frozen, PositiveFloat, clock_to_seconds
@@ -35,7 +36,11 @@ class FleetSpec(Frozen):
     size: Annotated[int, Field(ge=0)]
     multiplier: PositiveFloat = 1.0
     shifts: tuple[Shift, ...] = ()
-    """Empty: every driver is online for the whole simulated period."""
+    """Empty (and ``fit_shifts_to_demand`` off): every driver is online all the time."""
+    fit_shifts_to_demand: bool = False
+    """Choose shift start hours so that drivers online follow the demand's hourly profile."""
+    shift_hours: Annotated[float, Field(gt=0, le=24)] = 8.0
+    """Length of each shift when they are fitted to demand."""
     start_positions: Literal["uniform", "demand"] = "uniform"
 
     @field_validator("shifts")
@@ -45,6 +50,12 @@ class FleetSpec(Frozen):
         if v and abs(total - 1.0) > 1e-6:
             raise ValueError(f"shift shares must add up to 1, got {total:g}")
         return v
+
+    @model_validator(mode="after")
+    def _one_shift_source(self) -> FleetSpec:
+        if self.fit_shifts_to_demand and self.shifts:
+            raise ValueError("give shifts or fit_shifts_to_demand = true, not both")
+        return self
 
     @property
     def n_drivers(self) -> int:
@@ -81,6 +92,27 @@ def _shift_counts(shares: np.ndarray, n: int) -> np.ndarray:
     return counts
 
 
+def shifts_for_profile(profile: np.ndarray, hours: float) -> tuple[Shift, ...]:
+    """Shift blocks (one per start hour) whose drivers-online curve best matches ``profile``
+    (24 hourly demand weights), by non-negative least squares over start-hour shares."""
+    weights = np.asarray(profile, dtype=np.float64)
+    weights = weights / weights.sum()
+    # cover[t, s]: the share of clock hour t that a shift starting at hour s is on duty.
+    cover = np.zeros((24, 24))
+    for s in range(24):
+        for k in range(int(np.ceil(hours))):
+            cover[(s + k) % 24, s] += min(1.0, hours - k)
+    share, _ = nnls(cover, weights)
+    if share.sum() <= 0:
+        share = np.full(24, 1.0 / 24)
+    share = share / share.sum()
+    return tuple(
+        Shift(start=f"{s:02d}:00", hours=hours, share=float(share[s]))
+        for s in range(24)
+        if share[s] > 1e-9
+    )
+
+
 def shift_intervals(
     shift_start_s: float, hours: float, start_s: float, horizon_s: float
 ) -> list[tuple[float, float]]:
@@ -104,6 +136,7 @@ def generate_fleet(
     demand_nodes: Callable[[np.random.Generator, int], np.ndarray],
     start_s: float,
     horizon_s: float,
+    demand_profile: np.ndarray | None = None,
 ) -> Fleet:
     """Home nodes and online intervals for every driver of the fleet.
 
@@ -114,16 +147,21 @@ def generate_fleet(
         home = demand_nodes(rng, n)
     else:
         home = space.locate(space.sample_points(rng, n))
-    if not spec.shifts:
+    shifts = spec.shifts
+    if spec.fit_shifts_to_demand:
+        if demand_profile is None:
+            raise ValueError("fit_shifts_to_demand needs the demand's hourly profile")
+        shifts = shifts_for_profile(demand_profile, spec.shift_hours)
+    if not shifts:
         drivers = np.arange(n, dtype=np.int64)
         on = np.zeros(n)
         off = np.full(n, horizon_s)
     else:
-        counts = _shift_counts(np.array([s.share for s in spec.shifts]), n)
-        block = np.repeat(np.arange(len(spec.shifts)), counts)
+        counts = _shift_counts(np.array([s.share for s in shifts]), n)
+        block = np.repeat(np.arange(len(shifts)), counts)
         block = block[rng.permutation(n)]  # which driver works which shift is random
         parts_d, parts_on, parts_off = [], [], []
-        for b, shift in enumerate(spec.shifts):
+        for b, shift in enumerate(shifts):
             members = np.flatnonzero(block == b)
             for lo, hi in shift_intervals(
                 clock_to_seconds(shift.start), shift.hours, start_s, horizon_s

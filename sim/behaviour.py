@@ -31,7 +31,8 @@ Pricing (``[pricing]``)
     and drivers keep ``1 - commission`` of it.
 
 Travel (``[travel]``)
-    Actual leg time = free-flow time x ``congestion[clock hour at departure]`` x a lognormal
+    Actual leg time = free-flow time x ``congestion[clock hour at departure]`` (default: the
+    named city's usual traffic from its definition, else 1) x a lognormal
     factor with mean 1 and coefficient of variation ``actual_noise_cv``, never below free
     flow. Matchers see the expected (congested) time; riders are quoted that times a lognormal
     factor with cv ``quote_noise_cv``. So ETA accuracy is measurable from the log.
@@ -147,14 +148,15 @@ class PricingSpec(Frozen):
 class TravelSpec(Frozen):
     """Congestion by clock hour and the noise on actual and quoted travel times."""
 
-    congestion: tuple[Annotated[float, Field(ge=1.0)], ...] = (1.0,) * 24
+    congestion: tuple[Annotated[float, Field(ge=1.0)], ...] | None = None
+    """Factor per clock hour; ``None``: the named city's usual traffic, else free flow."""
     actual_noise_cv: NonNegFloat = 0.0
     quote_noise_cv: NonNegFloat = 0.0
 
     @field_validator("congestion")
     @classmethod
-    def _hours(cls, v: tuple[float, ...]) -> tuple[float, ...]:
-        if len(v) != 24:
+    def _hours(cls, v: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if v is not None and len(v) != 24:
             raise ValueError(f"must have 24 hourly factors (>= 1), got {len(v)}")
         return v
 

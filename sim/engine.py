@@ -218,7 +218,7 @@ class Simulation:
         self.calls = MatcherCalls()
 
         r = self.rules
-        self._congestion = np.asarray(r.travel.congestion, dtype=np.float64)
+        self._congestion = np.asarray(r.travel.congestion or (1.0,) * 24, dtype=np.float64)
         self._flat_traffic = bool(np.all(self._congestion == 1.0))
         self._quotes = r.riders.choice != "always"
         self._offers = r.drivers.accept != "always"

@@ -42,6 +42,7 @@ from cities.replay import (
     resolve_trip_files,
 )
 from cities.space import Space
+from cities.spec import NamedCity, read_city_def
 from cities.supply import Fleet, generate_fleet
 from cities.zones import Zones, zones_for
 from matching.api import Matcher
@@ -49,7 +50,7 @@ from matching.plugins import plugin_params
 from matching.registry import make_matcher, matcher_params
 from matching.surge import make_surge_policy
 from reports.kpis import write_metrics
-from sim.behaviour import RiderDraws
+from sim.behaviour import RiderDraws, TravelSpec
 from sim.engine import DispatchPolicy, MarketRules, Simulation, SurgePricing
 from sim.events import EventLog
 from sim.reposition import RepositionPolicy, make_reposition
@@ -111,6 +112,8 @@ class Market:
     fleet: Fleet
     matcher: Matcher
     streams: dict[str, np.random.Generator]
+    travel: TravelSpec
+    """The scenario's [travel] table with the congestion profile resolved."""
     reposition: RepositionPolicy | None
     surge: SurgePricing | None
     demand_stats: dict[str, int | float]
@@ -154,7 +157,13 @@ def build_market(
         trips = synthetic_trips(rng, demand, space, mix, start_s, horizon_s)
         demand_nodes = mix.sample_nodes
     fleet = generate_fleet(
-        streams["supply"], scenario.fleet, space, demand_nodes, start_s, horizon_s
+        streams["supply"],
+        scenario.fleet,
+        space,
+        demand_nodes,
+        start_s,
+        horizon_s,
+        demand_profile=_hourly_profile(demand, trips, start_s),
     )
     riders = RiderDraws.draw(
         streams["riders"], streams["travel"], scenario.riders, scenario.travel, len(trips)
@@ -169,10 +178,34 @@ def build_market(
         # Zones after demand and fleet: on a plane those are what create the nodes.
         zones = zones_for(space, h3_resolution=spec.h3_resolution, cell_m=spec.cell_m)
         surge = SurgePricing(policy, zones, spec.interval_s)
+    travel = scenario.travel
+    if travel.congestion is None and isinstance(scenario.city, NamedCity):
+        city_def, _ = read_city_def(scenario.city.name)
+        travel = travel.model_copy(update={"congestion": city_def.congestion})
     market = Market(
-        space, trips, riders, fleet, matcher, streams, reposition, surge, dict(stats), inputs
+        space,
+        trips,
+        riders,
+        fleet,
+        matcher,
+        streams,
+        travel,
+        reposition,
+        surge,
+        dict(stats),
+        inputs,
     )
     return market, city_load_s
+
+
+def _hourly_profile(demand: Any, trips: Trips, start_s: float) -> np.ndarray:
+    """The demand's relative weight per clock hour (the synthetic profile, or the drawn
+    trips' clock hours for replayed and fitted demand)."""
+    if isinstance(demand, ReplayDemandSpec | FittedDemandSpec):
+        hours = ((start_s + trips.t) // 3600).astype(np.int64) % 24
+        counts = np.bincount(hours, minlength=24).astype(np.float64)
+        return counts if counts.sum() > 0 else np.ones(24)
+    return np.asarray(demand.profile, dtype=np.float64)
 
 
 def simulate(
@@ -190,7 +223,7 @@ def simulate(
         riders=scenario.riders,
         drivers=scenario.drivers,
         pricing=scenario.pricing,
-        travel=scenario.travel,
+        travel=market.travel,
         start_s=scenario.time.start_s,
     )
     sim = Simulation(

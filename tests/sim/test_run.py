@@ -173,3 +173,21 @@ def test_surge_raises_prices_and_damps_conversion(tmp_path: Path, cache_dir: Pat
         return (ev.kind == "request").sum() / (ev.kind == "quote").sum()
 
     assert conversion(surged) < conversion(fixed)
+
+
+def test_default_scenario_runs_on_the_shipped_city(tmp_path: Path, cache_dir: Path) -> None:
+    """The README's main job, shortened: the default scenario runs on Campo Grande from the
+    repo alone, with the city's usual congestion, and its report is written."""
+    from reports.html import write_report
+    from sim.run import build_market
+    from sim.scenario import load_scenario
+
+    path = Path(__file__).resolve().parents[2] / "scenarios" / "default.toml"
+    scenario = load_scenario(path, overrides={"time.duration_h": 0.5})
+    market, _ = build_market(scenario, source=str(path), base_dir=path.parent, cache_dir=cache_dir)
+    assert market.travel.congestion is not None and max(market.travel.congestion) > 1.0
+    result = run_scenario(
+        scenario, source=str(path), base_dir=path.parent, out=tmp_path / "runs", cache_dir=cache_dir
+    )
+    assert result.metrics["requests"]["completed"] > 0
+    assert write_report(result.run_dir).is_file()
