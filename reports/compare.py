@@ -38,6 +38,8 @@ class Kpi:
 
 
 KPIS: tuple[Kpi, ...] = (
+    Kpi("riders arrived", ("funnel", "stages", "arrived"), "n", None),
+    Kpi("quote conversion", ("funnel", "conversion"), "share", True),
     Kpi("requests", ("requests", "count"), "n", None),
     Kpi("completed share", ("requests", "completed_share"), "share", True),
     Kpi("match rate", ("requests", "match_rate"), "share", True),
@@ -51,8 +53,16 @@ KPIS: tuple[Kpi, ...] = (
     Kpi("in-vehicle time mean", ("in_vehicle_s", "mean"), "s", None),
     Kpi("ETA mean abs. error", ("eta_error_s", "mae"), "s", False),
     Kpi("ETA bias (late > 0)", ("eta_error_s", "bias"), "s", None),
+    Kpi("quoted pickup time mean abs. error", ("quote_error_s", "mae"), "s", False),
+    Kpi("driver decline rate", ("offers", "decline_rate"), "share", False),
+    Kpi("offers per completed trip", ("offers", "offers_per_completed"), "n", False),
     Kpi("driver utilisation", ("drivers", "utilisation"), "share", True),
+    Kpi("repositioning share", ("drivers", "repositioning_share"), "share", None),
     Kpi("deadhead share", ("drivers", "deadhead_share"), "share", False),
+    Kpi("mean fare per trip", ("money", "fare_per_trip", "mean"), "n", None),
+    Kpi("driver income per online hour", ("money", "driver_income_per_online_h"), "n", True),
+    Kpi("requests under surge", ("surge", "requests", "share_surging"), "share", None),
+    Kpi("replay median trip-time ratio", ("replay", "median_ratio"), "n", None),
     Kpi("completed trips per hour", ("throughput", "completed_per_h"), "n", True),
     Kpi("income Gini", ("fairness", "gini"), "n", False),
     Kpi("worst zone match rate", ("zones", "worst_match_rate", "match_rate"), "share", True),

@@ -97,7 +97,9 @@ def fmt_metric(name: str, v: float | None, like: float | None = None) -> str:
         if ref < 120:
             return f"{v:.1f} s" if abs(v) < 10 else f"{v:.0f} s"
         return f"{v / 60:.1f} min"
-    if name.endswith(("rate", "share", "spread")) or "rate" in name:
+    if name.endswith(("rate", "share", "spread")) or any(
+        w in name for w in ("rate", "share", "conversion")
+    ):
         return fmt_pct(v)
     return fmt_num(v, 3)
 
@@ -129,6 +131,20 @@ SLO_WORDS = {
     "zone_mean_wait_spread_s": "gap in mean wait between best and worst zone",
     "worst_zone_match_rate": "match rate in the worst-served zone",
     "worst_zone_mean_wait_s": "mean wait in the worst-served zone",
+    "time_to_first_offer": "time from request to the first offer to a driver",
+    "conversion": "share of quoted riders who requested",
+    "driver_decline_rate": "share of offers drivers declined or let time out",
+    "offers_per_trip": "offers sent per completed trip",
+    "quote_eta_mae_s": "average error of the pickup time quoted to riders",
+    "quote_eta_bias_s": "average lateness vs the pickup time quoted to riders",
+    "quote_eta_abs_p90_s": "90th percentile error of the pickup time quoted to riders",
+    "repositioning_share": "share of online driver time spent repositioning",
+    "fare_mean": "average fare per trip",
+    "driver_income_per_online_h": "driver income per online hour (after commission)",
+    "replay_median_ratio": "median simulated / recorded trip time",
+    "replay_spearman": "rank correlation of simulated and recorded trip times",
+    "surge_share_of_requests": "share of requests made under surge",
+    "surge_mean_multiplier": "mean multiplier paid by requests",
 }
 
 
@@ -161,11 +177,22 @@ def headline(m: dict[str, Any]) -> list[tuple[str, str, str]]:
         else f"on average drivers arrived {fmt_s(abs(bias))} {'later' if bias > 0 else 'earlier'}"
         " than quoted"
     )
+    fu, off, money = m.get("funnel") or {}, m.get("offers") or {}, m.get("money") or {}
     cards = [
         (
             "Ride requests",
             fmt_num(n),
             "How many rides riders asked for during the simulated period.",
+        ),
+        (
+            "Quote conversion",
+            fmt_pct(fu.get("conversion")),
+            (
+                f"Share of the {fmt_num(get(fu, 'stages', 'arrived'))} riders shown a price and "
+                "pickup time who went on to request."
+                if fu.get("quotes_logged")
+                else "Riders in this scenario always request: no quote was ever turned down."
+            ),
         ),
         (
             "Completed trips",
@@ -209,7 +236,9 @@ def headline(m: dict[str, Any]) -> list[tuple[str, str, str]]:
         (
             "Empty driving (deadhead)",
             fmt_pct(d.get("deadhead_share")),
-            "Share of busy driving time spent empty on the way to pick someone up.",
+            "Share of drivers' driving time spent without a rider: on the way to a pickup or "
+            f"repositioning ({fmt_pct(d.get('repositioning_share'))} of online time was spent "
+            "repositioning).",
         ),
         (
             "Trips per hour",
@@ -223,6 +252,34 @@ def headline(m: dict[str, Any]) -> list[tuple[str, str, str]]:
             "per hour, 1 means one driver earns everything.",
         ),
     ]
+    if off.get("logged"):
+        cards.insert(
+            5,
+            (
+                "Driver declines",
+                fmt_pct(off.get("decline_rate")),
+                f"Share of ride offers drivers turned down or let time out; on average a "
+                f"completed trip took {fmt_num(off.get('offers_per_completed'), 2)} offers.",
+            ),
+        )
+    if money.get("fares_logged"):
+        cur = f" {money['currency']}" if money.get("currency") else ""
+        cards.append(
+            (
+                "Average fare",
+                fmt_num(get(money, "fare_per_trip", "mean"), 2) + cur,
+                f"What a rider paid per completed trip; riders spent "
+                f"{fmt_num(money.get('rider_spend'), 0)}{cur} in total.",
+            )
+        )
+        cards.append(
+            (
+                "Driver income per online hour",
+                fmt_num(money.get("driver_income_per_online_h"), 2) + cur,
+                f"Fares after the platform's {fmt_pct(money.get('commission'))} commission, "
+                "divided by drivers' online hours.",
+            )
+        )
     worst = get(m, "zones", "worst_match_rate")
     if worst:
         cards.append(
@@ -278,20 +335,218 @@ def slo_rows(m: dict[str, Any]) -> list[dict[str, str]]:
     return out
 
 
+FUNNEL_WORDS = {
+    "arrived": "opened the app and were shown a quote",
+    "requested": "asked for a ride",
+    "offered": "had their ride offered to a driver",
+    "matched": "got a driver assigned",
+    "picked_up": "were picked up",
+    "completed": "arrived at their destination",
+}
+CANCEL_WORDS = {
+    "patience": "gave up waiting for a driver",
+    "no_driver": "found no driver in range (would not wait)",
+    "after_match": "cancelled after a driver was assigned",
+}
+
+
 def funnel_rows(m: dict[str, Any]) -> list[list[str]]:
+    """Stage, count, share of arrived riders, share of requests."""
     stages = get(m, "funnel", "stages") or {}
     shares = get(m, "funnel", "shares") or {}
-    words = {
-        "requested": "asked for a ride",
-        "matched": "got a driver assigned",
-        "picked_up": "were picked up",
-        "completed": "arrived at their destination",
-    }
+    arrived = get(m, "funnel", "shares_of_arrived") or {}
     # Fixed order: metrics.json is written with sorted keys.
-    return [[words[k], fmt_num(stages.get(k)), fmt_pct(shares.get(k))] for k in words]
+    return [
+        [w, fmt_num(stages.get(k)), fmt_pct(arrived.get(k)), fmt_pct(shares.get(k))]
+        for k, w in FUNNEL_WORDS.items()
+        if k in stages
+    ]
+
+
+def cancel_rows(m: dict[str, Any]) -> list[list[str]]:
+    """Cancellations by reason (in words) and by the stage they happened at."""
+    reasons = get(m, "funnel", "cancelled_by_reason") or {}
+    by_stage = get(m, "funnel", "cancelled_by_stage") or {}
+    rows = [[f"{CANCEL_WORDS.get(k, 'other')} ({k})", fmt_num(v)] for k, v in reasons.items()]
+    rows += [
+        ["cancelled " + k.replace("_", " "), fmt_num(by_stage.get(k))]
+        for k in ("before_match", "before_pickup", "after_pickup")
+        if k in by_stage
+    ]
+    return rows
+
+
+def offer_rows(m: dict[str, Any]) -> list[list[str]]:
+    """Offers to drivers and how they ended."""
+    o = m.get("offers") or {}
+    if not o:
+        return []
+    if not o.get("logged"):
+        return [
+            ["offers", f"{fmt_num(o.get('offers'))} (drivers always accept in this scenario)"],
+            ["offers per completed trip", fmt_num(o.get("offers_per_completed"), 2)],
+        ]
+    n = o.get("offers") or 0
+
+    def part(k: str) -> str:
+        return f"{fmt_num(o.get(k))} ({fmt_pct(o[k] / n if n and o.get(k) is not None else None)})"
+
+    return [
+        ["offers sent to drivers", fmt_num(n)],
+        ["accepted (driver set off)", part("accepted")],
+        ["declined by the driver", part("declined")],
+        ["no answer in time (timeout)", part("timeout")],
+        ["withdrawn: the rider had gone", part("rider_gone")],
+        ["decline rate (declined + timeout)", fmt_pct(o.get("decline_rate"))],
+        ["offers per completed trip", fmt_num(o.get("offers_per_completed"), 2)],
+        ["riders refused at least once", fmt_num(o.get("riders_refused_at_least_once"))],
+        ["time to first offer (median)", fmt_s(get(m, "time_to_first_offer_s", "p50"))],
+    ]
+
+
+def eta_rows(m: dict[str, Any]) -> list[list[str]]:
+    """Pickup-time accuracy: the matcher's ETA and the rider's quote against what happened."""
+    rows = []
+    for key, what in (
+        ("eta_error_s", "driver's pickup ETA at assignment vs actual drive"),
+        ("quote_error_s", "pickup time quoted to the rider vs actual wait (completed rides)"),
+    ):
+        e = m.get(key) or {}
+        rows.append(
+            [
+                what,
+                fmt_num(e.get("count")),
+                fmt_s(e.get("mae")),
+                "—" if e.get("bias") is None else f"{e['bias']:+.0f} s",
+                fmt_s(e.get("p90_abs")),
+            ]
+        )
+    return rows
+
+
+def driver_time_rows(m: dict[str, Any]) -> list[list[str]]:
+    """How drivers' online time was spent."""
+    d = m.get("drivers") or {}
+    return [
+        [label, fmt_num(d.get(f"{k}_h")), fmt_pct(d.get(f"{k}_share"))]
+        for k, label in (
+            ("idle", "idle, waiting for a ride"),
+            ("repositioning", "repositioning (driving empty to a better place)"),
+            ("to_pickup", "driving to a pickup (incl. rides cancelled on the way)"),
+            ("with_rider", "carrying a rider"),
+        )
+    ]
+
+
+def money_rows(m: dict[str, Any]) -> list[list[str]]:
+    """Rider spend, driver income and the platform's part."""
+    mo = m.get("money") or {}
+    if not mo.get("fares_logged"):
+        return []
+    cur = f" {mo['currency']}" if mo.get("currency") else ""
+
+    def money(v: float | None) -> str:
+        return "—" if v is None else f"{v:,.2f}{cur}"
+
+    fpt = mo.get("fare_per_trip") or {}
+    pq = mo.get("paid_over_quoted") or {}
+    return [
+        ["riders paid (all completed trips)", money(mo.get("rider_spend"))],
+        [
+            "fare per trip: mean / median / p90",
+            " / ".join(money(fpt.get(k)) for k in ("mean", "p50", "p90")),
+        ],
+        [
+            f"drivers kept (after {fmt_pct(mo.get('commission'))} commission)",
+            money(mo.get("driver_income")),
+        ],
+        ["platform commission", money(mo.get("platform_revenue"))],
+        ["driver income per online hour", money(mo.get("driver_income_per_online_h"))],
+        ["paid fare / quoted price (median)", fmt_num(pq.get("p50"), 3)],
+        [
+            "mean quoted price: requested / declined",
+            f"{money(mo.get('mean_price_of_requested_quotes'))} / "
+            f"{money(mo.get('mean_price_of_declined_quotes'))}",
+        ],
+    ]
+
+
+def replay_rows(m: dict[str, Any]) -> list[list[str]]:
+    """Simulated vs recorded trip times of the replayed trips."""
+    r = m.get("replay")
+    if not r:
+        return []
+
+    def num(v: float | None) -> str:
+        return "—" if v is None else f"{v:.3f}"
+
+    return [
+        ["replayed trips in the file", fmt_num(r.get("trips_in_file"))],
+        ["completed in the simulation with a recorded time", fmt_num(r.get("compared"))],
+        ["median simulated / recorded trip time", num(r.get("median_ratio"))],
+        [
+            "10% / 90% of trips have a ratio below",
+            f"{num(r.get('p10_ratio'))} / {num(r.get('p90_ratio'))}",
+        ],
+        ["correlation (Pearson)", num(r.get("pearson"))],
+        ["rank correlation (Spearman)", num(r.get("spearman"))],
+        [
+            "mean trip: simulated / recorded",
+            f"{fmt_s(r.get('mean_simulated_s'))} / {fmt_s(r.get('mean_recorded_s'))}",
+        ],
+        ["mean absolute difference", fmt_s(r.get("mae_s"))],
+    ]
+
+
+def surge_rows(m: dict[str, Any]) -> list[list[str]]:
+    """How often and how high prices surged, by area-interval and by request."""
+    sg = m.get("surge")
+    if not sg:
+        return []
+    ci = sg.get("cell_intervals") or {}
+    mult = ci.get("multiplier") or {}
+
+    def x(v: float | None) -> str:
+        return "—" if v is None else f"{v:.2f}×"
+
+    rows = [
+        ["pricing interval", fmt_s(sg.get("interval_s"))],
+        [
+            "areas × intervals priced",
+            f"{fmt_num(ci.get('count'))} ({fmt_num(ci.get('cells'))} areas, "
+            f"{fmt_num(ci.get('intervals'))} intervals)",
+        ],
+        ["area-intervals surging (multiplier > 1)", fmt_pct(ci.get("share_surging"))],
+        [
+            "multiplier over area-intervals: mean / p90 / max",
+            f"{x(mult.get('mean'))} / {x(mult.get('p90'))} / {x(mult.get('max'))}",
+        ],
+    ]
+    r = sg.get("requests")
+    if r:
+        rm = r.get("multiplier") or {}
+        rows += [
+            ["requests made under surge", fmt_pct(r.get("share_surging"))],
+            [
+                "multiplier over requests: mean / p90 / max",
+                f"{x(rm.get('mean'))} / {x(rm.get('p90'))} / {x(rm.get('max'))}",
+            ],
+        ]
+    else:
+        rows.append(["requests under surge", "— (the city's nodes give no cell to join on)"])
+    q = sg.get("quotes")
+    if q:
+        rows.append(
+            [
+                "conversion of quotes: surging / calm",
+                f"{fmt_pct(q.get('conversion_surging'))} / {fmt_pct(q.get('conversion_calm'))}",
+            ]
+        )
+    return rows
 
 
 def fairness_rows(m: dict[str, Any]) -> list[list[str]]:
+    """Driver income per online hour: distribution and inequality."""
     f = m.get("fairness", {})
     return [
         ["income measure", str(f.get("income_label", "—"))],
@@ -425,14 +680,23 @@ def render_html(run: RunData) -> str:
         {2, 3},
     )
     passed, failed = get(m, "slo", "passed") or 0, get(m, "slo", "failed") or 0
-    reasons = get(m, "funnel", "cancelled_by_reason") or {}
-    by_stage = get(m, "funnel", "cancelled_by_stage") or {}
-    stage_order = ("before_match", "before_pickup", "after_pickup")
-    cancel_rows = [[esc(f"reason: {k}"), fmt_num(v)] for k, v in reasons.items()] + [
-        [esc("cancelled " + k.replace("_", " ")), fmt_num(by_stage.get(k))]
-        for k in stage_order
-        if k in by_stage
-    ]
+    cancels = cancel_rows(m)
+    offers = offer_rows(m)
+    money = money_rows(m)
+    replay = replay_rows(m)
+    surge = surge_rows(m)
+    fu = m.get("funnel") or {}
+    funnel_note = (
+        "Riders were shown a price and pickup time first; some turned it down. "
+        if fu.get("quotes_logged")
+        else "Riders in this scenario always request (no quotes logged), so every arrival is a "
+        "request. "
+    ) + (
+        "A ride may be offered to several drivers before one accepts: <em>offered</em> counts "
+        "riders whose ride was offered at least once, <em>matched</em> those a driver accepted."
+        if fu.get("offers_logged")
+        else "Drivers in this scenario always accept, so an offer is a match."
+    )
     zones = zone_rows(m)
     osm = run.geographic
     provenance = {k: run.manifest.get(k, {}) for k in ("versions", "inputs")}
@@ -460,8 +724,20 @@ def render_html(run: RunData) -> str:
         + "</p>",
         slo_table,
         "<h2>Rider funnel</h2>",
-        _table(["riders who…", "count", "share of requests"], funnel_rows(m), {1, 2}),
-        _table(["cancellations", "count"], cancel_rows, {1}) if cancel_rows else "",
+        f'<p class="note">{funnel_note}</p>',
+        _table(
+            ["riders who…", "count", "share of arrived", "share of requests"],
+            [[esc(c) for c in r] for r in funnel_rows(m)],
+            {1, 2, 3},
+        ),
+        _table(["cancellations", "count"], [[esc(a), esc(b)] for a, b in cancels], {1})
+        if cancels
+        else "",
+        "<h2>Offers to drivers</h2>",
+        '<p class="note">The decline rate counts offers a driver turned down or did not answer in '
+        "time; each time, the rider waits for another driver. Time to match is measured to the "
+        "accepted offer (the assignment), not to the first offer.</p>",
+        _table(["", ""], [[esc(a), esc(b)] for a, b in offers]) if offers else "",
         "<h2>Over time</h2>",
         '<p class="note">Top: requests, completed trips and cancellations per hour. '
         "Bottom: how many drivers were idle, on the way to a pickup, or carrying a rider.</p>",
@@ -470,8 +746,34 @@ def render_html(run: RunData) -> str:
         ),
         "<h2>Waiting and pickup-time accuracy</h2>",
         '<p class="note">How long riders waited for a match and for the car, and how far '
-        "the quoted pickup time was from the real one (positive = later than promised).</p>",
+        "the quoted pickup time was from the real one (positive = later than promised). Two "
+        "promises are checked: the ETA the matcher saw when it assigned the driver, against the "
+        "driver's actual drive; and the pickup time shown to the rider before requesting, against "
+        "the rider's whole wait (matching included).</p>",
+        _table(
+            ["promise", "rides", "mean error", "bias (late +)", "90% within"],
+            [[esc(c) for c in r] for r in eta_rows(m)],
+            {1, 2, 3, 4},
+        ),
         figure_html(figures.distributions_figure, run, "distributions of waits and ETA error"),
+        "<h2>How drivers spent their time</h2>",
+        '<p class="note">Deadhead is empty driving: to a pickup or repositioning. Repositioning '
+        "is counted until the driver's next event (an offer may cut it short).</p>",
+        _table(
+            ["", "driver-hours", "share of online time"],
+            [[esc(c) for c in r] for r in driver_time_rows(m)],
+            {1, 2},
+        ),
+        *(
+            [
+                "<h2>Fares and income</h2>",
+                '<p class="note">Riders pay the fare at drop-off; drivers keep the fare minus the '
+                "platform's commission.</p>",
+                _table(["", ""], [[esc(a), esc(b)] for a, b in money]),
+            ]
+            if money
+            else []
+        ),
         "<h2>Driver income fairness</h2>",
         _table(["", ""], [[esc(a), esc(b)] for a, b in fairness_rows(m)]),
         '<p class="note">The Lorenz curve shows what share of all income the poorest x% of drivers '
@@ -483,6 +785,33 @@ def render_html(run: RunData) -> str:
         "and the share of requests that got a driver (right) for rides starting there. Grey cells "
         "had no pickups.</p>",
         figure_html(figures.city_map_figure, run, "maps of mean wait and match rate by zone"),
+        *(
+            [
+                "<h2>Surge pricing</h2>",
+                '<p class="note">Prices are multiplied in areas where demand outran supply. An '
+                "<em>area-interval</em> is one area during one pricing interval; each request is "
+                "matched to the price of its pickup area when it was made.</p>",
+                _table(["", ""], [[esc(a), esc(b)] for a, b in surge]),
+                figure_html(figures.surge_timeseries_figure, run, "surge multiplier over time"),
+                '<p class="note">Darker areas were more expensive on average over the run.</p>',
+                figure_html(figures.surge_map_figure, run, "mean surge multiplier by area"),
+            ]
+            if surge
+            else []
+        ),
+        *(
+            [
+                "<h2>Replay fidelity</h2>",
+                '<p class="note">This run replayed recorded trips. For each one completed in the '
+                "simulation, its simulated trip time is compared with the recorded one: a "
+                "median ratio near 1 and correlations near 1 mean the simulated city drives "
+                "like the real one.</p>",
+                _table(["", ""], [[esc(a), esc(b)] for a, b in replay]),
+                figure_html(figures.replay_figure, run, "simulated vs recorded trip times"),
+            ]
+            if replay
+            else []
+        ),
         "<h2>Matcher speed (wall-clock, not deterministic)</h2>",
         '<div class="wall">Measured wall-clock time on the machine that ran this simulation. It '
         "varies between machines and between runs, and it never influenced the simulated results "
@@ -546,15 +875,36 @@ def render_markdown(run: RunData) -> str:
         "",
         "## Rider funnel",
         "",
-        _md_table(["riders who…", "count", "share"], funnel_rows(m)),
+        _md_table(
+            ["riders who…", "count", "share of arrived", "share of requests"], funnel_rows(m)
+        ),
+        "",
+        _md_table(["cancellations", "count"], cancel_rows(m)),
+        "",
+        "## Offers to drivers",
+        "",
+        _md_table(["", ""], offer_rows(m)),
+        "",
+        "## Pickup-time accuracy",
+        "",
+        _md_table(["promise", "rides", "mean error", "bias (late +)", "90% within"], eta_rows(m)),
+        "",
+        "## How drivers spent their time",
+        "",
+        _md_table(["", "driver-hours", "share of online time"], driver_time_rows(m)),
         "",
         "## Driver income fairness",
         "",
         _md_table(["", ""], fairness_rows(m)),
     ]
-    zones = zone_rows(m)
-    if zones:
-        out += ["", "## Service across the city", "", _md_table(["", ""], zones)]
+    for title, rows in (
+        ("Fares and income", money_rows(m)),
+        ("Surge pricing", surge_rows(m)),
+        ("Replay fidelity", replay_rows(m)),
+        ("Service across the city", zone_rows(m)),
+    ):
+        if rows:
+            out += ["", f"## {title}", "", _md_table(["", ""], rows)]
     if run.perf:
         out += [
             "",

@@ -1,27 +1,43 @@
 """Deterministic KPIs computed from the event log, written to ``metrics.json``.
 
 Everything here is vectorised over the event columns (an event log can hold tens of millions
-of rows), and every figure is rounded to 6 significant digits, so the same event log always
-gives the same bytes. Kinds this module does not know are ignored, and every KPI is defined
-(as ``null`` when it has no data) when a kind is absent.
+of rows): the Parquet file is streamed batch by batch into compact numpy columns (the Arrow
+table is never held whole), and per-rider / per-driver tables come from sorts, not hashing.
+Every figure is rounded to 6 significant digits, so the same event log always gives the same
+bytes. Kinds this module does not know are ignored, and every KPI is defined (as ``null`` when
+it has no data) when a kind is absent.
 
 Definitions (all times in simulated seconds):
 
-* a *request* is a rider id with a ``request`` event; its request time is the first one.
-* *matched*: the rider got an ``assign``; *time to match* = first assign - request.
+* a *rider* has a ``quote`` and/or a ``request``; a *request* is a rider id with a ``request``
+  event; its request time is the first one. Without ``quote`` events (the engine skips them
+  when riders always request) every rider requested: conversion is 1 by construction.
+* *matched*: the rider got an ``assign``. *Time to match* = first assign - request; offers do
+  not count (an offer is not a match: the driver may still decline). *Time to first offer* =
+  first offer (or assign, when offers are not logged) - request.
 * *pickup wait* = pickup - request; *in-vehicle time* = dropoff - pickup;
   *journey* = dropoff - request.
 * *wait, all riders*: request until pickup, cancellation, or the horizon for riders still
   waiting (so riders who gave up count too).
-* *ETA error* = actual assign -> pickup seconds (``pickup.value``) - the quoted pickup ETA of
-  the last assign before the pickup (``assign.value``): positive means the driver was late.
+* *ETA error* = actual assign -> pickup seconds (``pickup.value``) - the pickup ETA the matcher
+  saw on the last assign before the pickup (``assign.value``): positive means the driver was
+  late. *Quote error* (rider-facing) = actual wait request -> pickup - the ETA on the rider's
+  quote (``quote.value``), for completed rides.
 * a request ends *completed* (has a dropoff), else *cancelled* (has a cancel; reason from the
   last cancel, ``unknown`` when missing), else it is still *open* at the end of the log.
 * a driver is *online* between ``driver_online`` and ``driver_offline`` (open intervals are
-  closed at the horizon); *to pickup* runs from an assign to the next pickup / cancel /
-  reassignment of that rider; *with rider* from pickup to dropoff. All intervals are clipped
-  to [0, horizon]. *Idle* = online - to pickup - with rider. *Utilisation* = (to pickup +
-  with rider) / online; *deadhead share* = to pickup / (to pickup + with rider).
+  closed at the horizon). *To pickup* runs from an assign to the rider's next pickup / cancel /
+  assign; when the rider cancelled after the match (``after_match``) the driver still drives to
+  the pickup node, so to pickup runs on after the cancel until the driver's next event, at most
+  until assign + the assign's pickup ETA. *With rider* runs from pickup to dropoff.
+  *Repositioning* runs from a ``reposition`` event for its ``value`` seconds, cut short by the
+  driver's next event (an assign while repositioning starts after the leg, and is counted as
+  to pickup from the assign). All intervals are clipped to [0, horizon]. *Idle* = online - to
+  pickup - with rider - repositioning (a driver considering an offer is idle).
+  *Utilisation* = (to pickup + with rider) / online; *deadhead share* = (to pickup +
+  repositioning) / (to pickup + repositioning + with rider).
+* *money*: riders pay the ``dropoff`` fare; drivers keep ``1 - commission`` of it (commission
+  from the scenario's ``pricing`` table, 0.25 when absent); the platform keeps the rest.
 """
 
 from __future__ import annotations
@@ -29,6 +45,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -36,26 +53,48 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from sim.events import Kind
+from sim.events import SCHEMA, SCHEMA_VERSION, Kind
 
-METRICS_VERSION = 1
+METRICS_VERSION = 2
 SIG_DIGITS = 6
+DEFAULT_COMMISSION = 0.25
+BATCH_ROWS = 1 << 18
 
 # Position of each known kind in the integer code used below; unknown kinds get -1.
 KINDS: tuple[str, ...] = tuple(k.value for k in Kind)
-ONLINE, OFFLINE, REQUEST, ASSIGN, PICKUP, DROPOFF, CANCEL = (
+(
+    ONLINE,
+    OFFLINE,
+    QUOTE,
+    REQUEST,
+    OFFER,
+    DECLINE,
+    ASSIGN,
+    PICKUP,
+    DROPOFF,
+    CANCEL,
+    REPOSITION,
+) = (
     KINDS.index(k)
     for k in (
         Kind.DRIVER_ONLINE,
         Kind.DRIVER_OFFLINE,
+        Kind.QUOTE,
         Kind.REQUEST,
+        Kind.OFFER,
+        Kind.DECLINE,
         Kind.ASSIGN,
         Kind.PICKUP,
         Kind.DROPOFF,
         Kind.CANCEL,
+        Kind.REPOSITION,
     )
 )
+CANCEL_REASONS = ("patience", "no_driver", "after_match")
+"""Cancel reasons the engine writes; always listed in metrics.json (0 when none)."""
+DECLINE_REASONS = ("declined", "timeout", "rider_gone")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,17 +151,35 @@ def describe(x: np.ndarray) -> dict[str, Any]:
 _DESCRIBE_KEYS = ("count", "mean", "p50", "p90", "p95", "p99", "max")
 
 
+def error_stats(err: np.ndarray) -> dict[str, Any]:
+    """count, mean absolute error, bias (mean) and p90 of the absolute error."""
+    err = np.asarray(err, dtype=np.float64)
+    err = err[np.isfinite(err)]
+    if err.size == 0:
+        return {"count": 0, "mae": None, "bias": None, "p90_abs": None}
+    a = np.abs(err)
+    return {
+        "count": int(err.size),
+        "mae": float(a.mean()),
+        "bias": float(err.mean()),
+        "p90_abs": float(np.percentile(a, 90)),
+    }
+
+
 def _share(part: float, whole: float) -> float | None:
     return float(part) / float(whole) if whole else None
 
 
 # ---------------------------------------------------------------------------------------------
-# Columns and per-rider / per-driver tables
+# Columns
 
 
 @dataclass(frozen=True)
 class Columns:
-    """The event log as numpy arrays in seq order; missing ids are -1, missing values NaN."""
+    """The event log as numpy arrays in seq order; missing ids are -1, missing values NaN.
+
+    ``detail`` holds integer codes into ``detail_names`` (-1 for null), so no per-row Python
+    string ever exists."""
 
     t: np.ndarray
     kind: np.ndarray  # int8 index into KINDS, -1 for kinds this module does not know
@@ -130,73 +187,248 @@ class Columns:
     driver: np.ndarray
     node: np.ndarray
     value: np.ndarray
-    detail: pa.ChunkedArray  # kept in Arrow: only cancel rows ever need it
-    fare: np.ndarray | None  # dropoff fares once the schema carries them
+    fare: np.ndarray
+    detail: np.ndarray
+    detail_names: tuple[str, ...]
+
+    @property
+    def n(self) -> int:
+        return int(self.t.size)
+
+    @cached_property
+    def driver_next_t(self) -> np.ndarray:
+        """Per row: the time of the same driver's next event (+inf after the driver's last
+        event, NaN for rows without a driver). Computed on first use."""
+        drows = np.flatnonzero(self.driver >= 0)
+        order = np.argsort(self.driver[drows], kind="stable")  # log order within a driver
+        sorted_rows = drows[order]
+        del order
+        out = np.full(self.n, np.nan)
+        out[sorted_rows] = _next_in_group(self.driver[sorted_rows], self.t[sorted_rows], np.inf)
+        return out
+
+    def detail_is(self, name: str) -> np.ndarray:
+        """Rows whose detail is ``name``."""
+        if name not in self.detail_names:
+            return np.zeros(self.n, dtype=bool)
+        return self.detail == self.detail_names.index(name)
+
+    def names(self, codes: np.ndarray, missing: str = "unknown") -> np.ndarray:
+        """Detail strings for codes (object array; ``missing`` for -1)."""
+        lut = np.array([*self.detail_names, missing], dtype=object)
+        return lut[np.where(codes < 0, len(self.detail_names), codes)]
+
+
+def _kind_code(name: str) -> int:
+    return KINDS.index(name) if name in KINDS else -1
+
+
+_READ = ("seq", "t", "kind", "rider", "driver", "node", "value", "fare", "detail")
+
+
+class _Filler:
+    """Fills preallocated numpy columns from record batches, one batch at a time."""
+
+    def __init__(self, n: int) -> None:
+        self.seq = np.empty(n, dtype=np.int64)
+        self.t = np.empty(n, dtype=np.float64)
+        self.kind = np.empty(n, dtype=np.int8)
+        self.rider = np.empty(n, dtype=np.int64)
+        self.driver = np.empty(n, dtype=np.int64)
+        self.node = np.empty(n, dtype=np.int64)
+        self.value = np.empty(n, dtype=np.float64)
+        self.fare = np.empty(n, dtype=np.float64)
+        self.detail = np.empty(n, dtype=np.int32)
+        self.detail_index: dict[str, int] = {}
+        self.i = 0
+
+    @staticmethod
+    def _codes(col: pa.Array, lookup) -> np.ndarray:  # noqa: ANN001
+        enc = pc.dictionary_encode(col)
+        if isinstance(enc, pa.ChunkedArray):
+            enc = enc.combine_chunks()
+        lut = np.array([lookup(s) for s in enc.dictionary.to_pylist()] + [-1], dtype=np.int64)
+        idx = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        return lut[np.where(idx < 0, lut.size - 1, idx)]
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        k = batch.num_rows
+        if k == 0:
+            return
+        s = slice(self.i, self.i + k)
+
+        def num(name: str, fill: float) -> np.ndarray:
+            return pc.fill_null(batch.column(name), fill).to_numpy(zero_copy_only=False)
+
+        self.seq[s] = num("seq", -1)
+        self.t[s] = num("t", np.nan)
+        self.rider[s] = num("rider", -1)
+        self.driver[s] = num("driver", -1)
+        self.node[s] = num("node", -1)
+        self.value[s] = num("value", np.nan)
+        self.fare[s] = num("fare", np.nan)
+        names = self.detail_index
+        self.kind[s] = self._codes(batch.column("kind"), _kind_code)
+        self.detail[s] = self._codes(
+            batch.column("detail"), lambda x: names.setdefault(x, len(names))
+        )
+        self.i += k
+
+    def finish(self) -> Columns:
+        arrays = {
+            "t": self.t,
+            "kind": self.kind,
+            "rider": self.rider,
+            "driver": self.driver,
+            "node": self.node,
+            "value": self.value,
+            "fare": self.fare,
+            "detail": self.detail,
+        }
+        if self.seq.size and np.any(self.seq[1:] < self.seq[:-1]):
+            order = np.argsort(self.seq, kind="stable")
+            arrays = {k: v[order] for k, v in arrays.items()}
+        self.seq = np.empty(0, dtype=np.int64)
+        return Columns(**arrays, detail_names=tuple(self.detail_index))
 
 
 def columns(events: pa.Table) -> Columns:
-    """Extract the event columns as numpy arrays, sorted by ``seq`` if they are not already."""
-    if events.num_rows and "seq" in events.column_names:
-        seq = events["seq"].to_numpy()
-        if np.any(np.diff(seq) < 0):
-            events = events.take(pa.array(np.argsort(seq, kind="stable")))
-
-    def ids(name: str) -> np.ndarray:
-        return pc.fill_null(events[name], -1).to_numpy().astype(np.int64, copy=False)
-
-    def floats(name: str) -> np.ndarray:
-        return pc.fill_null(events[name], np.nan).to_numpy().astype(np.float64, copy=False)
-
-    # Dictionary-encode the kind strings once so no per-row Python runs over them.
-    enc = pc.dictionary_encode(events["kind"]).combine_chunks()
-    lut = np.array([KINDS.index(s) if s in KINDS else -1 for s in enc.dictionary.to_pylist()])
-    codes = enc.indices.to_numpy(zero_copy_only=False)
-    kind = lut[codes].astype(np.int8) if codes.size else np.zeros(0, dtype=np.int8)
-    return Columns(
-        t=floats("t"),
-        kind=kind,
-        rider=ids("rider"),
-        driver=ids("driver"),
-        node=ids("node"),
-        value=floats("value"),
-        detail=events["detail"],
-        fare=floats("fare") if "fare" in events.column_names else None,
-    )
+    """The event columns of an in-memory event table as numpy arrays, in ``seq`` order."""
+    missing = [c for c in _READ if c not in events.column_names]
+    if missing:
+        raise ValueError(f"event table lacks columns {missing}")
+    f = _Filler(events.num_rows)
+    for batch in events.select(list(_READ)).to_batches(max_chunksize=BATCH_ROWS):
+        f.add(batch)
+    return f.finish()
 
 
-def _first_per_rider(c: Columns, kind: int, riders: pd.Index, what: np.ndarray, last: bool = False):
-    """``what`` at the first (or last) event of ``kind`` per rider, aligned to ``riders``."""
-    m = (c.kind == kind) & (c.rider >= 0)
-    s = pd.Series(what[m], index=c.rider[m])
-    s = s[~s.index.duplicated(keep="last" if last else "first")]
-    return s.reindex(riders).to_numpy(dtype=np.float64)
+def read_columns(path: Path) -> Columns:
+    """The event columns of ``events.parquet``, streamed batch by batch (the whole Arrow table is
+    never in memory). Raises ValueError when the file is not a v2 event log."""
+    pf = pq.ParquetFile(path)
+    if not pf.schema_arrow.equals(SCHEMA, check_metadata=False):
+        raise ValueError(f"{path}: not a ridesim event log (schema differs from v{SCHEMA_VERSION})")
+    f = _Filler(pf.metadata.num_rows)
+    for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=list(_READ)):
+        f.add(batch)
+    return f.finish()
+
+
+def as_columns(events: pa.Table | Columns) -> Columns:
+    """Columns from either an event table or Columns already extracted."""
+    return events if isinstance(events, Columns) else columns(events)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-rider table
+
+
+def _positions(keys: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(position of each id in the sorted unique ``keys``, whether it is there at all)."""
+    if keys.size == 0:
+        return np.zeros(ids.size, dtype=np.int64), np.zeros(ids.size, dtype=bool)
+    pos = np.minimum(np.searchsorted(keys, ids), keys.size - 1)
+    return pos, keys[pos] == ids
+
+
+def _pick(n: int, pos: np.ndarray, values: np.ndarray, last: bool = False, fill=np.nan):  # noqa: ANN001
+    """Per-slot value of the first (or last) row landing on each slot; rows in log order."""
+    out = np.full(n, fill, dtype=np.result_type(values.dtype, np.asarray(fill).dtype))
+    if pos.size == 0:
+        return out
+    if last:
+        pos, values = pos[::-1], values[::-1]
+    _, first = np.unique(pos, return_index=True)  # stable: the first occurrence
+    out[pos[first]] = values[first]
+    return out
+
+
+class _RiderRows:
+    """Rows of one kind aligned to the rider table: positions and the selected row indices."""
+
+    def __init__(self, c: Columns, riders: np.ndarray, kind: int, extra: np.ndarray | None = None):
+        m = (c.kind == kind) & (c.rider >= 0)
+        if extra is not None:
+            m &= extra
+        rows = np.flatnonzero(m)
+        pos, ok = _positions(riders, c.rider[rows])
+        self.rows, self.pos, self.n = rows[ok], pos[ok], riders.size
+
+    def first(self, values: np.ndarray, fill=np.nan) -> np.ndarray:  # noqa: ANN001
+        return _pick(self.n, self.pos, values[self.rows], fill=fill)
+
+    def last(self, values: np.ndarray, fill=np.nan) -> np.ndarray:  # noqa: ANN001
+        return _pick(self.n, self.pos, values[self.rows], last=True, fill=fill)
+
+    def count(self) -> np.ndarray:
+        return np.bincount(self.pos, minlength=self.n).astype(np.int64)
 
 
 def rider_table(c: Columns) -> pd.DataFrame:
-    """One row per requested rider (index: rider id, ascending) with the times of each stage."""
-    m = (c.kind == REQUEST) & (c.rider >= 0)
-    req = pd.Series(c.t[m], index=c.rider[m])
-    req = req[~req.index.duplicated(keep="first")].sort_index()
-    riders = req.index
-    df = pd.DataFrame(index=riders)
-    df["request_t"] = req.to_numpy(dtype=np.float64)
-    df["node"] = _first_per_rider(c, REQUEST, riders, c.node.astype(np.float64))
-    df["assign_t"] = _first_per_rider(c, ASSIGN, riders, c.t)
-    df["quoted_eta"] = _first_per_rider(c, ASSIGN, riders, c.value, last=True)
-    df["pickup_t"] = _first_per_rider(c, PICKUP, riders, c.t)
-    df["actual_eta"] = _first_per_rider(c, PICKUP, riders, c.value)
-    df["dropoff_t"] = _first_per_rider(c, DROPOFF, riders, c.t)
-    df["cancel_t"] = _first_per_rider(c, CANCEL, riders, c.t)
+    """One row per requested rider (index: rider id, ascending) with the times of each stage,
+    quoted and actual ETAs, offers and declines, fares and the outcome."""
+    req_rows = np.flatnonzero((c.kind == REQUEST) & (c.rider >= 0))
+    riders = np.unique(c.rider[req_rows])
+    req = _RiderRows(c, riders, REQUEST)
+    df = pd.DataFrame(index=pd.Index(riders, name="rider"))
+    df["request_t"] = req.first(c.t)
+    df["node"] = req.first(c.node, fill=-1)
+    df["quoted_fare"] = req.first(c.fare)
+    q = _RiderRows(c, riders, QUOTE)
+    df["quote_eta"] = q.first(c.value)
+    off = _RiderRows(c, riders, OFFER)
+    df["offers"] = off.count()
+    df["first_offer_t"] = off.first(c.t)
+    for reason in DECLINE_REASONS:
+        df[f"declines_{reason}"] = _RiderRows(c, riders, DECLINE, c.detail_is(reason)).count()
+    a = _RiderRows(c, riders, ASSIGN)
+    df["assign_t"] = a.first(c.t)
+    df["quoted_eta"] = a.last(c.value)
+    df["assign_driver"] = a.last(c.driver, fill=-1)
+    p = _RiderRows(c, riders, PICKUP)
+    df["pickup_t"] = p.first(c.t)
+    df["actual_eta"] = p.first(c.value)
+    d = _RiderRows(c, riders, DROPOFF)
+    df["dropoff_t"] = d.first(c.t)
+    df["trip_s"] = d.first(c.value)
+    df["fare"] = d.first(c.fare)
+    x = _RiderRows(c, riders, CANCEL)
+    df["cancel_t"] = x.first(c.t)
     # Reason of the last cancel, for riders whose request did not complete.
-    mc = (c.kind == CANCEL) & (c.rider >= 0)
-    reasons = pc.fill_null(c.detail.filter(pa.array(mc)), "unknown").to_numpy(zero_copy_only=False)
-    rs = pd.Series(reasons, index=c.rider[mc], dtype=object)
-    rs = rs[~rs.index.duplicated(keep="last")]
-    df["cancel_reason"] = rs.reindex(riders).to_numpy(dtype=object)
+    code = x.last(c.detail.astype(np.int64), fill=-2)
+    names = c.names(np.where(code == -2, -1, code))
+    df["cancel_reason"] = np.where(code == -2, None, names)
     completed = np.isfinite(df["dropoff_t"].to_numpy())
     cancelled = ~completed & np.isfinite(df["cancel_t"].to_numpy())
     df["outcome"] = np.where(completed, "completed", np.where(cancelled, "cancelled", "open"))
     return df
+
+
+def quote_table(c: Columns) -> pd.DataFrame:
+    """One row per quoted rider (index: rider id): quote time, quoted ETA and price, and whether
+    the rider requested (detail ``request``)."""
+    rows = np.flatnonzero((c.kind == QUOTE) & (c.rider >= 0))
+    riders, first = np.unique(c.rider[rows], return_index=True)
+    rows = rows[first]
+    return pd.DataFrame(
+        {
+            "t": c.t[rows],
+            "eta": c.value[rows],
+            "price": c.fare[rows],
+            "node": c.node[rows],
+            "requested": c.detail[rows] == _code(c, "request"),
+        },
+        index=pd.Index(riders, name="rider"),
+    )
+
+
+def _code(c: Columns, name: str) -> int:
+    return c.detail_names.index(name) if name in c.detail_names else -99
+
+
+# ---------------------------------------------------------------------------------------------
+# Driver intervals
 
 
 @dataclass(frozen=True)
@@ -219,15 +451,27 @@ def _clip(driver: np.ndarray, start: np.ndarray, end: np.ndarray, horizon_s: flo
     return Intervals(driver[keep], s[keep], e[keep])
 
 
+def _next_in_group(group: np.ndarray, t: np.ndarray, fill: float) -> np.ndarray:
+    """For rows already sorted by group (log order within a group): the next row's time in
+    the same group, ``fill`` for a group's last row."""
+    same_next = np.zeros(group.size, dtype=bool)
+    same_next[:-1] = group[1:] == group[:-1]
+    return np.where(same_next, np.append(t[1:], fill), fill)
+
+
+def next_driver_event_t(c: Columns, rows: np.ndarray) -> np.ndarray:
+    """For event rows (indices) that carry a driver: the time of that driver's next event of
+    any kind (+inf when there is none)."""
+    return c.driver_next_t[np.asarray(rows, dtype=np.int64)]
+
+
 def online_intervals(c: Columns, horizon_s: float) -> Intervals:
     """Online intervals per driver; an online driver with no later offline stays to the horizon."""
     m = ((c.kind == ONLINE) | (c.kind == OFFLINE)) & (c.driver >= 0)
     d, t, k = c.driver[m], c.t[m], c.kind[m]
     order = np.argsort(d, kind="stable")  # stable: keeps the log order within each driver
     d, t, k = d[order], t[order], k[order]
-    same_next = np.zeros(d.size, dtype=bool)
-    same_next[:-1] = d[1:] == d[:-1]
-    t_next = np.where(same_next, np.append(t[1:], horizon_s), horizon_s)
+    t_next = _next_in_group(d, t, horizon_s)
     # A repeated online (or offline) event just continues the state it is already in.
     on = k == ONLINE
     return _clip(d[on], t[on], t_next[on], horizon_s)
@@ -235,46 +479,98 @@ def online_intervals(c: Columns, horizon_s: float) -> Intervals:
 
 def trip_intervals(c: Columns, horizon_s: float) -> tuple[Intervals, Intervals]:
     """(to pickup, with rider) intervals per driver, from each rider's assign/pickup/dropoff/cancel
-    sequence: each stage ends at the rider's next such event, or at the horizon."""
+    sequence: each stage ends at the rider's next such event, or at the horizon. After an
+    ``after_match`` cancel the driver keeps driving to the pickup node: until the driver's next
+    event, at most assign + the assign's pickup ETA (never before the cancel)."""
     m = ((c.kind == ASSIGN) | (c.kind == PICKUP) | (c.kind == DROPOFF) | (c.kind == CANCEL)) & (
         c.rider >= 0
     )
-    r, t, k, d = c.rider[m], c.t[m], c.kind[m], c.driver[m]
-    order = np.argsort(r, kind="stable")
-    r, t, k, d = r[order], t[order], k[order], d[order]
+    rows = np.flatnonzero(m)
+    order = np.argsort(c.rider[rows], kind="stable")
+    rows = rows[order]
+    r, t, k, d = c.rider[rows], c.t[rows], c.kind[rows], c.driver[rows]
     same_next = np.zeros(r.size, dtype=bool)
     same_next[:-1] = r[1:] == r[:-1]
     t_next = np.where(same_next, np.append(t[1:], horizon_s), horizon_s)
     a = (k == ASSIGN) & (d >= 0)
+    # Assigns whose next rider event is an after_match cancel carrying the driver.
+    am = np.zeros(r.size, dtype=bool)
+    if "after_match" in c.detail_names:
+        nxt_row = np.append(rows[1:], 0)
+        am = (
+            a
+            & same_next
+            & (c.kind[nxt_row] == CANCEL)
+            & (c.detail[nxt_row] == c.detail_names.index("after_match"))
+            & (c.driver[nxt_row] == d)
+        )
+        if am.any():
+            cancel_rows = nxt_row[am]
+            bound = t[am] + np.nan_to_num(c.value[rows[am]], nan=0.0)
+            end = np.minimum(bound, next_driver_event_t(c, cancel_rows))
+            t_next = t_next.copy()
+            t_next[am] = np.maximum(t_next[am], end)
     p = (k == PICKUP) & (d >= 0)
     return _clip(d[a], t[a], t_next[a], horizon_s), _clip(d[p], t[p], t_next[p], horizon_s)
 
 
-def driver_table(c: Columns, horizon_s: float) -> pd.DataFrame:
-    """One row per driver seen online (index: driver id) with online / to pickup / with rider /
-    idle seconds, completed trips and earnings."""
-    on = online_intervals(c, horizon_s)
+def reposition_intervals(c: Columns, horizon_s: float) -> Intervals:
+    """Repositioning drives: from the event for ``value`` seconds, cut at the driver's next
+    event."""
+    rows = np.flatnonzero((c.kind == REPOSITION) & (c.driver >= 0))
+    start = c.t[rows]
+    end = np.minimum(start + np.nan_to_num(c.value[rows], nan=0.0), next_driver_event_t(c, rows))
+    return _clip(c.driver[rows], start, end, horizon_s)
+
+
+@dataclass(frozen=True)
+class DriverIntervals:
+    """Every driver interval kind of one log, computed once and shared by the KPIs."""
+
+    online: Intervals
+    to_pickup: Intervals
+    with_rider: Intervals
+    repositioning: Intervals
+
+
+def driver_intervals(c: Columns, horizon_s: float) -> DriverIntervals:
+    """Online, to pickup, with rider and repositioning intervals of every driver."""
     tp, wr = trip_intervals(c, horizon_s)
+    return DriverIntervals(
+        online_intervals(c, horizon_s), tp, wr, reposition_intervals(c, horizon_s)
+    )
+
+
+def driver_table(
+    c: Columns,
+    horizon_s: float,
+    commission: float = DEFAULT_COMMISSION,
+    ivs: DriverIntervals | None = None,
+) -> pd.DataFrame:
+    """One row per driver seen online (index: driver id) with online / to pickup / with rider /
+    repositioning / idle seconds, completed trips, fares collected and income (fares x
+    (1 - commission))."""
+    ivs = ivs or driver_intervals(c, horizon_s)
+    on, tp, wr, rp = ivs.online, ivs.to_pickup, ivs.with_rider, ivs.repositioning
     m_on = ((c.kind == ONLINE) | (c.kind == OFFLINE)) & (c.driver >= 0)
     drivers = np.unique(c.driver[m_on])
     n = drivers.size
 
     def per_driver(ids: np.ndarray, w: np.ndarray) -> np.ndarray:
-        pos = np.searchsorted(drivers, ids)
-        ok = (pos < n) & (drivers[np.minimum(pos, max(n - 1, 0))] == ids) if n else pos < 0
+        pos, ok = _positions(drivers, ids)
         return np.bincount(pos[ok], weights=w[ok], minlength=n).astype(np.float64)
 
     df = pd.DataFrame(index=pd.Index(drivers, name="driver"))
     df["online_s"] = per_driver(on.driver, on.duration)
     df["to_pickup_s"] = per_driver(tp.driver, tp.duration)
     df["with_rider_s"] = per_driver(wr.driver, wr.duration)
-    df["idle_s"] = np.maximum(df["online_s"] - df["to_pickup_s"] - df["with_rider_s"], 0.0)
+    df["repositioning_s"] = per_driver(rp.driver, rp.duration)
+    busy = df["to_pickup_s"] + df["with_rider_s"] + df["repositioning_s"]
+    df["idle_s"] = np.maximum(df["online_s"] - busy, 0.0)
     md = (c.kind == DROPOFF) & (c.driver >= 0)
     df["trips"] = per_driver(c.driver[md], np.ones(int(md.sum())))
-    if c.fare is not None:
-        df["earnings"] = per_driver(c.driver[md], np.nan_to_num(c.fare[md]))
-    else:
-        df["earnings"] = np.nan
+    df["fares"] = per_driver(c.driver[md], np.nan_to_num(c.fare[md]))
+    df["income"] = df["fares"] * (1.0 - commission)
     return df
 
 
@@ -282,24 +578,35 @@ def driver_table(c: Columns, horizon_s: float) -> pd.DataFrame:
 # The KPIs
 
 
-def compute_metrics(events: pa.Table, horizon_s: float) -> dict[str, Any]:
+def compute_metrics(
+    events: pa.Table | Columns, horizon_s: float, commission: float = DEFAULT_COMMISSION
+) -> dict[str, Any]:
     """All deterministic KPIs of one event log, as a JSON-ready dict with stable key order.
 
     ``horizon_s`` is the scenario duration: open driver intervals are closed there and rates
-    per hour use it. Sections: ``requests``, ``time_to_match_s``, ``pickup_wait_s``,
-    ``in_vehicle_s``, ``journey_s``, ``wait_all_riders_s``, ``eta_error_s``, ``drivers``,
-    ``throughput``, plus the funnel / market / fairness sections of :mod:`reports.market`.
+    per hour use it; ``commission`` is the platform's share of each fare. Sections:
+    ``requests``, ``time_to_match_s``, ``time_to_first_offer_s``, ``pickup_wait_s``,
+    ``in_vehicle_s``, ``journey_s``, ``wait_all_riders_s``, ``eta_error_s``,
+    ``quote_error_s``, ``drivers``, ``throughput``, plus the funnel / offers / market / money /
+    fairness sections of :mod:`reports.market`.
     """
+    return metrics_and_riders(as_columns(events), horizon_s, commission)[0]
+
+
+def metrics_and_riders(
+    c: Columns, horizon_s: float, commission: float = DEFAULT_COMMISSION
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """:func:`compute_metrics` on columns, also returning the rider table it built."""
     from reports import market  # local: market builds on this module's tables
 
     horizon_s = float(horizon_s)
-    c = columns(events)
     riders = rider_table(c)
-    drivers = driver_table(c, horizon_s)
+    ivs = driver_intervals(c, horizon_s)
+    drivers = driver_table(c, horizon_s, commission, ivs)
     out: dict[str, Any] = {
         "metrics_version": METRICS_VERSION,
         "horizon_s": horizon_s,
-        "events": int(events.num_rows),
+        "events": c.n,
     }
     out.update(rider_kpis(riders, horizon_s))
     out["drivers"] = driver_kpis(drivers)
@@ -311,8 +618,16 @@ def compute_metrics(events: pa.Table, horizon_s: float) -> dict[str, Any]:
         "completed_per_h": _share(n_completed, hours),
         "completed_per_online_driver_h": _share(n_completed, online_h),
     }
-    out.update(market.market_kpis(c, riders, drivers, horizon_s))
-    return rnd_tree(out)
+    out.update(market.market_kpis(c, riders, drivers, horizon_s, commission, ivs))
+    return rnd_tree(out), riders
+
+
+def reason_counts(reasons: pd.Series, known: tuple[str, ...]) -> dict[str, int]:
+    """Counts per reason: every ``known`` reason (0 when absent) plus any other, sorted."""
+    vc = reasons.value_counts()
+    out = {k: int(vc.get(k, 0)) for k in known}
+    out.update({str(k): int(vc[k]) for k in vc.index if k not in out})
+    return {k: out[k] for k in sorted(out)}
 
 
 def rider_kpis(riders: pd.DataFrame, horizon_s: float) -> dict[str, Any]:
@@ -327,7 +642,6 @@ def rider_kpis(riders: pd.DataFrame, horizon_s: float) -> dict[str, Any]:
     cancelled = outcome == "cancelled"
     n_cancelled = int(cancelled.sum())
     open_ = outcome == "open"
-    by_reason = riders.loc[cancelled, "cancel_reason"].value_counts()
     open_state = np.where(
         np.isfinite(pickup), "in_vehicle", np.where(np.isfinite(assign), "assigned", "unmatched")
     )
@@ -344,59 +658,61 @@ def rider_kpis(riders: pd.DataFrame, horizon_s: float) -> dict[str, Any]:
         "completed_share": _share(n_completed, n),
         "cancelled_share": _share(n_cancelled, n),
         "open_share": _share(int(open_.sum()), n),
-        "cancelled_by_reason": {str(k): int(by_reason[k]) for k in sorted(by_reason.index)},
+        "cancelled_by_reason": reason_counts(
+            riders.loc[cancelled, "cancel_reason"], CANCEL_REASONS
+        ),
         "open_by_state": {
             s: int((open_ & (open_state == s)).sum())
             for s in ("unmatched", "assigned", "in_vehicle")
         },
     }
     # Riders who never got picked up waited until they cancelled or the horizon.
+    cancel_t = riders["cancel_t"].to_numpy()
     wait_end = np.where(
         np.isfinite(pickup),
         pickup,
-        np.where(
-            np.isfinite(riders["cancel_t"].to_numpy()),
-            riders["cancel_t"].to_numpy(),
-            np.maximum(horizon_s, req),
-        ),
+        np.where(np.isfinite(cancel_t), cancel_t, np.maximum(horizon_s, req)),
     )
     wait_all = wait_end - req
-    err = riders["actual_eta"].to_numpy() - riders["quoted_eta"].to_numpy()
-    err = err[np.isfinite(err)]
-    eta = {
-        "count": int(err.size),
-        "mae": float(np.abs(err).mean()) if err.size else None,
-        "bias": float(err.mean()) if err.size else None,
-        "p90_abs": float(np.percentile(np.abs(err), 90)) if err.size else None,
-    }
+    # First offer, or the assign when offers are not logged (an implicit accepted offer).
+    first_offer = np.fmin(riders["first_offer_t"].to_numpy(), assign)
+    completed = outcome == "completed"
+    quote_err = np.where(completed, (pickup - req) - riders["quote_eta"].to_numpy(), np.nan)
     return {
         "requests": requests,
         "time_to_match_s": describe(assign - req),
+        "time_to_first_offer_s": describe(first_offer - req),
         "pickup_wait_s": describe(pickup - req),
         "in_vehicle_s": describe(dropoff - pickup),
         "journey_s": describe(dropoff - req),
         "wait_all_riders_s": {**describe(wait_all), "total_h": float(wait_all.sum()) / 3600.0},
-        "eta_error_s": eta,
+        "eta_error_s": error_stats(
+            riders["actual_eta"].to_numpy() - riders["quoted_eta"].to_numpy()
+        ),
+        "quote_error_s": error_stats(quote_err),
     }
 
 
 def driver_kpis(drivers: pd.DataFrame) -> dict[str, Any]:
-    """Fleet time split: online, idle, to pickup, with rider (hours and shares)."""
+    """Fleet time split: online, idle, repositioning, to pickup, with rider (hours, shares)."""
     online = float(drivers["online_s"].sum())
     tp = float(drivers["to_pickup_s"].sum())
     wr = float(drivers["with_rider_s"].sum())
+    rp = float(drivers["repositioning_s"].sum())
     idle = float(drivers["idle_s"].sum())
     return {
         "count": int(len(drivers)),
         "online_h": online / 3600.0,
         "idle_h": idle / 3600.0,
+        "repositioning_h": rp / 3600.0,
         "to_pickup_h": tp / 3600.0,
         "with_rider_h": wr / 3600.0,
         "utilisation": _share(tp + wr, online),
         "idle_share": _share(idle, online),
+        "repositioning_share": _share(rp, online),
         "to_pickup_share": _share(tp, online),
         "with_rider_share": _share(wr, online),
-        "deadhead_share": _share(tp, tp + wr),
+        "deadhead_share": _share(tp + rp, tp + rp + wr),
     }
 
 
@@ -415,6 +731,18 @@ def horizon_of(manifest: dict[str, Any]) -> float:
     raise KeyError("duration_s")
 
 
+def pricing_of(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The scenario's ``pricing`` table (empty when absent)."""
+    p = (manifest.get("scenario") or {}).get("pricing")
+    return p if isinstance(p, dict) else {}
+
+
+def commission_of(manifest: dict[str, Any]) -> float:
+    """The platform's share of each fare (scenario ``pricing.commission``, default 0.25)."""
+    v = pricing_of(manifest).get("commission")
+    return float(v) if isinstance(v, int | float) and 0 <= v <= 1 else DEFAULT_COMMISSION
+
+
 def dump_json(obj: Any, path: Path) -> None:
     """Write JSON with sorted keys, indent 2 and a trailing newline (byte-stable)."""
     text = json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
@@ -425,18 +753,28 @@ def write_metrics(run_dir: Path) -> dict[str, Any]:
     """Compute the KPIs of a run directory and write ``metrics.json``; returns the metrics.
 
     Reads ``events.parquet`` and ``manifest.json``; adds the per-zone section when
-    ``nodes.parquet`` is present and the SLO table (scenario ``slo`` or the defaults).
+    ``nodes.parquet`` is present, ``replay`` when ``trips.parquet`` is, ``surge`` when
+    ``surge.parquet`` is, and the SLO table (scenario ``slo`` or the defaults).
     """
-    from reports import slo, zones
-    from reports.run import load_events, load_manifest, load_nodes
+    from reports import replay, slo, surge, zones
+    from reports.run import load_columns, load_manifest, load_nodes
 
     run_dir = Path(run_dir)
     manifest = load_manifest(run_dir)
-    events = load_events(run_dir)
-    metrics = compute_metrics(events, horizon_of(manifest))
+    c = load_columns(run_dir)
+    horizon_s = horizon_of(manifest)
+    metrics, riders = metrics_and_riders(c, horizon_s, commission_of(manifest))
+    metrics["money"]["currency"] = pricing_of(manifest).get("currency")
     nodes = load_nodes(run_dir, required=False)
     if nodes is not None:
-        metrics["zones"] = rnd_tree(zones.zone_kpis(events, nodes))
+        metrics["zones"] = rnd_tree(zones.zone_kpis(riders, nodes))
+    rep = replay.replay_kpis(run_dir, riders)
+    if rep is not None:
+        metrics["replay"] = rnd_tree(rep)
+    sg = surge.surge_kpis(run_dir, manifest, c, riders, nodes, horizon_s)
+    if sg is not None:
+        metrics["surge"] = rnd_tree(sg)
+    del c, riders
     metrics["slo"] = rnd_tree(slo.evaluate(metrics, manifest["scenario"].get("slo")))
     dump_json(metrics, run_dir / "metrics.json")
     return metrics

@@ -1,14 +1,25 @@
-"""Funnel, market time series and driver-income fairness KPIs (sections of ``metrics.json``).
+"""Funnel, offers, market time series, money and driver-income fairness KPIs (sections of
+``metrics.json``).
 
-* ``funnel``: requests -> matched -> picked up -> completed, each stage's count and share of
-  requests, and where riders were lost (cancellations by reason and by stage).
-* ``market``: per time bin, requests / completed / cancelled counts and the time-averaged
-  number of drivers online, idle, driving to a pickup and carrying a rider.
+* ``funnel``: arrived -> requested (the *conversion* of quotes into requests) -> offered ->
+  matched -> picked up -> completed; each stage's count and share of requests and of arrived
+  riders, and where riders were lost (cancellations by reason and by stage). Without ``quote``
+  events every arrived rider requested; without ``offer`` events an assign counts as an offer
+  accepted at once (``quotes_logged`` / ``offers_logged`` say which).
+* ``offers``: offers sent to drivers, accepted (assigns), declined, timed out, withdrawn because
+  the rider was gone; the *decline rate* = (declined + timed out) / offers, and offers per
+  completed trip (how many times a trip was offered, on average, before it happened).
+* ``market``: per time bin, quotes / requests / completed / cancelled / offers / refusals and
+  the conversion of the bin's quotes, plus the time-averaged number of drivers online, idle,
+  repositioning, driving to a pickup and carrying a rider.
+* ``money``: what riders paid (dropoff fares), what drivers kept (fares x (1 - commission)),
+  the platform's part, fares per trip, the paid fare against the quoted price, and quoted prices
+  of requested vs declined quotes.
 * ``fairness``: driver income per online hour (mean, Gini, p10/p50/p90, Lorenz curve at
-  deciles). Income is the dropoff fare when the event log carries fares; until then it is the
-  driver's in-vehicle (paid) seconds, the earnings proxy (``income_basis`` says which).
-  Drivers online less than ``MIN_ONLINE_S`` are left out: a few minutes online give
-  meaningless hourly rates.
+  deciles). Income is the fare after commission when the event log carries fares; for logs
+  without fares it is the driver's in-vehicle (paid) minutes, the earnings proxy
+  (``income_basis`` says which). Drivers online less than ``MIN_ONLINE_S`` are left out: a few
+  minutes online give meaningless hourly rates.
 """
 
 from __future__ import annotations
@@ -20,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from reports.kpis import Columns, Intervals
+    from reports.kpis import Columns, DriverIntervals, Intervals
 
 MIN_ONLINE_S = 600.0
 BIN_CHOICES_S = (60, 300, 900, 1800, 3600, 7200, 14400)
@@ -35,40 +46,109 @@ def bin_width(horizon_s: float) -> int:
     return int(math.ceil(horizon_s / MAX_BINS))
 
 
+def bin_edges(horizon_s: float) -> np.ndarray:
+    """Edges of the time bins over [0, horizon] (the last bin may be shorter)."""
+    b = bin_width(horizon_s) if horizon_s > 0 else 1
+    n_bins = max(1, int(math.ceil(horizon_s / b)))
+    edges = np.arange(n_bins + 1, dtype=np.float64) * b
+    edges[-1] = max(horizon_s, edges[-2] + 1e-9)
+    return edges
+
+
 def market_kpis(
-    c: Columns, riders: pd.DataFrame, drivers: pd.DataFrame, horizon_s: float
+    c: Columns,
+    riders: pd.DataFrame,
+    drivers: pd.DataFrame,
+    horizon_s: float,
+    commission: float,
+    ivs: DriverIntervals | None = None,
 ) -> dict[str, Any]:
-    """The ``funnel``, ``market`` and ``fairness`` sections."""
+    """The ``funnel``, ``offers``, ``market``, ``money`` and ``fairness`` sections."""
+    basis = income_basis(c)
     return {
-        "funnel": funnel(riders),
-        "market": timeseries(c, riders, horizon_s),
-        "fairness": fairness(drivers, income_basis(c)),
+        "funnel": funnel(c, riders),
+        "offers": offers(c, riders),
+        "market": timeseries(c, riders, horizon_s, ivs),
+        "money": money(c, riders, drivers, horizon_s, commission),
+        "fairness": fairness(drivers, basis),
     }
 
 
-def funnel(riders: pd.DataFrame) -> dict[str, Any]:
-    """Stage counts and shares, and cancellations by reason and by the stage they happened in."""
+def _n_riders(c: Columns, kind: int) -> np.ndarray:
+    return np.unique(c.rider[(c.kind == kind) & (c.rider >= 0)])
+
+
+def funnel(c: Columns, riders: pd.DataFrame) -> dict[str, Any]:
+    """Stage counts and shares, conversion, and cancellations by reason and by stage."""
+    from reports.kpis import CANCEL_REASONS, OFFER, QUOTE, reason_counts
+
     n = len(riders)
+    quoted = _n_riders(c, QUOTE)
+    arrived = int(np.union1d(quoted, riders.index.to_numpy()).size)
+    offered_ids = _n_riders(c, OFFER)
     matched = np.isfinite(riders["assign_t"].to_numpy())
+    offered = np.isin(riders.index.to_numpy(), offered_ids) | matched
     picked = np.isfinite(riders["pickup_t"].to_numpy())
     completed = (riders["outcome"] == "completed").to_numpy()
     cancelled = (riders["outcome"] == "cancelled").to_numpy()
     stages = {
+        "arrived": arrived,
         "requested": n,
+        "offered": int(offered.sum()),
         "matched": int(matched.sum()),
         "picked_up": int(picked.sum()),
         "completed": int(completed.sum()),
     }
-    reasons = riders.loc[cancelled, "cancel_reason"].value_counts()
     return {
+        "quotes_logged": bool(quoted.size),
+        "offers_logged": bool(offered_ids.size),
         "stages": stages,
-        "shares": {k: (v / n if n else None) for k, v in stages.items()},
-        "cancelled_by_reason": {str(k): int(reasons[k]) for k in sorted(reasons.index)},
+        "conversion": (n / arrived) if arrived else None,
+        "shares": {k: (v / n if n else None) for k, v in stages.items() if k != "arrived"},
+        "shares_of_arrived": {k: (v / arrived if arrived else None) for k, v in stages.items()},
+        "cancelled_by_reason": reason_counts(
+            riders.loc[cancelled, "cancel_reason"], CANCEL_REASONS
+        ),
         "cancelled_by_stage": {
             "before_match": int((cancelled & ~matched).sum()),
             "before_pickup": int((cancelled & matched & ~picked).sum()),
             "after_pickup": int((cancelled & picked).sum()),
         },
+    }
+
+
+def offers(c: Columns, riders: pd.DataFrame) -> dict[str, Any]:
+    """Offers to drivers and how they ended. Without ``offer`` events every assign is an offer
+    accepted at once (``logged`` is false and nothing was declined)."""
+    from reports.kpis import ASSIGN, DECLINE, DECLINE_REASONS, OFFER
+
+    n_offer_rows = int((c.kind == OFFER).sum())
+    logged = n_offer_rows > 0
+    accepted = int((c.kind == ASSIGN).sum())
+    n_offers = n_offer_rows if logged else accepted
+    dec = c.kind == DECLINE
+    counts = {r: int((dec & c.detail_is(r)).sum()) for r in DECLINE_REASONS}
+    other = int(dec.sum()) - sum(counts.values())
+    refused = counts["declined"] + counts["timeout"]
+    completed = int((riders["outcome"] == "completed").sum())
+    matched = int(np.isfinite(riders["assign_t"].to_numpy()).sum())
+    refusals_per_rider = (
+        riders["declines_declined"].to_numpy() + riders["declines_timeout"].to_numpy()
+    )
+    return {
+        "logged": logged,
+        "offers": n_offers,
+        "accepted": accepted,
+        **counts,
+        "other_declines": other,
+        "pending_at_end": max(n_offers - accepted - int(dec.sum()), 0) if logged else 0,
+        "decline_rate": (refused / n_offers) if n_offers else None,
+        "declined_share": (counts["declined"] / n_offers) if n_offers else None,
+        "timeout_share": (counts["timeout"] / n_offers) if n_offers else None,
+        "rider_gone_share": (counts["rider_gone"] / n_offers) if n_offers else None,
+        "offers_per_completed": (n_offers / completed) if completed else None,
+        "offers_per_match": (n_offers / matched) if matched else None,
+        "riders_refused_at_least_once": int((refusals_per_rider > 0).sum()),
     }
 
 
@@ -87,34 +167,87 @@ def occupancy(iv: Intervals, edges: np.ndarray) -> np.ndarray:
     return np.diff(at_edges) / np.diff(edges)
 
 
-def timeseries(c: Columns, riders: pd.DataFrame, horizon_s: float) -> dict[str, Any]:
+def timeseries(
+    c: Columns, riders: pd.DataFrame, horizon_s: float, ivs: DriverIntervals | None = None
+) -> dict[str, Any]:
     """Counts per bin and time-averaged driver states per bin over [0, horizon]."""
-    from reports.kpis import online_intervals, trip_intervals
+    from reports.kpis import DECLINE, OFFER, QUOTE, driver_intervals
 
-    b = bin_width(horizon_s) if horizon_s > 0 else 1
-    n_bins = max(1, int(math.ceil(horizon_s / b)))
-    edges = np.arange(n_bins + 1, dtype=np.float64) * b
-    edges[-1] = max(horizon_s, edges[-2] + 1e-9) if n_bins else horizon_s
+    ivs = ivs or driver_intervals(c, horizon_s)
+    edges = bin_edges(horizon_s)
 
-    def counts(t: np.ndarray) -> list[int]:
+    def counts(t: np.ndarray) -> np.ndarray:
         t = t[np.isfinite(t)]
-        return np.histogram(t, bins=edges)[0].astype(int).tolist()
+        return np.histogram(t, bins=edges)[0].astype(np.int64)
 
     cancelled = (riders["outcome"] == "cancelled").to_numpy()
-    online = occupancy(online_intervals(c, horizon_s), edges)
-    to_pickup_iv, with_rider_iv = trip_intervals(c, horizon_s)
-    to_pickup = occupancy(to_pickup_iv, edges)
-    with_rider = occupancy(with_rider_iv, edges)
+    online = occupancy(ivs.online, edges)
+    to_pickup = occupancy(ivs.to_pickup, edges)
+    with_rider = occupancy(ivs.with_rider, edges)
+    repositioning = occupancy(ivs.repositioning, edges)
+    q = c.kind == QUOTE
+    quotes = counts(c.t[q])
+    quotes_req = counts(c.t[q & c.detail_is("request")])
+    refusals = counts(c.t[(c.kind == DECLINE) & (c.detail_is("declined") | c.detail_is("timeout"))])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conversion = np.where(quotes > 0, quotes_req / np.maximum(quotes, 1), np.nan)
+    idle = np.maximum(online - to_pickup - with_rider - repositioning, 0.0)
     return {
-        "bin_s": b,
+        "bin_s": int(round(edges[1] - edges[0])),
         "t_start_s": edges[:-1].tolist(),
-        "requests": counts(riders["request_t"].to_numpy()),
-        "completed": counts(riders["dropoff_t"].to_numpy()),
-        "cancelled": counts(riders["cancel_t"].to_numpy()[cancelled]),
+        "quotes": quotes.tolist(),
+        "conversion": conversion.tolist(),
+        "requests": counts(riders["request_t"].to_numpy()).tolist(),
+        "completed": counts(riders["dropoff_t"].to_numpy()).tolist(),
+        "cancelled": counts(riders["cancel_t"].to_numpy()[cancelled]).tolist(),
+        "offers": counts(c.t[c.kind == OFFER]).tolist(),
+        "refusals": refusals.tolist(),
         "drivers_online": online.tolist(),
-        "drivers_idle": np.maximum(online - to_pickup - with_rider, 0.0).tolist(),
+        "drivers_idle": idle.tolist(),
+        "drivers_repositioning": repositioning.tolist(),
         "drivers_to_pickup": to_pickup.tolist(),
         "drivers_with_rider": with_rider.tolist(),
+    }
+
+
+def money(
+    c: Columns, riders: pd.DataFrame, drivers: pd.DataFrame, horizon_s: float, commission: float
+) -> dict[str, Any]:
+    """Rider spend, driver income, the platform's part, and paid fares against quoted prices."""
+    from reports.kpis import DROPOFF, describe, quote_table
+
+    fares = c.fare[(c.kind == DROPOFF) & np.isfinite(c.fare)]
+    spend = float(fares.sum())
+    logged = fares.size > 0
+    income = spend * (1.0 - commission)
+    online_h = float(drivers["online_s"].sum()) / 3600.0
+    hours = horizon_s / 3600.0
+    paid = riders["fare"].to_numpy()
+    quoted = riders["quoted_fare"].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(quoted > 0, paid / quoted, np.nan)
+    q = quote_table(c)
+    price = q["price"].to_numpy()
+    req = q["requested"].to_numpy()
+
+    def mean(x: np.ndarray) -> float | None:
+        x = x[np.isfinite(x)]
+        return float(x.mean()) if x.size else None
+
+    return {
+        "fares_logged": bool(logged),
+        "commission": commission,
+        "trips_paid": int(fares.size),
+        "rider_spend": spend if logged else None,
+        "driver_income": income if logged else None,
+        "platform_revenue": spend - income if logged else None,
+        "rider_spend_per_h": spend / hours if logged and hours else None,
+        "driver_income_per_online_h": income / online_h if logged and online_h else None,
+        "fare_per_trip": describe(fares),
+        "quoted_price_of_requests": describe(quoted),
+        "paid_over_quoted": describe(ratio),
+        "mean_price_of_requested_quotes": mean(price[req]),
+        "mean_price_of_declined_quotes": mean(price[~req]),
     }
 
 
@@ -122,15 +255,16 @@ def income_basis(c: Columns) -> str:
     """``fare`` when the log has dropoff fares, else ``in_vehicle_s`` (the earnings proxy)."""
     from reports.kpis import DROPOFF
 
-    if c.fare is not None and np.isfinite(c.fare[c.kind == DROPOFF]).any():
+    if np.isfinite(c.fare[c.kind == DROPOFF]).any():
         return "fare"
     return "in_vehicle_s"
 
 
 def income_per_online_hour(drivers: pd.DataFrame, basis: str) -> pd.Series:
     """Income per online hour for drivers online at least ``MIN_ONLINE_S`` (index: driver id)."""
-    # The proxy is in paid minutes so the hourly rate reads "paid minutes per online hour".
-    income = drivers["earnings"] if basis == "fare" else drivers["with_rider_s"] / 60.0
+    # Fare basis: what the driver kept (fares x (1 - commission)). The proxy is in paid minutes
+    # so the hourly rate reads "paid minutes per online hour".
+    income = drivers["income"] if basis == "fare" else drivers["with_rider_s"] / 60.0
     keep = drivers["online_s"] >= MIN_ONLINE_S
     return (income[keep] / (drivers.loc[keep, "online_s"] / 3600.0)).astype(np.float64)
 
@@ -167,9 +301,9 @@ def fairness(drivers: pd.DataFrame, basis: str) -> dict[str, Any]:
     return {
         "income_basis": basis,
         "income_label": (
-            "fare per online hour"
+            "income (fares after commission) per online hour"
             if basis == "fare"
-            else "paid (in-vehicle) minutes per online hour, an earnings proxy until fares exist"
+            else "paid (in-vehicle) minutes per online hour, an earnings proxy (no fares logged)"
         ),
         "min_online_s": MIN_ONLINE_S,
         "drivers": int(rate.size),

@@ -18,8 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cities.errors import InputError
-from reports.kpis import horizon_of
-from sim.events import read_events
+from reports.kpis import Columns, commission_of, horizon_of, read_columns
 
 REQUIRED = ("manifest.json", "events.parquet")
 
@@ -59,14 +58,14 @@ def load_manifest(run_dir: Path) -> dict[str, Any]:
     return m
 
 
-def load_events(run_dir: Path) -> pa.Table:
-    """The event log of a run."""
+def load_columns(run_dir: Path) -> Columns:
+    """The event log of a run as numpy columns (streamed; see :func:`reports.kpis.read_columns`)."""
     path = Path(run_dir) / "events.parquet"
     _need(path, "the event log")
     try:
-        return read_events(path)
-    except ValueError as e:
-        raise InputError(str(path), "", str(e)) from None
+        return read_columns(path)
+    except (ValueError, OSError, pa.ArrowException) as e:
+        raise InputError(str(path), "", f"unreadable event log ({e})") from None
 
 
 def _load_parquet(path: Path, what: str, required: bool) -> pa.Table | None:
@@ -82,6 +81,16 @@ def load_nodes(run_dir: Path, required: bool = True) -> pa.Table | None:
     return _load_parquet(Path(run_dir) / "nodes.parquet", "the city nodes", required)
 
 
+def load_trips(run_dir: Path) -> pa.Table | None:
+    """``trips.parquet`` (rider, recorded_trip_s) of a replayed run, or None when absent."""
+    return _load_parquet(Path(run_dir) / "trips.parquet", "the replayed trips", False)
+
+
+def load_surge(run_dir: Path) -> pa.Table | None:
+    """``surge.parquet`` (one row per pricing interval and cell), or None when absent."""
+    return _load_parquet(Path(run_dir) / "surge.parquet", "the surge prices", False)
+
+
 def load_roads(run_dir: Path, required: bool = True) -> pa.Table | None:
     """``roads.parquet`` (x0, y0, x1, y1), or None when absent and not required."""
     return _load_parquet(Path(run_dir) / "roads.parquet", "the road segments", required)
@@ -93,7 +102,6 @@ class RunData:
 
     run_dir: Path
     manifest: dict[str, Any]
-    events: pa.Table
     metrics: dict[str, Any]
     nodes: pa.Table | None
     roads: pa.Table | None
@@ -140,18 +148,33 @@ class RunData:
         return self.nodes["lon"].null_count < self.nodes.num_rows
 
     @cached_property
+    def columns(self) -> Columns:
+        """The event log as numpy columns (read on first use)."""
+        return load_columns(self.run_dir)
+
+    @cached_property
     def riders(self) -> pd.DataFrame:
         """One row per request with the time of each stage (:func:`reports.kpis.rider_table`)."""
-        from reports.kpis import columns, rider_table
+        from reports.kpis import rider_table
 
-        return rider_table(columns(self.events))
+        return rider_table(self.columns)
 
     @cached_property
     def drivers(self) -> pd.DataFrame:
         """One row per driver with the time split (see :func:`reports.kpis.driver_table`)."""
-        from reports.kpis import columns, driver_table
+        from reports.kpis import driver_table
 
-        return driver_table(columns(self.events), self.horizon_s)
+        return driver_table(self.columns, self.horizon_s, commission_of(self.manifest))
+
+    @cached_property
+    def surge(self) -> pa.Table | None:
+        """``surge.parquet`` when the run priced with a surge policy."""
+        return load_surge(self.run_dir)
+
+    @cached_property
+    def trips(self) -> pa.Table | None:
+        """``trips.parquet`` when the run replayed recorded trips."""
+        return load_trips(self.run_dir)
 
 
 def check_run_dir(run_dir: Path) -> None:
@@ -177,10 +200,10 @@ def load_run(run_dir: Path) -> RunData:
         else write_metrics(run_dir)
     )
     perf_path = run_dir / "perf.json"
+    _need(run_dir / "events.parquet", "the event log")
     return RunData(
         run_dir=run_dir,
         manifest=manifest,
-        events=load_events(run_dir),
         metrics=metrics,
         nodes=load_nodes(run_dir, required=False),
         roads=load_roads(run_dir, required=False),

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from reports.kpis import columns, rider_table
+from reports.kpis import Columns, as_columns, rider_table
 
 H3_RESOLUTION = 8
 GRID_CELL_M = 1000.0
@@ -78,17 +78,23 @@ def node_cells(
     return "grid", cells
 
 
+def riders_of(events: pa.Table | Columns | pd.DataFrame) -> pd.DataFrame:
+    """The rider table of an event table, of columns, or the rider table itself."""
+    return events if isinstance(events, pd.DataFrame) else rider_table(as_columns(events))
+
+
 def zone_table(
-    events: pa.Table,
+    events: pa.Table | Columns | pd.DataFrame,
     nodes: pa.Table,
     resolution: int = H3_RESOLUTION,
     cell_m: float = GRID_CELL_M,
 ) -> tuple[str, pd.DataFrame]:
     """(scheme, one row per zone with requests): requests, matched, completed, match_rate,
-    mean_wait_s and the zone's centre x_m / y_m (mean of its request nodes)."""
-    riders = rider_table(columns(events))
+    mean_wait_s and the zone's centre x_m / y_m (mean of its request nodes). ``events`` may
+    be the event table, its columns or the rider table."""
+    riders = riders_of(events)
     req_nodes = riders["node"].to_numpy()
-    uniq, inv = np.unique(np.nan_to_num(req_nodes, nan=-1).astype(np.int64), return_inverse=True)
+    uniq, inv = np.unique(req_nodes.astype(np.int64), return_inverse=True)
     scheme, cells_u = node_cells(nodes, uniq, resolution, cell_m)
     xy = nodes.to_pandas().set_index("node").reindex(uniq)[["x_m", "y_m"]].to_numpy()
     df = pd.DataFrame(
@@ -118,7 +124,7 @@ def zone_table(
 
 
 def zone_kpis(
-    events: pa.Table,
+    events: pa.Table | Columns | pd.DataFrame,
     nodes: pa.Table,
     resolution: int = H3_RESOLUTION,
     cell_m: float = GRID_CELL_M,

@@ -18,7 +18,7 @@ RED = "#dc2626"
 ORANGE = "#ea580c"
 GREY = "#9ca3af"
 PURPLE = "#7c3aed"
-STATE_COLOURS = {"idle": GREY, "to pickup": ORANGE, "with rider": GREEN}
+STATE_COLOURS = {"idle": GREY, "repositioning": PURPLE, "to pickup": ORANGE, "with rider": GREEN}
 
 DPI = 110
 

@@ -49,6 +49,20 @@ def cell_polygons(zones: dict[str, Any], nodes) -> list[np.ndarray]:
     return out
 
 
+def road_segments(run: RunData) -> np.ndarray | None:
+    """Road segments as an (n, 2, 2) array for a LineCollection, or None without roads."""
+    if run.roads is None or not run.roads.num_rows:
+        return None
+    r = run.roads
+    return np.stack(
+        [
+            np.column_stack([r["x0"].to_numpy(), r["y0"].to_numpy()]),
+            np.column_stack([r["x1"].to_numpy(), r["y1"].to_numpy()]),
+        ],
+        axis=1,
+    )
+
+
 def city_map_figure(run: RunData) -> Figure:
     """Two maps side by side: mean pickup wait per zone and match rate per zone."""
     from reports.zones import zone_kpis
@@ -59,23 +73,14 @@ def city_map_figure(run: RunData) -> Figure:
         for ax in axes:
             empty_note(ax, "no city nodes in this run")
         return fig
-    zones = run.metrics.get("zones") or zone_kpis(run.events, run.nodes)
+    zones = run.metrics.get("zones") or zone_kpis(run.riders, run.nodes)
     polys = cell_polygons(zones, run.nodes) if zones["cells"] else []
     cells = list(zones["cells"].values())
     wait_min = np.array(
         [np.nan if c["mean_wait_s"] is None else c["mean_wait_s"] / 60.0 for c in cells]
     )
     match = np.array([c["match_rate"] for c in cells], dtype=float)
-    segs = None
-    if run.roads is not None and run.roads.num_rows:
-        r = run.roads
-        segs = np.stack(
-            [
-                np.column_stack([r["x0"].to_numpy(), r["y0"].to_numpy()]),
-                np.column_stack([r["x1"].to_numpy(), r["y1"].to_numpy()]),
-            ],
-            axis=1,
-        )
+    segs = road_segments(run)
     x = run.nodes["x_m"].to_numpy()
     y = run.nodes["y_m"].to_numpy()
     panels = (

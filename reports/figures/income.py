@@ -11,11 +11,13 @@ from reports.run import RunData
 
 def income_figure(run: RunData) -> Figure:
     """Histogram of income per online hour, and the Lorenz curve with the Gini coefficient."""
-    from reports.kpis import columns
-
-    basis = income_basis(columns(run.events))
+    basis = income_basis(run.columns)
     rate = income_per_online_hour(run.drivers, basis).to_numpy()
-    unit = "fare per online hour" if basis == "fare" else "paid minutes per online hour (proxy)"
+    unit = (
+        "income per online hour (fares after commission)"
+        if basis == "fare"
+        else "paid minutes per online hour (proxy: no fares logged)"
+    )
     fig = new_figure(10.0, 3.6)
     hist, lor = fig.subplots(1, 2, width_ratios=[1.4, 1.0])
     style_axes(hist)

@@ -48,7 +48,7 @@ def test_request_outcomes(tiny: dict) -> None:
     r = tiny["requests"]
     assert (r["count"], r["matched"], r["picked_up"]) == (6, 4, 2)
     assert (r["completed"], r["cancelled"], r["open"]) == (2, 2, 2)
-    assert r["cancelled_by_reason"] == {"patience": 1, "rider": 1}
+    assert r["cancelled_by_reason"] == {"after_match": 0, "no_driver": 0, "patience": 1, "rider": 1}
     assert r["open_by_state"] == {"unmatched": 1, "assigned": 1, "in_vehicle": 0}
     assert r["match_rate"] == rnd(4 / 6)
     assert r["completed_share"] == rnd(2 / 6)
@@ -114,7 +114,15 @@ def test_driver_time_split(tiny: dict) -> None:
 def test_funnel_and_market(tiny: dict) -> None:
     """Funnel stages and cancellations by stage; time series sums and driver occupancy."""
     f = tiny["funnel"]
-    assert f["stages"] == {"requested": 6, "matched": 4, "picked_up": 2, "completed": 2}
+    assert f["stages"] == {
+        "arrived": 6,
+        "requested": 6,
+        "offered": 4,
+        "matched": 4,
+        "picked_up": 2,
+        "completed": 2,
+    }
+    assert f["conversion"] == 1.0 and not f["quotes_logged"] and not f["offers_logged"]
     assert f["cancelled_by_stage"] == {"before_match": 1, "before_pickup": 1, "after_pickup": 0}
     m = tiny["market"]
     assert m["bin_s"] == 60 and len(m["t_start_s"]) == 60
@@ -168,7 +176,7 @@ def test_only_cancellations() -> None:
     m = compute_metrics(make_events(rows), 600.0)
     assert m["requests"]["cancelled"] == 3
     assert m["requests"]["cancelled_share"] == 1.0
-    assert m["requests"]["cancelled_by_reason"] == {"patience": 3}
+    assert m["requests"]["cancelled_by_reason"] == {"after_match": 0, "no_driver": 0, "patience": 3}
     assert m["wait_all_riders_s"]["mean"] == 100.0
     assert m["pickup_wait_s"]["count"] == 0
     assert m["drivers"]["count"] == 0
