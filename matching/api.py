@@ -69,7 +69,9 @@ def _frozen_array(values: Any, dtype: Any, name: str, ndim: int = 1) -> np.ndarr
     return arr
 
 
-def _unchecked(cls: type, columns: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> Any:
+def _unchecked(
+    cls: type, columns: Mapping[str, Any], extra: Mapping[str, Any] | None = None
+) -> Any:
     # The fast path for producers that already guarantee dtypes, shapes and sorted ids (the
     # simulator builds every snapshot from fresh fancy-indexed arrays): skip validation, keep
     # the arrays read-only.

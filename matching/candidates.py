@@ -93,32 +93,39 @@ def _kdtree(request: MatchRequest, k: int) -> CandidatePairs:
     tree = cKDTree(request.drivers.xy)
     pickup_xy = request.requests.pickup_xy
     todo = np.arange(len(request.requests), dtype=np.int64)
-    probe = min(n_drv, 2 * k + 8)  # a margin: ETA order differs from straight-line order
+    # A margin over k, since ETA order differs from straight-line order; rows it does not
+    # settle are probed again with twice as many.
+    probe = min(n_drv, k + max(4, k // 4))
     parts: list[CandidatePairs] = []
     while todo.size:
         dist, idx = tree.query(pickup_xy[todo], k=probe, distance_upper_bound=radius)
         dist = np.reshape(dist, (todo.size, probe))
         idx = np.reshape(idx, (todo.size, probe)).astype(np.int64)
         found = idx < n_drv  # missing neighbours come back as index n_drv, distance inf
-        rows2d = np.broadcast_to(todo[:, None], idx.shape)
-        r, d = rows2d[found], idx[found]
-        got = _top_k(r, d, request.pickup_eta(d, r), max_eta, k)
+        eta = np.broadcast_to(
+            request.pickup_eta(np.minimum(idx, n_drv - 1), todo[:, None]), idx.shape)
+        eta = np.where(found, eta, np.inf)
+        # Per row: order by driver id, then stably by ETA, so ties go to the lower driver id.
+        # Two small row-wise sorts are much cheaper than one lexsort over all pairs.
+        by_id = np.argsort(idx, axis=1)
+        idx = np.take_along_axis(idx, by_id, axis=1)
+        eta = np.take_along_axis(eta, by_id, axis=1)
+        best = np.argsort(eta, axis=1, kind="stable")[:, :k]
+        idx = np.take_along_axis(idx, best, axis=1)
+        eta = np.take_along_axis(eta, best, axis=1)
+        keep = eta <= max_eta  # a prefix of each row: sorted, with inf and NaN last
         if probe >= n_drv:
-            parts.append(got)
+            parts.append(_from_rows(todo, idx, eta, keep))
             break
         # A request is settled when its probe was not full (every driver in range was seen),
         # or when no unprobed driver can reach it within max_eta, or when its k-th kept ETA is
         # strictly below the least ETA any unprobed driver could have.
         full = found[:, -1]
         bound = dist[:, -1] / vmax * (1 - _BOUND_SLACK)
-        pos = np.searchsorted(todo, got.request_row)
-        count = np.bincount(pos, minlength=todo.size)
-        kth = np.full(todo.size, np.inf)
-        ends = np.cumsum(count) - 1
-        has_k = count == k
-        kth[has_k] = got.pickup_eta_s[ends[has_k]]
+        has_k = keep[:, -1] if keep.shape[1] == k else np.zeros(todo.size, dtype=bool)
+        kth = np.where(has_k, eta[:, -1], np.inf)
         settled = ~full | (bound > max_eta) | (has_k & (kth < bound))
-        parts.append(_select_rows(got, settled[pos]))
+        parts.append(_from_rows(todo[settled], idx[settled], eta[settled], keep[settled]))
         todo = todo[~settled]
         probe = min(n_drv, probe * 2)
     return _concat(parts)
@@ -150,12 +157,15 @@ def _top_k(
     return CandidatePairs(r, d, eta)
 
 
-def _select_rows(pairs: CandidatePairs, mask: np.ndarray) -> CandidatePairs:
-    return CandidatePairs(pairs.request_row[mask], pairs.driver_row[mask], pairs.pickup_eta_s[mask])
+def _from_rows(rows: np.ndarray, idx: np.ndarray, eta: np.ndarray, keep: np.ndarray
+               ) -> CandidatePairs:
+    """Pairs from per-row sorted (rows, k) blocks; row-major order is the canonical order."""
+    r = np.broadcast_to(rows[:, None], idx.shape)
+    return CandidatePairs(r[keep], idx[keep], eta[keep])
 
 
 def _concat(parts: list[CandidatePairs]) -> CandidatePairs:
-    """Join pair sets over disjoint request rows, restoring the canonical sort."""
+    """Join canonically sorted pair sets over disjoint request rows, keeping the order."""
     if not parts:
         return empty_pairs()
     if len(parts) == 1:
@@ -163,7 +173,7 @@ def _concat(parts: list[CandidatePairs]) -> CandidatePairs:
     r = np.concatenate([p.request_row for p in parts])
     d = np.concatenate([p.driver_row for p in parts])
     eta = np.concatenate([p.pickup_eta_s for p in parts])
-    order = np.lexsort((d, eta, r))
+    order = np.argsort(r, kind="stable")  # each row's pairs are already in (eta, driver) order
     return CandidatePairs(r[order], d[order], eta[order])
 
 

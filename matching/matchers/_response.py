@@ -28,7 +28,7 @@ def build_response(
     order = np.argsort(request_row, kind="stable")
     request_row = request_row[order]
     driver_row = np.asarray(driver_row, dtype=np.int64)[order]
-    pickup_eta_s = np.asarray(pickup_eta_s, dtype=np.float64)[order]
+    pickup_eta_s = np.array(pickup_eta_s, dtype=np.float64)[order]
     open_rows = np.ones(len(reqs), dtype=bool)
     open_rows[request_row] = False
     left = np.flatnonzero(open_rows)
@@ -40,13 +40,14 @@ def build_response(
             np.int8(UnmatchedReason.OUTCOMPETED),
             np.int8(UnmatchedReason.NO_DRIVER_IN_RANGE),
         ).astype(np.int8)
-    return MatchResponse(
+    # Every column is a fresh array of the contract's dtype, so validation can be skipped.
+    return MatchResponse.unchecked(
+        diagnostics=dict(diagnostics or {}),
         request_id=reqs.id[request_row],
         driver_id=drvs.id[driver_row],
         pickup_eta_s=pickup_eta_s,
         unmatched_id=reqs.id[left],
         unmatched_reason=reason,
-        diagnostics=dict(diagnostics or {}),
     )
 
 

@@ -11,9 +11,9 @@ per matched pair.
 
 * ``ortools``: ``SimpleMinCostFlow.solve_max_flow_with_min_cost`` on source -> request ->
   driver -> sink, which is the lexicographic objective itself.
-* ``scipy``: ``min_weight_full_bipartite_matching`` (LAPJVsp) on requests x (drivers + one
-  private "unmatched" column per request). Shifted costs are >= 1 and the unmatched column
-  costs more than any matching of real pairs can save, so every real match counts first.
+* ``scipy``: a maximum matching (Dinic's ``maximum_flow``) splits the candidate graph
+  into two parts whose maximum matchings are *full* on one side, each solved by
+  ``min_weight_full_bipartite_matching`` (LAPJVsp); see :func:`_solve_scipy`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,11 @@ from typing import Any, ClassVar
 import numpy as np
 from ortools.graph.python import min_cost_flow
 from scipy.sparse import csr_array
-from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+from scipy.sparse.csgraph import (
+    breadth_first_order,
+    maximum_flow,
+    min_weight_full_bipartite_matching,
+)
 
 from matching.api import MatchRequest, MatchResponse
 from matching.candidates import candidate_pairs
@@ -35,9 +39,6 @@ COST_UNIT_S = 0.001
 
 BACKENDS = ("scipy", "ortools")
 
-# LAPJVsp works in float64: totals must stay exact integers.
-_EXACT_FLOAT_INT = 2**52
-
 
 @register("assignment")
 class Assignment:
@@ -46,11 +47,14 @@ class Assignment:
     Pair cost is ``pickup_eta - wait_weight * (decision_time - requested_at)``: with a positive
     ``wait_weight`` a request that has waited longer is cheaper to serve, so it wins contested
     drivers (a waiting-time credit, seconds of ETA per second waited).
+
+    ``backend="ortools"`` (the default) is the faster and steadier of the two: on a balanced
+    5,000 x 5,000 batch it takes about a quarter of scipy's time; elsewhere they are close.
     """
 
     optimal: ClassVar[bool] = True
 
-    def __init__(self, k: int = 20, backend: str = "scipy", wait_weight: float = 0.0) -> None:
+    def __init__(self, k: int = 20, backend: str = "ortools", wait_weight: float = 0.0) -> None:
         check_k(k)
         if backend not in BACKENDS:
             raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -102,24 +106,93 @@ class Assignment:
 
 def _solve_scipy(rc: np.ndarray, dc: np.ndarray, cost: np.ndarray, n_r: int, n_d: int
                  ) -> np.ndarray:
-    """Indices of the chosen pairs, via LAPJVsp with one unmatched column per request."""
-    shifted = cost - cost.min() + 1  # LAPJVsp needs non-zero weights; shifting keeps the order
-    # A matching with one more real pair saves at least `penalty - sum of its shifted costs`,
-    # which is positive since no matching has more than min(n_r, n_d) pairs.
-    penalty = int(min(n_r, n_d)) * int(shifted.max()) + 1
-    if penalty * n_r >= _EXACT_FLOAT_INT:
+    """Indices of the chosen pairs: a maximum matching of minimum cost, via LAPJVsp.
+
+    LAPJVsp solves *full* matchings (every vertex of one side matched). A maximum matching
+    (Dinic max flow) splits the graph exactly into two such problems: the requests reachable
+    from an unmatched request by alternating paths, with the drivers they reach (each such
+    driver is matched in every maximum matching, always to such a request), and the rest,
+    where every request is matched in every maximum matching. The two optima together are the
+    lexicographic optimum.
+    """
+    shifted = (cost - cost.min() + 1).astype(np.float64)  # weights must be non-zero
+    mate = _max_matching(rc, dc, n_r, n_d)
+    surplus_r, surplus_d = _alternating_reach(rc, dc, mate, n_r, n_d)
+    chosen = []
+    # Surplus part: every driver is matched, so drivers are the full side there.
+    idx = np.flatnonzero(surplus_r[rc] & surplus_d[dc])
+    if idx.size:
+        chosen.append(idx[_full_matching(dc[idx], rc[idx], shifted[idx])])
+    idx = np.flatnonzero(~surplus_r[rc] & ~surplus_d[dc])
+    if idx.size:
+        chosen.append(idx[_full_matching(rc[idx], dc[idx], shifted[idx])])
+    if not chosen:
+        return np.zeros(0, dtype=np.int64)
+    return np.sort(np.concatenate(chosen))
+
+
+def _full_matching(rows: np.ndarray, cols: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Positions of the pairs of a min-weight matching that matches every row (one must exist).
+
+    Each row also gets a private slack column dearer than any matching of real pairs could
+    save, so the optimum never uses one; it only gives LAPJVsp room to move. Without it,
+    nearly square sparse problems take seconds instead of milliseconds.
+    """
+    r_ids, r = np.unique(rows, return_inverse=True)
+    c_ids, c = np.unique(cols, return_inverse=True)
+    n_rows, n_cols = r_ids.size, c_ids.size
+    slack = float(n_rows) * float(weight.max()) + 1.0
+    if slack * n_rows >= 2.0**52:
         raise ValueError("assignment: batch too large for exact float costs; use backend='ortools'")
-    rows = np.concatenate([rc, np.arange(n_r)])
-    cols = np.concatenate([dc, n_d + np.arange(n_r)])
-    weights = np.concatenate([shifted, np.full(n_r, penalty)]).astype(np.float64)
-    graph = csr_array((weights, (rows, cols)), shape=(n_r, n_d + n_r))
+    graph = csr_array(
+        (np.concatenate([weight, np.full(n_rows, slack)]),
+         (np.concatenate([r, np.arange(n_rows)]), np.concatenate([c, n_cols + np.arange(n_rows)]))),
+        shape=(n_rows, n_cols + n_rows),
+    )
     row_ind, col_ind = min_weight_full_bipartite_matching(graph)
-    real = col_ind < n_d
-    # Map (request, driver) back to the pair index: pairs are unique, so a sorted key finds it.
-    keys = rc * n_d + dc
+    if (col_ind >= n_cols).any():
+        raise RuntimeError("assignment: no full matching where one must exist")
+    # Back to pair positions via a sorted (row, col) key; pairs are unique.
+    keys = r.astype(np.int64) * n_cols + c
     order = np.argsort(keys, kind="stable")
-    want = row_ind[real].astype(np.int64) * n_d + col_ind[real]
-    return np.sort(order[np.searchsorted(keys[order], want)])
+    want = row_ind.astype(np.int64) * n_cols + col_ind
+    return order[np.searchsorted(keys[order], want)]
+
+
+def _max_matching(rc: np.ndarray, dc: np.ndarray, n_r: int, n_d: int) -> np.ndarray:
+    """A maximum matching as request -> driver (or -1), by Dinic's max flow.
+
+    (``maximum_bipartite_matching`` takes seconds on sparse graphs without a perfect matching;
+    Dinic on the unit-capacity network takes milliseconds.)
+    """
+    src, sink = n_r + n_d, n_r + n_d + 1
+    n = n_r + n_d + 2
+    tails = np.concatenate([np.full(n_r, src), rc, n_r + np.arange(n_d)]).astype(np.int32)
+    heads = np.concatenate([np.arange(n_r), n_r + dc, np.full(n_d, sink)]).astype(np.int32)
+    network = csr_array((np.ones(tails.size, dtype=np.int32), (tails, heads)), shape=(n, n))
+    flow = maximum_flow(network, src, sink, method="dinic").flow.tocoo()
+    used = (flow.data > 0) & (flow.row < n_r) & (flow.col >= n_r) & (flow.col < n_r + n_d)
+    mate = np.full(n_r, -1, dtype=np.int64)
+    mate[flow.row[used]] = flow.col[used] - n_r
+    return mate
+
+
+def _alternating_reach(rc: np.ndarray, dc: np.ndarray, mate: np.ndarray, n_r: int, n_d: int
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Requests and drivers reachable from unmatched requests by alternating paths."""
+    # Directed graph: request -> each of its drivers; driver -> the request matched to it;
+    # a source node -> every unmatched request. Nodes: requests, then drivers, then source.
+    matched = np.flatnonzero(mate >= 0)
+    free = np.flatnonzero(mate < 0)
+    src = n_r + n_d
+    tails = np.concatenate([rc, n_r + mate[matched], np.full(free.size, src)])
+    heads = np.concatenate([n_r + dc, matched, free])
+    n = n_r + n_d + 1
+    directed = csr_array((np.ones(tails.size), (tails, heads)), shape=(n, n))
+    reached = np.zeros(n, dtype=bool)
+    if free.size:
+        reached[breadth_first_order(directed, src, directed=True, return_predecessors=False)] = True
+    return reached[:n_r], reached[n_r : n_r + n_d]
 
 
 def _solve_ortools(rc: np.ndarray, dc: np.ndarray, cost: np.ndarray, n_r: int, n_d: int

@@ -22,9 +22,9 @@ from matching.matchers import BatchedGreedy
 from matching.registry import available
 
 SPECS: list[Any] = available() + [
-    ("assignment", {"backend": "ortools"}),
+    ("assignment", {"backend": "scipy"}),
     ("assignment", {"wait_weight": 0.5}),
-    ("assignment", {"backend": "ortools", "wait_weight": 2.0}),
+    ("assignment", {"backend": "scipy", "wait_weight": 2.0}),
     ("batched_greedy", {"k": 2}),
 ]
 

@@ -209,7 +209,7 @@ def test_assignment_never_worse_than_greedy(seed, n_req, n_drv, kind):
 
 
 @pytest.mark.parametrize("name", ["immediate_greedy", "batched_greedy", "assignment",
-                                  "assignment:ortools"])
+                                  "assignment:scipy"])
 @pytest.mark.parametrize(("seed", "n_req", "n_drv", "kind"), RANDOM)
 def test_wire_form_gives_oracle_result(name, seed, n_req, n_drv, kind):
     """Candidates given and travel_time None: the same response as with the oracle."""
