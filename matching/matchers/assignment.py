@@ -48,6 +48,9 @@ class Assignment:
     ``wait_weight`` a request that has waited longer is cheaper to serve, so it wins contested
     drivers (a waiting-time credit, seconds of ETA per second waited).
 
+    Optimal over the candidate graph: the global optimum whenever ``k`` covers every driver
+    in range of each request (smaller ``k`` trades that for speed).
+
     ``backend="ortools"`` (the default) is the faster and steadier of the two: on a balanced
     5,000 x 5,000 batch it takes about a quarter of scipy's time; elsewhere they are close.
     """

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from matching.api import MatchRequest, MatchResponse
+from matching.api import MatchRequest, MatchResponse, UnmatchedReason
 from matching.candidates import DENSE_LIMIT, candidate_pairs
 from matching.matchers._response import build_response
 from matching.registry import register
@@ -62,10 +62,23 @@ def _one(request: MatchRequest, n_drv: int) -> MatchResponse:
     # row among the nearest, which is the lowest driver id.
     eta = np.where(eta <= request.max_pickup_eta_s, eta, np.inf)
     best = int(np.argmin(eta))
+    # The response is built directly (fresh arrays of the contract's dtypes): this runs on
+    # every request arrival, and the general builder costs more than the matching here.
     if eta[best] != np.inf:
-        return build_response(request, np.zeros(1, dtype=np.int64), np.array([best]),
-                              eta[best : best + 1], np.ones(1, dtype=bool))
-    return build_response(request, _EMPTY, _EMPTY, _EMPTY_F, np.zeros(1, dtype=bool))
+        return MatchResponse.unchecked(
+            request_id=request.requests.id.copy(),
+            driver_id=request.drivers.id[best : best + 1].copy(),
+            pickup_eta_s=eta[best : best + 1].copy(),
+            unmatched_id=np.zeros(0, dtype=np.int64),
+            unmatched_reason=np.zeros(0, dtype=np.int8),
+        )
+    return MatchResponse.unchecked(
+        request_id=np.zeros(0, dtype=np.int64),
+        driver_id=np.zeros(0, dtype=np.int64),
+        pickup_eta_s=np.zeros(0, dtype=np.float64),
+        unmatched_id=request.requests.id.copy(),
+        unmatched_reason=np.full(1, UnmatchedReason.NO_DRIVER_IN_RANGE, dtype=np.int8),
+    )
 
 
 def _dense(request: MatchRequest, n_req: int, n_drv: int) -> MatchResponse:

@@ -62,8 +62,8 @@ def test_no_speed_bound_path_equals_dense_path(monkeypatch, k):
 
 
 def test_kdtree_reprobes_when_road_order_differs_from_distance(monkeypatch):
-    """Where the first probe cannot prove its k best (road ETAs, busy drivers, many drivers on
-    one node), wider probes still find exactly the k nearest by ETA."""
+    """Rows the first KD probe cannot settle are re-probed wider and still come out exact."""
+    # Road ETAs, busy drivers and many drivers per node defeat the straight-line bound.
     request = random_instance(8, 30, 400, "graph", max_pickup_eta_s=300.0)
     probes = []
     tree_cls = cand.cKDTree

@@ -253,3 +253,13 @@ def test_bad_params_rejected_by_constructor(name, params):
 
     with pytest.raises(ValueError):
         matcher_class(name)(**params)
+
+
+def test_assignment_backends_agree_on_tight_balanced_batch():
+    """A balanced 1,500 x 1,500 batch with no perfect matching (LAPJVsp's slow case) agrees."""
+    request = random_instance(21, 1500, 1500, "plane", max_pickup_eta_s=40.0)
+    a = Assignment(backend="scipy").match(request)
+    b = Assignment(backend="ortools").match(request)
+    assert 0 < a.n_assigned < 1500
+    assert a.n_assigned == b.n_assigned
+    assert a.diagnostics["total_cost_units"] == b.diagnostics["total_cost_units"]
