@@ -219,18 +219,26 @@ def _assert_type(response: Any) -> None:
         f"match() returned {type(response).__name__}, expected MatchResponse")
     assert response.api_version == API_VERSION, (
         f"response api_version {response.api_version}, expected {API_VERSION}")
+    # MatchResponse.unchecked skips validation, so the columns are checked here.
+    spec = {"request_id": np.int64, "driver_id": np.int64, "pickup_eta_s": np.float64,
+            "unmatched_id": np.int64, "unmatched_reason": np.int8}
+    for name, dtype in spec.items():
+        arr = getattr(response, name)
+        assert isinstance(arr, np.ndarray) and arr.dtype == dtype and arr.ndim == 1, (
+            f"response.{name}: expected a 1-d {np.dtype(dtype)} array, got {arr!r}")
+    n = response.request_id.size
+    assert response.driver_id.size == n and response.pickup_eta_s.size == n, (
+        "response assignment columns differ in length")
+    assert response.unmatched_id.size == response.unmatched_reason.size, (
+        "response unmatched columns differ in length")
 
 
 def _assert_assignments_valid(request: MatchRequest, response: MatchResponse) -> None:
     req_ids, drv_ids = response.request_id, response.driver_id
     assert np.unique(req_ids).size == req_ids.size, f"a request assigned twice: {req_ids}"
     assert np.unique(drv_ids).size == drv_ids.size, f"a driver assigned twice: {drv_ids}"
-    r = np.searchsorted(request.requests.id, req_ids)
-    d = np.searchsorted(request.drivers.id, drv_ids)
-    r_ok = (r < len(request.requests)) & (request.requests.id[np.minimum(
-        r, max(len(request.requests) - 1, 0))] == req_ids) if req_ids.size else np.ones(0, bool)
-    d_ok = (d < len(request.drivers)) & (request.drivers.id[np.minimum(
-        d, max(len(request.drivers) - 1, 0))] == drv_ids) if drv_ids.size else np.ones(0, bool)
+    r, r_ok = _rows_of(req_ids, request.requests.id)
+    d, d_ok = _rows_of(drv_ids, request.drivers.id)
     assert r_ok.all(), f"assigned request ids not in the request: {req_ids[~r_ok]}"
     assert d_ok.all(), f"assigned driver ids not in the request: {drv_ids[~d_ok]}"
     if req_ids.size == 0:
@@ -242,6 +250,15 @@ def _assert_assignments_valid(request: MatchRequest, response: MatchResponse) ->
     over = ~(got <= request.max_pickup_eta_s)
     assert not over.any(), (
         f"assignments beyond max_pickup_eta_s={request.max_pickup_eta_s}: {got[over]}")
+
+
+def _rows_of(ids: np.ndarray, table_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row of each id in a sorted id column, and whether the id is there at all."""
+    rows = np.searchsorted(table_ids, ids)
+    inside = rows < table_ids.size
+    found = np.zeros(ids.shape, dtype=bool)
+    found[inside] = table_ids[rows[inside]] == ids[inside]
+    return rows, found
 
 
 def _assert_every_request_explained(request: MatchRequest, response: MatchResponse) -> None:
