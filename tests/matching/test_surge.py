@@ -55,11 +55,19 @@ def test_registry_holds_the_builtins():
 
 def line_snapshot(**overrides: Any) -> SupplyDemandSnapshot:
     cols: dict[str, Any] = dict(
-        time=600.0, interval_s=60.0, cell=np.array(["a", "b", "c"], dtype=object),
-        open_requests=[4, 1, 0], quotes=[5, 2, 1], unconverted_quotes=[2, 1, 0],
-        idle_drivers=[2, 0, 3], en_route_drivers=[1, 0, 0],
-        recent_pickup_eta_s=[672.0, 252.0, np.nan], previous_multiplier=[1.0, 2.0, 1.6],
-        neighbour_ptr=[0, 1, 3, 4], neighbour_idx=[1, 0, 2, 1], seed=3,
+        time=600.0,
+        interval_s=60.0,
+        cell=np.array(["a", "b", "c"], dtype=object),
+        open_requests=[4, 1, 0],
+        quotes=[5, 2, 1],
+        unconverted_quotes=[2, 1, 0],
+        idle_drivers=[2, 0, 3],
+        en_route_drivers=[1, 0, 0],
+        recent_pickup_eta_s=[672.0, 252.0, np.nan],
+        previous_multiplier=[1.0, 2.0, 1.6],
+        neighbour_ptr=[0, 1, 3, 4],
+        neighbour_idx=[1, 0, 2, 1],
+        seed=3,
     )
     cols.update(overrides)
     return SupplyDemandSnapshot(**cols)
@@ -67,7 +75,9 @@ def line_snapshot(**overrides: Any) -> SupplyDemandSnapshot:
 
 def test_ratio_by_hand_without_smoothing():
     """raw = (open + unconverted) / max(idle, 1) = [3, 2, 0]; m = 1 + 0.5 (raw - 1), >= 1."""
-    m = RatioSurge(neighbour_weight=0.0, alpha=1.0, step=0.0, demand="unserved").price(line_snapshot())
+    m = RatioSurge(neighbour_weight=0.0, alpha=1.0, step=0.0, demand="unserved").price(
+        line_snapshot()
+    )
     assert m.tolist() == [2.0, 1.5, 1.0]
 
 
@@ -77,7 +87,10 @@ def test_ratio_by_hand_with_defaults():
     shown to one decimal: [1.4, 1.7, 1.3]."""
     s = line_snapshot()
     assert neighbour_mean([3.0, 2.0, 0.0], s.neighbour_ptr, s.neighbour_idx).tolist() == [
-        2.0, 1.5, 2.0]
+        2.0,
+        1.5,
+        2.0,
+    ]
     m = RatioSurge(demand="unserved").price(s)
     assert m.tolist() == [1.4, 1.7, 1.3]  # exact decimals, not 1.4000000000000001
     unrounded = RatioSurge(step=0.0, demand="unserved").price(s)
@@ -87,11 +100,21 @@ def test_ratio_by_hand_with_defaults():
 def test_ratio_caps_floors_and_isolated_cells():
     """A flood of demand hits the cap; a floor off the 0.1 grid is still respected; a cell
     without neighbours is smoothed with itself only."""
-    s = line_snapshot(open_requests=[100, 0, 0], quotes=[0, 0, 0], unconverted_quotes=[0, 0, 0],
-                      idle_drivers=[0, 5, 5], previous_multiplier=[3.0, 1.0, 1.0],
-                      neighbour_ptr=[0, 0, 0, 0], neighbour_idx=[])
+    s = line_snapshot(
+        open_requests=[100, 0, 0],
+        quotes=[0, 0, 0],
+        unconverted_quotes=[0, 0, 0],
+        idle_drivers=[0, 5, 5],
+        previous_multiplier=[3.0, 1.0, 1.0],
+        neighbour_ptr=[0, 0, 0, 0],
+        neighbour_idx=[],
+    )
     assert RatioSurge(demand="unserved").price(s).tolist() == [3.0, 1.0, 1.0]
-    assert RatioSurge(floor=1.05, cap=2.55, demand="unserved").price(s).tolist() == [2.55, 1.05, 1.05]
+    assert RatioSurge(floor=1.05, cap=2.55, demand="unserved").price(s).tolist() == [
+        2.55,
+        1.05,
+        1.05,
+    ]
 
 
 def test_eta_target_by_hand():
@@ -100,12 +123,12 @@ def test_eta_target_by_hand():
     s = line_snapshot()
     assert EtaTargetSurge().price(s).tolist() == [1.3, 1.8, 1.5]
     # The dead band: 5% over target moves the price by 0.025, which rounds away.
-    s = line_snapshot(recent_pickup_eta_s=[441.0, 0.0, np.nan],
-                      previous_multiplier=[1.0, 1.0, 1.05])
+    s = line_snapshot(
+        recent_pickup_eta_s=[441.0, 0.0, np.nan], previous_multiplier=[1.0, 1.0, 1.05]
+    )
     assert EtaTargetSurge().price(s).tolist() == [1.0, 1.0, 1.0]  # c decays to 1, not past
     # Below 1 decays upwards; the floor holds; gain and target as given.
-    s = line_snapshot(recent_pickup_eta_s=[840.0, 0.0, np.nan],
-                      previous_multiplier=[2.5, 1.0, 0.7])
+    s = line_snapshot(recent_pickup_eta_s=[840.0, 0.0, np.nan], previous_multiplier=[2.5, 1.0, 0.7])
     policy = EtaTargetSurge(target_eta_s=600.0, gain=1.0, floor=0.5, cap=2.8)
     assert policy.price(s).tolist() == [2.8, 0.5, 0.8]
 
@@ -137,20 +160,23 @@ def test_snapshot_is_frozen_and_versioned():
         s.time = 0.0  # type: ignore[misc]
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    ({"open_requests": [1, 2]}, "open_requests: has 2 rows, expected 3"),
-    ({"idle_drivers": [1.5, 0.0, 0.0]}, "idle_drivers: expected integer counts"),
-    ({"quotes": [-1, 0, 0]}, "quotes: counts must be >= 0"),
-    ({"unconverted_quotes": [9, 0, 0]}, "unconverted_quotes: more than quotes"),
-    ({"cell": np.array(["b", "a", "c"], dtype=object)}, "strictly increasing"),
-    ({"cell": np.array([1, 2, 3], dtype=object)}, "expected str cell ids"),
-    ({"neighbour_ptr": [0, 1, 3]}, "neighbour_ptr: has 3 entries, expected 4"),
-    ({"neighbour_ptr": [0, 1, 3, 3]}, "end at len"),
-    ({"neighbour_idx": [1, 0, 5, 1]}, r"neighbour_idx: rows must be in \[0, 3\)"),
-    ({"recent_pickup_eta_s": [np.inf, 1.0, 1.0]}, "recent_pickup_eta_s"),
-    ({"previous_multiplier": [0.0, 1.0, 1.0]}, "previous_multiplier"),
-    ({"interval_s": 0.0}, "interval_s > 0"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"open_requests": [1, 2]}, "open_requests: has 2 rows, expected 3"),
+        ({"idle_drivers": [1.5, 0.0, 0.0]}, "idle_drivers: expected integer counts"),
+        ({"quotes": [-1, 0, 0]}, "quotes: counts must be >= 0"),
+        ({"unconverted_quotes": [9, 0, 0]}, "unconverted_quotes: more than quotes"),
+        ({"cell": np.array(["b", "a", "c"], dtype=object)}, "strictly increasing"),
+        ({"cell": np.array([1, 2, 3], dtype=object)}, "expected str cell ids"),
+        ({"neighbour_ptr": [0, 1, 3]}, "neighbour_ptr: has 3 entries, expected 4"),
+        ({"neighbour_ptr": [0, 1, 3, 3]}, "end at len"),
+        ({"neighbour_idx": [1, 0, 5, 1]}, r"neighbour_idx: rows must be in \[0, 3\)"),
+        ({"recent_pickup_eta_s": [np.inf, 1.0, 1.0]}, "recent_pickup_eta_s"),
+        ({"previous_multiplier": [0.0, 1.0, 1.0]}, "previous_multiplier"),
+        ({"interval_s": 0.0}, "interval_s > 0"),
+    ],
+)
 def test_snapshot_validation(overrides, message):
     with pytest.raises(ValueError, match=message):
         line_snapshot(**overrides)
@@ -158,10 +184,21 @@ def test_snapshot_validation(overrides, message):
 
 def test_unchecked_snapshot_matches_validated():
     s = line_snapshot()
-    cols = {c: np.array(getattr(s, c)) for c in (
-        "cell", "open_requests", "quotes", "unconverted_quotes", "idle_drivers",
-        "en_route_drivers", "recent_pickup_eta_s", "previous_multiplier", "neighbour_ptr",
-        "neighbour_idx")}
+    cols = {
+        c: np.array(getattr(s, c))
+        for c in (
+            "cell",
+            "open_requests",
+            "quotes",
+            "unconverted_quotes",
+            "idle_drivers",
+            "en_route_drivers",
+            "recent_pickup_eta_s",
+            "previous_multiplier",
+            "neighbour_ptr",
+            "neighbour_idx",
+        )
+    }
     fast = SupplyDemandSnapshot.unchecked(time=600.0, interval_s=60.0, seed=3, **cols)
     assert fast.api_version == API_VERSION and fast.seed == 3 and len(fast) == 3
     assert not fast.open_requests.flags.writeable
@@ -173,8 +210,9 @@ def test_unchecked_snapshot_matches_validated():
 def test_snapshot_for_zones():
     zones = zones_for(GridSpace(4, 4, 250.0, 10.0), cell_m=500.0)
     nodes = np.array([0, 0, 1, 24])
-    s = SupplyDemandSnapshot.for_zones(zones, time=0.0, interval_s=30.0,
-                                       open_requests=zones.count(nodes))
+    s = SupplyDemandSnapshot.for_zones(
+        zones, time=0.0, interval_s=30.0, open_requests=zones.count(nodes)
+    )
     assert len(s) == len(zones) == 4
     assert s.cell.tolist() == zones.cell.tolist()
     assert s.open_requests.tolist() == [3, 0, 0, 1]
@@ -197,24 +235,27 @@ def test_unknown_policy_lists_known_ones():
     assert "eta_target, none, ratio" in msg and "package.module:Class" in msg
 
 
-@pytest.mark.parametrize(("name", "params", "field", "message"), [
-    ("ratio", {"sensitivity": -1}, "surge.params", "sensitivity: must be >= 0"),
-    ("ratio", {"floor": 2.0, "cap": 1.5}, "surge.params", r"cap: must be >= floor"),
-    ("ratio", {"floor": 0}, "surge.params", "floor: must be > 0"),
-    ("ratio", {"alpha": 0}, "surge.params", r"alpha: must be in \(0, 1\]"),
-    ("ratio", {"cap": "3"}, "surge.params", "cap: expected a number"),
-    ("ratio", {"cap": float("inf")}, "surge.params", "finite"),
-    ("ratio", {"speed": 1}, "surge.params", "unexpected keyword argument 'speed'"),
-    ("ratio", {"demand": "vibes"}, "surge.params", "demand: must be 'quotes' or 'unserved'"),
-    ("eta_target", {"target_eta_s": 0}, "surge.params", "target_eta_s: must be > 0"),
-    ("none", {"cap": 2}, "surge.params", "bad parameters for surge policy 'none'"),
-    ("ratio", [1, 2], "surge.params", "expected a table of parameters"),
-    (3, {}, "surge.policy", "expected a surge policy name"),
-    ("test_surge:NotAPolicy", {}, "surge.policy", "is not a surge policy class"),
-    ("test_surge:Missing", {}, "surge.policy", "has no attribute 'Missing'"),
-    ("no_such_module_xyz:P", {}, "surge.policy", "cannot import module"),
-    ("test_surge:NoBounds", {}, "surge.policy", "must declare its bounds"),
-])
+@pytest.mark.parametrize(
+    ("name", "params", "field", "message"),
+    [
+        ("ratio", {"sensitivity": -1}, "surge.params", "sensitivity: must be >= 0"),
+        ("ratio", {"floor": 2.0, "cap": 1.5}, "surge.params", r"cap: must be >= floor"),
+        ("ratio", {"floor": 0}, "surge.params", "floor: must be > 0"),
+        ("ratio", {"alpha": 0}, "surge.params", r"alpha: must be in \(0, 1\]"),
+        ("ratio", {"cap": "3"}, "surge.params", "cap: expected a number"),
+        ("ratio", {"cap": float("inf")}, "surge.params", "finite"),
+        ("ratio", {"speed": 1}, "surge.params", "unexpected keyword argument 'speed'"),
+        ("ratio", {"demand": "vibes"}, "surge.params", "demand: must be 'quotes' or 'unserved'"),
+        ("eta_target", {"target_eta_s": 0}, "surge.params", "target_eta_s: must be > 0"),
+        ("none", {"cap": 2}, "surge.params", "bad parameters for surge policy 'none'"),
+        ("ratio", [1, 2], "surge.params", "expected a table of parameters"),
+        (3, {}, "surge.policy", "expected a surge policy name"),
+        ("test_surge:NotAPolicy", {}, "surge.policy", "is not a surge policy class"),
+        ("test_surge:Missing", {}, "surge.policy", "has no attribute 'Missing'"),
+        ("no_such_module_xyz:P", {}, "surge.policy", "cannot import module"),
+        ("test_surge:NoBounds", {}, "surge.policy", "must declare its bounds"),
+    ],
+)
 def test_registry_errors(name, params, field, message):
     with pytest.raises(InputError, match=message) as err:
         make_surge_policy(name, params, source="s.toml")
@@ -346,20 +387,24 @@ class _InvertedBounds(_Base):
         return np.full(len(snapshot), 1.5)
 
 
-@pytest.mark.parametrize(("factory", "check_name"), [
-    (_AboveCap, "check_prices_valid"),
-    (_Unclipped, "check_prices_valid"),
-    (_NaNWithoutDrivers, "check_prices_valid|check_no_drivers"),
-    (_Random, "check_init_stores_params|check_deterministic"),
-    (_Mutating, "check_does_not_mutate_snapshot"),
-    (_WrongLength, "check_init_stores_params|check_prices_valid"),
-    (_IntDtype, "check_init_stores_params|check_prices_valid"),
-    (_List, "check_prices_valid"),
-    (_FailsOnEmpty, "check_empty_snapshot"),
-    (_BadParams, "check_get_params_json"),
-    (lambda: _ForgetsParams(cap=2.0), "check_init_stores_params"),
-    (_InvertedBounds, "check_declared_bounds"),
-], ids=lambda v: v if isinstance(v, str) else getattr(v, "__name__", "factory"))
+@pytest.mark.parametrize(
+    ("factory", "check_name"),
+    [
+        (_AboveCap, "check_prices_valid"),
+        (_Unclipped, "check_prices_valid"),
+        (_NaNWithoutDrivers, "check_prices_valid|check_no_drivers"),
+        (_Random, "check_init_stores_params|check_deterministic"),
+        (_Mutating, "check_does_not_mutate_snapshot"),
+        (_WrongLength, "check_init_stores_params|check_prices_valid"),
+        (_IntDtype, "check_init_stores_params|check_prices_valid"),
+        (_List, "check_prices_valid"),
+        (_FailsOnEmpty, "check_empty_snapshot"),
+        (_BadParams, "check_get_params_json"),
+        (lambda: _ForgetsParams(cap=2.0), "check_init_stores_params"),
+        (_InvertedBounds, "check_declared_bounds"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else getattr(v, "__name__", "factory"),
+)
 def test_suite_catches_broken_policies(factory, check_name):
     with pytest.raises(AssertionError, match=f"^({check_name}) failed"):
         check_surge_policy(factory)
@@ -391,8 +436,12 @@ def test_ratio_default_counts_every_quote_as_demand() -> None:
     zones = zones_for(GridSpace(1, 1, 100.0, 10.0), cell_m=1000.0)
     assert len(zones) == 1
     s = SupplyDemandSnapshot.for_zones(
-        zones, time=0.0, interval_s=60.0,
-        open_requests=np.array([1]), quotes=np.array([4]), unconverted_quotes=np.array([3]),
+        zones,
+        time=0.0,
+        interval_s=60.0,
+        open_requests=np.array([1]),
+        quotes=np.array([4]),
+        unconverted_quotes=np.array([3]),
         idle_drivers=np.array([1]),
     )
     # raw = (1 + 4) / 1 = 5 -> target = 1 + 0.5 * (5 - 1) = 3 (cap) -> half-way from 1: 2.0
