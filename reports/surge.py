@@ -5,7 +5,9 @@ and the supply/demand the policy saw (``open_requests``, ``quotes``, ``unconvert
 ``idle_drivers``, ``en_route_drivers``, ``recent_pickup_eta_s``). The section reports:
 
 * over *cell-intervals*: how often a cell surged (multiplier > 1) and the distribution of
-  multipliers, per time bin (mean and max) and for the most expensive cells;
+  multipliers, and for the most expensive cells; per time bin, the mean and highest multiplier
+  and the share of cells surging among the prices in force during the bin (a price is in force
+  from its ``t`` for one interval);
 * over *requests* (and quotes): each request is joined to the interval of its pickup cell in
   force when it was made (the row of that cell with the latest ``t`` <= request time, no older
   than one interval). Requests whose cell had no row then paid no surge (counted as 1,
@@ -124,6 +126,24 @@ def join_multipliers(
     return np.where(ok, mult[safe], 1.0), ok
 
 
+def prices_in_force(
+    df: pd.DataFrame, edges: np.ndarray, interval: float | None, horizon_s: float
+) -> pd.DataFrame:
+    """One row per (time bin, cell-interval in force during some of that bin): columns ``bin``,
+    ``m`` (multiplier) and ``s`` (surging). A price is in force from its ``t`` for one interval
+    (to the horizon when the run had a single interval)."""
+    t = df["t"].to_numpy()
+    span = interval if interval is not None else max(horizon_s - float(t.min(initial=0.0)), 0.0)
+    nb = edges.size - 1
+    first = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, nb - 1)
+    last = np.clip(np.searchsorted(edges, t + span, side="left") - 1, first, nb - 1)
+    count = last - first + 1
+    rows = np.repeat(np.arange(t.size), count)
+    offset = np.arange(rows.size) - np.repeat(np.cumsum(count) - count, count)
+    mult = df["multiplier"].to_numpy()[rows]
+    return pd.DataFrame({"bin": first[rows] + offset, "m": mult, "s": mult > SURGING})
+
+
 def surge_kpis(
     run_dir: Path,
     manifest: dict[str, Any],
@@ -165,9 +185,9 @@ def surge_summary(
     surging = mult > SURGING
     interval = interval_s(df)
     edges = bin_edges(horizon_s)
-    b = np.clip(np.searchsorted(edges, df["t"].to_numpy(), side="right") - 1, 0, edges.size - 2)
-    per_bin = pd.DataFrame({"bin": b, "m": mult, "s": surging}).groupby("bin")
     nb = edges.size - 1
+    in_force = prices_in_force(df, edges, interval, horizon_s)
+    per_bin = in_force.groupby("bin")
 
     def by_bin(series: pd.Series) -> list[float | None]:
         out = np.full(nb, np.nan)

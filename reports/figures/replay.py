@@ -24,7 +24,8 @@ def replay_figure(run: RunData) -> Figure:
         empty_note(ax, "no completed replayed trip with a recorded time")
         return fig
     sim, rec = sim / 60.0, rec / 60.0
-    ax.scatter(rec, sim, s=6, alpha=0.4, color=BLUE, linewidths=0, rasterized=True)
+    size, alpha = (6, 0.4) if sim.size > 500 else (24, 0.8)
+    ax.scatter(rec, sim, s=size, alpha=alpha, color=BLUE, linewidths=0, rasterized=True)
     hi = float(max(sim.max(), rec.max())) * 1.05
     ax.plot([0, hi], [0, hi], color=GREY, linestyle="--", linewidth=1, label="simulated = recorded")
     ax.set_xlim(0, hi)

@@ -164,7 +164,8 @@ def peak_rss_mb(run_dir: Path) -> tuple[float, float]:
 def baseline_rss_mb() -> float:
     """Peak RSS of a fresh interpreter that only imports the reports package."""
     code = (
-        f"import sys; sys.path.insert(0, {str(ROOT)!r}); import reports.kpis, reports.zones; "
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); import reports.kpis, reports.zones, "
+        "reports.replay, reports.surge, reports.slo, reports.run; "
         f"print({HWM})"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
