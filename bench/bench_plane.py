@@ -34,7 +34,11 @@ def plane_scenario(n_requests: int, n_drivers: int = 1000, load: float = 0.8, se
             "seed": seed,
             "city": {"kind": "plane", "side_m": 1.0, "speed_mps": 1.0},
             "time": {"start": "00:00", "duration_s": n_requests / rate_per_s},
-            "demand": {"requests_per_h": rate_per_s * 3600, "profile": [1.0] * 24},
+            "demand": {
+                "requests_per_h": rate_per_s * 3600,
+                "profile": [1.0] * 24,
+                "destinations": "independent",  # uniform origin and destination
+            },
             "fleet": {"size": n_drivers},
             "dispatch": {
                 "matcher": "immediate_greedy",

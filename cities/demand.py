@@ -266,7 +266,7 @@ def gravity_destinations(
         cand = mix.sample_xy(rng, m * k).reshape(m, k, 2)
         dist = np.hypot(*(cand - o[:, None, :]).transpose(2, 0, 1))
         w = np.exp(-dist / mean_distance_m)
-        w[dist < 1.0] = 0.0  # a trip goes somewhere
+        w[dist == 0.0] = 0.0  # a trip goes somewhere
         total = w.sum(axis=1)
         w[total == 0] = 1.0
         u = rng.random(m) * w.sum(axis=1)
