@@ -42,7 +42,8 @@ def distributions_figure(run: RunData) -> Figure:
     a, b, c = fig.subplots(1, 3)
     _hist(a, _finite(r["assign_t"].to_numpy() - req), BLUE, "Time to match", "seconds")
     _hist(b, _finite(r["pickup_t"].to_numpy() - req), ORANGE, "Pickup wait", "minutes", 60.0)
-    err = _finite(r["actual_eta"].to_numpy() - r["quoted_eta"].to_numpy())
+    # Rounded to the millisecond: exact quotes otherwise show float noise (1e-13 s) as spread.
+    err = np.round(_finite(r["actual_eta"].to_numpy() - r["quoted_eta"].to_numpy()), 3)
     _hist(c, err, PURPLE, "Pickup ETA error (late > 0)", "seconds")
     if err.size:
         c.axvline(0, color="#6b7280", linewidth=0.8)
