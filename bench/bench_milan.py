@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         good = value >= limit if key.endswith("_min") else value <= limit
         ok &= good
         sign = ">=" if key.endswith("_min") else "<="
-        print(f"  {name:<24} {value:>12.2f}  budget {sign} {limit}  {'ok' if good else 'OVER BUDGET'}")
+        print(
+            f"  {name:<24} {value:>12.2f}  budget {sign} {limit}  {'ok' if good else 'OVER BUDGET'}"
+        )
     return 0 if ok else 1
 
 

@@ -51,7 +51,7 @@ class Space(Protocol):
         ...
 
     def travel_time(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-        """Free-flow seconds from node ``src`` to node ``dst``, elementwise over broadcast arrays."""
+        """Free-flow seconds from node ``src`` to node ``dst`` (elementwise, broadcast)."""
         ...
 
     def locate(self, xy: np.ndarray) -> np.ndarray:
