@@ -115,6 +115,8 @@ class DispatchPolicy:
     max_pickup_eta_s: float
     decision_delay_s: float = 0.0
     decision_delay_per_request_s: float = 0.0
+    shard_of_node: np.ndarray | None = None
+    """Matcher shard owning each access node (``None``: one shard for the whole city)."""
 
     @property
     def immediate(self) -> bool:
@@ -173,6 +175,7 @@ class MatcherCalls:
     """Wall-clock cost of every matcher call (perf only: never steers the run)."""
 
     batch_id: list[int] = field(default_factory=list)
+    shard_id: list[int] = field(default_factory=list)
     n_requests: list[int] = field(default_factory=list)
     n_drivers: list[int] = field(default_factory=list)
     wall_s: list[float] = field(default_factory=list)
@@ -616,24 +619,38 @@ class Simulation:
     # ---------------------------------------------------------------- matching
     def _dispatch(self, request_ids: np.ndarray | None) -> None:
         """Ask the matcher about ``request_ids`` (default: every open request) and every free
-        driver, then apply its decision now or after the simulated decision delay."""
-        now = self.env.now
+        driver, shard by shard, then apply each decision now or after the simulated decision
+        delay."""
         if request_ids is None:
             request_ids = np.fromiter(self.open, dtype=np.int64, count=len(self.open))
             request_ids.sort()
         drivers = np.flatnonzero(self.free)
-        request = self._snapshot(now, request_ids, drivers)
+        shard_of = self.policy.shard_of_node
+        if shard_of is None:
+            self._dispatch_shard(0, request_ids, drivers)
+        else:
+            req_shard = shard_of[self.trips.pickup_node[request_ids]]
+            drv_shard = shard_of[self.d_node[drivers]]
+            for shard in np.unique(req_shard).tolist():
+                self._dispatch_shard(
+                    shard, request_ids[req_shard == shard], drivers[drv_shard == shard]
+                )
+        self._batch_id += 1
+
+    def _dispatch_shard(self, shard: int, request_ids: np.ndarray, drivers: np.ndarray) -> None:
+        now = self.env.now
+        request = self._snapshot(now, request_ids, drivers, shard)
         t0 = time.perf_counter()
         response = self.matcher.match(request)
         wall = time.perf_counter() - t0
         c = self.calls
         c.batch_id.append(self._batch_id)
+        c.shard_id.append(shard)
         c.n_requests.append(len(request_ids))
         c.n_drivers.append(len(drivers))
         c.wall_s.append(wall)
         self._check_response(request, response)
         batch_id = self._batch_id
-        self._batch_id += 1
         if response.n_assigned == 0:
             return
         rid, did, eta = response.request_id, response.driver_id, response.pickup_eta_s
@@ -651,7 +668,9 @@ class Simulation:
         self.free[did] = False
         self._after(delay, partial(self._apply, rid, did, eta, batch_id))
 
-    def _snapshot(self, now: float, rid: np.ndarray, did: np.ndarray) -> MatchRequest:
+    def _snapshot(
+        self, now: float, rid: np.ndarray, did: np.ndarray, shard: int = 0
+    ) -> MatchRequest:
         tr, xy = self.trips, self.space.node_xy
         pick, drop = tr.pickup_node[rid], tr.dropoff_node[rid]
         nodes = self.d_node[did]
@@ -660,7 +679,7 @@ class Simulation:
         return MatchRequest(
             decision_time=now,
             batch_id=self._batch_id,
-            shard_id=0,
+            shard_id=shard,
             requests=OpenRequests.unchecked(
                 id=rid,
                 pickup_node=pick,

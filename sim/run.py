@@ -48,6 +48,7 @@ from cities.zones import Zones, zones_for
 from matching.api import Matcher
 from matching.plugins import plugin_params
 from matching.registry import make_matcher, matcher_params
+from matching.sharding import partition_nodes
 from matching.surge import make_surge_policy
 from reports.kpis import write_metrics
 from sim.behaviour import RiderDraws, TravelSpec
@@ -213,11 +214,17 @@ def simulate(
 ) -> Simulation:
     """Run the market through the simulation, writing events to ``log`` (closed here)."""
     d = scenario.dispatch
+    shard_of_node = None
+    if d.shards > 1:
+        # Balance shards by expected load: the pickups drawn for this run, per node.
+        weights = 1.0 + np.bincount(market.trips.pickup_node, minlength=market.space.n_nodes)
+        shard_of_node = partition_nodes(market.space.node_xy, d.shards, weights)
     policy = DispatchPolicy(
         batch_window_s=d.batch_window_s,
         max_pickup_eta_s=d.max_pickup_eta_s,
         decision_delay_s=d.decision_delay_s,
         decision_delay_per_request_s=d.decision_delay_per_request_s,
+        shard_of_node=shard_of_node,
     )
     rules = MarketRules(
         riders=scenario.riders,
@@ -419,7 +426,7 @@ def _write_matcher_calls(run_dir: Path, sim: Simulation) -> None:
     table = pa.table(
         {
             "batch_id": pa.array(c.batch_id, type=pa.int64()),
-            "shard_id": pa.array(np.zeros(len(c.batch_id), dtype=np.int64)),
+            "shard_id": pa.array(c.shard_id, type=pa.int64()),
             "n_requests": pa.array(c.n_requests, type=pa.int64()),
             "n_drivers": pa.array(c.n_drivers, type=pa.int64()),
             "wall_ms": pa.array(np.asarray(c.wall_s, dtype=np.float64) * 1e3),
@@ -444,7 +451,9 @@ def latency_summary(wall_ms: np.ndarray) -> dict[str, float | int]:
 
 def _perf(sim: Simulation, sim_wall: float, city_load_s: float, wall: float) -> dict[str, Any]:
     wall_ms = np.asarray(sim.calls.wall_s, dtype=np.float64) * 1e3
+    shard = np.asarray(sim.calls.shard_id, dtype=np.int64)
     summary = latency_summary(wall_ms)
+    per_shard = {str(s): latency_summary(wall_ms[shard == s]) for s in np.unique(shard).tolist()}
     n_events = len(sim.log)
     n_requests = len(sim.trips)
     return {
@@ -456,7 +465,7 @@ def _perf(sim: Simulation, sim_wall: float, city_load_s: float, wall: float) -> 
         "events_per_s": n_events / sim_wall if sim_wall > 0 else None,
         "requests_per_s": n_requests / sim_wall if sim_wall > 0 else None,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "matcher": {**summary, "per_shard": {"0": summary}},
+        "matcher": {**summary, "per_shard": per_shard},
     }
 
 

@@ -77,7 +77,9 @@ class DispatchSpec(Frozen):
     decision_delay_s: NonNegFloat = 0.0
     """Simulated time a decision takes (a deterministic model, never the measured wall time)."""
     decision_delay_per_request_s: NonNegFloat = 0.0
-    """Extra simulated decision time per open request in the batch."""
+    """Extra simulated decision time per open request in the batch (per shard)."""
+    shards: Annotated[int, Field(ge=1, le=1024)] = 1
+    """Geo-partitioned matcher shards: each sees only its area's requests and drivers."""
 
 
 class SurgeSpec(Frozen):

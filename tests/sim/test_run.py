@@ -191,3 +191,25 @@ def test_default_scenario_runs_on_the_shipped_city(tmp_path: Path, cache_dir: Pa
     )
     assert result.metrics["requests"]["completed"] > 0
     assert write_report(result.run_dir).is_file()
+
+
+def test_sharded_dispatch_never_crosses_a_shard_border(tmp_path: Path, cache_dir: Path) -> None:
+    """With 4 shards every shard is asked separately (per-shard latency in perf.json) and no
+    driver is assigned a pickup in another shard's area."""
+    from matching.sharding import partition_nodes
+
+    scenario = small_scenario(dispatch={"shards": 4})
+    result = run(scenario, tmp_path, cache_dir)
+    assert_invariants(result, scenario, tmp_path, cache_dir)
+    calls = pq.read_table(result.run_dir / "matcher_calls.parquet").to_pandas()
+    assert set(calls.shard_id) == {0, 1, 2, 3}
+    perf = json.loads((result.run_dir / "perf.json").read_text())
+    assert set(perf["matcher"]["per_shard"]) == {"0", "1", "2", "3"}
+    nodes = pq.read_table(result.run_dir / "nodes.parquet").to_pandas()
+    trips = pq.read_table(result.run_dir / "trips.parquet").to_pandas()
+    weights = 1.0 + np.bincount(trips.pickup_node, minlength=len(nodes))
+    shard = partition_nodes(nodes[["x_m", "y_m"]].to_numpy(), 4, weights)
+    ev = read_events(result.run_dir / "events.parquet").to_pandas()
+    assign = ev[ev.kind == "assign"]
+    assert len(assign) > 0
+    assert np.array_equal(shard[assign.node.astype(int)], shard[assign.dest_node.astype(int)])
