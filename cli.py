@@ -3,6 +3,7 @@
     python cli.py run scenarios/default.toml [--out runs] [--seed N] [--set KEY=VALUE ...]
     python cli.py validate scenarios/default.toml
     python cli.py sweep scenarios/a.toml scenarios/b.toml --vary demand.multiplier=1,2,5
+    python cli.py capacity scenarios/default.toml --shards 1,2,4 --loads 1,5,10
     python cli.py report runs/<run-id>
     python cli.py compare runs/<a> runs/<b> [...] [--out DIR]
 
@@ -99,6 +100,26 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
         for path in write_sweep_figures(table, out, x=args.plot):
             print(f"figure: {path}")
+    return 0
+
+
+def cmd_capacity(args: argparse.Namespace) -> int:
+    """Recommend a matcher shard count per load level from measured per-shard latency."""
+    from sim.capacity import plan_capacity
+
+    plan = plan_capacity(
+        args.scenario,
+        [int(x) for x in args.shards.split(",")],
+        [float(x) for x in args.loads.split(",")],
+        Path(args.out),
+        budget_fraction=args.budget_fraction,
+        workers=args.workers,
+        cache_dir=Path(args.cache) if args.cache else None,
+    )
+    print(plan.table.drop(columns="run_id").to_string(index=False))
+    print()
+    print(plan.recommendations.to_string(index=False))
+    print(f"capacity plan: {Path(args.out) / 'capacity.md'}")
     return 0
 
 
@@ -204,6 +225,21 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("--cache", help="travel-time cache folder")
     swp.add_argument("--plot", metavar="KEY", help="draw the KPI curves against this varied key")
     swp.set_defaults(fn=cmd_sweep)
+
+    cap = sub.add_parser("capacity", help="size geo-partitioned matcher shards for a load")
+    cap.add_argument("scenario")
+    cap.add_argument("--shards", default="1,2,4,8", help="shard counts to try (default 1,2,4,8)")
+    cap.add_argument("--loads", default="1,5,10", help="demand multipliers (default 1,5,10)")
+    cap.add_argument(
+        "--budget-fraction",
+        type=float,
+        default=0.5,
+        help="share of the batch window a shard's p99 matcher call may use",
+    )
+    cap.add_argument("--out", default="runs/capacity")
+    cap.add_argument("--workers", type=int, default=1, help="parallel runs (1: in process)")
+    cap.add_argument("--cache", help="travel-time cache folder")
+    cap.set_defaults(fn=cmd_capacity)
 
     rep = sub.add_parser("report", help="write report.html for a run directory")
     rep.add_argument("run_dir")

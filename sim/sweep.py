@@ -141,12 +141,13 @@ def run_sweep(
                 cluster.close()
     table = pd.DataFrame(rows)
     table.to_csv(out / "sweep.csv", index=False)
-    (out / "sweep.md").write_text(_markdown(table))
+    (out / "sweep.md").write_text(markdown_table(table))
     (out / "sweep.json").write_text(json.dumps(rows, indent=2, sort_keys=True, default=str) + "\n")
     return table
 
 
-def _markdown(table: pd.DataFrame) -> str:
+def markdown_table(table: pd.DataFrame) -> str:
+    """A DataFrame as a Markdown table (numbers to 4 significant digits)."""
     cols = list(table.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in table.itertuples(index=False):
