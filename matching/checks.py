@@ -27,7 +27,6 @@ or idle, and some pairs out of range.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -46,6 +45,7 @@ from matching.api import (
     UnmatchedReason,
 )
 from matching.candidates import to_wire
+from matching.plugins import spec_factory, spec_label
 from matching.registry import make_matcher, matcher_params
 
 MatcherFactory = Callable[[], Matcher]
@@ -542,25 +542,12 @@ def check_matcher(factory: MatcherFactory) -> None:
 MatcherSpec = str | tuple[str, dict[str, Any]] | MatcherFactory
 
 
-def _factory(spec: MatcherSpec) -> MatcherFactory:
-    if isinstance(spec, str):
-        return functools.partial(make_matcher, spec, {})
-    if isinstance(spec, tuple):
-        name, params = spec
-        return functools.partial(make_matcher, name, dict(params))
-    return spec
+def _factory(spec: Any) -> Any:
+    return spec_factory(spec, make_matcher)
 
 
-def _label(spec: MatcherSpec) -> str:
-    if isinstance(spec, str):
-        return spec
-    if isinstance(spec, tuple):
-        name, params = spec
-        inner = ",".join(f"{k}={params[k]}" for k in sorted(params))
-        return f"{name}({inner})"
-    if isinstance(spec, functools.partial) and spec.func is make_matcher:
-        return _label((spec.args[0], spec.args[1]) if len(spec.args) > 1 else spec.args[0])
-    return getattr(spec, "__qualname__", None) or repr(spec)
+def _label(spec: Any) -> str:
+    return spec_label(spec, make_matcher)
 
 
 def parametrize_with_checks(specs: Sequence[MatcherSpec]) -> Any:

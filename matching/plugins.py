@@ -7,9 +7,10 @@ into an instance, or raise :class:`~cities.errors.InputError` naming the field a
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cities.errors import InputError
@@ -83,3 +84,47 @@ def plugin_params(obj: Any) -> dict[str, Any]:
     except (TypeError, ValueError) as e:
         raise TypeError(f"{kind}.get_params() is not JSON-serialisable: {e}") from e
     return json.loads(text)
+
+
+def make_plugin(
+    name: str,
+    params: Any,
+    builtins: Mapping[str, type],
+    *,
+    kind: str,
+    methods: tuple[str, ...],
+    source: str = "",
+    field: str,
+    params_field: str,
+) -> Any:
+    """Resolve ``name`` (see :func:`resolve_plugin`) and build it with ``params``."""
+    cls = resolve_plugin(name, builtins, kind=kind, methods=methods, source=source, field=field)
+    return build_plugin(cls, params, kind=kind, name=name, source=source, field=params_field)
+
+
+PluginSpec = str | tuple[str, dict[str, Any]] | Callable[[], Any]
+"""How tests name a plug-in to check: a registered name, ``(name, params)``, or a factory."""
+
+
+def spec_factory(spec: PluginSpec, make: Callable[..., Any]) -> Callable[[], Any]:
+    """A zero-argument factory for ``spec``, building names with ``make(name, params)``."""
+    if isinstance(spec, str):
+        return functools.partial(make, spec, {})
+    if isinstance(spec, tuple):
+        name, params = spec
+        return functools.partial(make, name, dict(params))
+    return spec
+
+
+def spec_label(spec: PluginSpec, make: Callable[..., Any]) -> str:
+    """A short readable label for ``spec`` (test ids, failure messages)."""
+    if isinstance(spec, str):
+        return spec
+    if isinstance(spec, tuple):
+        name, params = spec
+        inner = ",".join(f"{k}={params[k]}" for k in sorted(params))
+        return f"{name}({inner})"
+    if isinstance(spec, functools.partial) and spec.func is make:
+        inner_spec = (spec.args[0], spec.args[1]) if len(spec.args) > 1 else spec.args[0]
+        return spec_label(inner_spec, make)
+    return getattr(spec, "__qualname__", None) or repr(spec)

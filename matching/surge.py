@@ -34,7 +34,7 @@ import numpy as np
 from cities.errors import InputError
 from cities.zones import Zones, check_csr
 from matching.api import API_VERSION, _frozen_array, _unchecked
-from matching.plugins import build_plugin, resolve_plugin
+from matching.plugins import make_plugin
 
 _COUNTS = ("open_requests", "quotes", "unconverted_quotes", "idle_drivers", "en_route_drivers")
 _FLOATS = ("recent_pickup_eta_s", "previous_multiplier")
@@ -71,10 +71,13 @@ class SupplyDemandSnapshot:
 
     def __post_init__(self) -> None:
         kind = "SupplyDemandSnapshot"
-        if not (math.isfinite(self.time) and math.isfinite(self.interval_s)
-                and self.interval_s > 0):
-            raise ValueError(f"{kind}: time must be finite and interval_s > 0, got "
-                             f"{self.time}, {self.interval_s}")
+        if not (
+            math.isfinite(self.time) and math.isfinite(self.interval_s) and self.interval_s > 0
+        ):
+            raise ValueError(
+                f"{kind}: time must be finite and interval_s > 0, got "
+                f"{self.time}, {self.interval_s}"
+            )
         cell = _frozen_array(self.cell, object, f"{kind}.cell")
         if not all(isinstance(c, str) for c in cell.tolist()):
             raise ValueError(f"{kind}.cell: expected str cell ids")
@@ -119,13 +122,22 @@ class SupplyDemandSnapshot:
 
         For trusted producers on the hot path (the simulator); the arrays become read-only.
         """
-        extra = {"time": float(time), "interval_s": float(interval_s), "seed": int(seed),
-                 "api_version": API_VERSION}
+        extra = {
+            "time": float(time),
+            "interval_s": float(interval_s),
+            "seed": int(seed),
+            "api_version": API_VERSION,
+        }
         return _unchecked(cls, columns, extra)
 
     @classmethod
     def for_zones(
-        cls, zones: Zones, *, time: float, interval_s: float, seed: int = 0,
+        cls,
+        zones: Zones,
+        *,
+        time: float,
+        interval_s: float,
+        seed: int = 0,
         **columns: np.ndarray,
     ) -> SupplyDemandSnapshot:
         """A validated snapshot over every cell of ``zones`` (cells and neighbours from there).
@@ -141,9 +153,15 @@ class SupplyDemandSnapshot:
         if unknown:
             raise TypeError(f"for_zones: unknown columns {sorted(unknown)}")
         full.update(columns)
-        return cls(time=time, interval_s=interval_s, cell=zones.cell,
-                   neighbour_ptr=zones.neighbour_ptr, neighbour_idx=zones.neighbour_idx,
-                   seed=seed, **full)
+        return cls(
+            time=time,
+            interval_s=interval_s,
+            cell=zones.cell,
+            neighbour_ptr=zones.neighbour_ptr,
+            neighbour_idx=zones.neighbour_idx,
+            seed=seed,
+            **full,
+        )
 
 
 @runtime_checkable
@@ -389,23 +407,23 @@ def make_surge_policy(
     """The scenario's surge policy from its name (``surge.policy``: a key of
     :data:`SURGE_POLICIES` or an import path ``package.module:Class``) and parameters
     (``surge.params``); raises :class:`~cities.errors.InputError` naming the field at fault."""
-    cls = resolve_plugin(
+    policy = make_plugin(
         name,
+        params,
         SURGE_POLICIES,
         kind="surge policy",
         methods=("price", "get_params"),
         source=source,
         field="surge.policy",
-    )
-    policy = build_plugin(
-        cls, params, kind="surge policy", name=name, source=source, field="surge.params"
+        params_field="surge.params",
     )
     floor, cap = getattr(policy, "floor", None), getattr(policy, "cap", None)
     try:
         _bounds(floor, cap)
     except (TypeError, ValueError) as e:
         raise InputError(
-            source, "surge.policy",
+            source,
+            "surge.policy",
             f"{name!r} must declare its bounds as numbers 0 < floor <= cap ({e})",
         ) from e
     return policy

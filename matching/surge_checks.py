@@ -25,13 +25,12 @@ multipliers both at 1 and spread beyond the usual bounds.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from matching.plugins import plugin_params
+from matching.plugins import plugin_params, spec_factory, spec_label
 from matching.surge import SupplyDemandSnapshot, SurgePolicy, make_surge_policy
 
 PolicyFactory = Callable[[], SurgePolicy]
@@ -297,25 +296,12 @@ def check_surge_policy(factory: PolicyFactory) -> None:
 PolicySpec = str | tuple[str, dict[str, Any]] | PolicyFactory
 
 
-def _factory(spec: PolicySpec) -> PolicyFactory:
-    if isinstance(spec, str):
-        return functools.partial(make_surge_policy, spec, {})
-    if isinstance(spec, tuple):
-        name, params = spec
-        return functools.partial(make_surge_policy, name, dict(params))
-    return spec
+def _factory(spec: Any) -> Any:
+    return spec_factory(spec, make_surge_policy)
 
 
-def _label(spec: PolicySpec) -> str:
-    if isinstance(spec, str):
-        return spec
-    if isinstance(spec, tuple):
-        name, params = spec
-        inner = ",".join(f"{k}={params[k]}" for k in sorted(params))
-        return f"{name}({inner})"
-    if isinstance(spec, functools.partial) and spec.func is make_surge_policy:
-        return _label((spec.args[0], spec.args[1]) if len(spec.args) > 1 else spec.args[0])
-    return getattr(spec, "__qualname__", None) or repr(spec)
+def _label(spec: Any) -> str:
+    return spec_label(spec, make_surge_policy)
 
 
 def parametrize_with_surge_checks(specs: Sequence[PolicySpec]) -> Any:

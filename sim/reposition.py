@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 
 from matching.api import TravelTimeFn
-from matching.plugins import build_plugin, resolve_plugin
+from matching.plugins import make_plugin
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,20 +149,14 @@ def make_reposition(
     name: str, params: Mapping[str, Any] | None = None, *, source: str = ""
 ) -> RepositionPolicy | None:
     """The scenario's repositioning policy (``None`` for ``stay``: nothing to ask)."""
-    cls = resolve_plugin(
+    policy = make_plugin(
         name,
+        params,
         BUILTIN,
         kind="reposition policy",
         methods=("decide", "get_params"),
         source=source,
         field="drivers.reposition",
-    )
-    policy = build_plugin(
-        cls,
-        params,
-        kind="reposition policy",
-        name=name,
-        source=source,
-        field="drivers.reposition_params",
+        params_field="drivers.reposition_params",
     )
     return None if isinstance(policy, Stay) else policy
