@@ -1,0 +1,200 @@
+"""A matcher that runs as a separate service: :class:`RemoteMatcher`, a gRPC client.
+
+A scenario names it by import path, like any plug-in::
+
+    [dispatch]
+    matcher = "matching.wire.client:RemoteMatcher"
+    params = { address = "127.0.0.1:50051", k = 20, timeout_s = 30.0 }
+
+The pickup ETAs are computed here, in the simulator, as :func:`matching.candidates.to_wire`
+``(request, k)`` does: the service receives each request's ``k`` nearest drivers within max
+pickup ETA (``k = None``: every pair within it). So the remote answer is, exactly, what the
+served matcher gives locally on ``to_wire(request, k)``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import grpc
+import numpy as np
+
+from matching.api import API_VERSION, MatchRequest, MatchResponse
+from matching.candidates import to_wire
+from matching.wire import ridesim_matching_pb2 as pb
+from matching.wire import ridesim_matching_pb2_grpc as pb_grpc
+from matching.wire.convert import WireError, request_to_proto, response_from_proto
+from matching.wire.server import CHANNEL_OPTIONS
+
+
+class RemoteMatcher:
+    """The matcher served at ``address`` (``host:port``), called over gRPC.
+
+    ``k`` candidates per request are sent (``None``: all within max pickup ETA); each call
+    waits at most ``timeout_s`` seconds. ``remote``, when given (``{"name": ..., "params":
+    ...}``, as :meth:`get_params` records it), is what the server must be serving: a run
+    rebuilt from a manifest then refuses a server that serves anything else.
+
+    The constructor only stores parameters; the channel opens on first use, and the first call
+    asks the server what it serves (``Describe``). Failures of the remote (unreachable,
+    deadline exceeded, the matcher's own error) raise :class:`RuntimeError` naming the address.
+    """
+
+    def __init__(
+        self, address: str, k: int | None = 20, timeout_s: float = 30.0,
+        remote: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(address, str) or not address.strip():
+            raise ValueError(f"address: expected 'host:port', got {address!r}")
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+            raise ValueError(f"k: expected a positive integer or None, got {k!r}")
+        if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or not (
+            math.isfinite(timeout_s) and timeout_s > 0
+        ):
+            raise ValueError(f"timeout_s: expected a finite number > 0, got {timeout_s!r}")
+        self.address = address
+        self.k = k
+        self.timeout_s = timeout_s
+        self.remote = None if remote is None else _check_remote(remote)
+        self._channel: grpc.Channel | None = None
+        self._stub: pb_grpc.MatcherStub | None = None
+        self._described: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    # --- the Matcher protocol ------------------------------------------------------------
+
+    def get_params(self) -> dict[str, Any]:
+        """``address``, ``k``, ``timeout_s``, and ``remote``: the served matcher's name and params.
+
+        Contacts the server once (then cached): the served matcher belongs in a manifest.
+        """
+        return {"address": self.address, "k": self.k, "timeout_s": self.timeout_s,
+                "remote": dict(self.describe())}
+
+    def match(self, request: MatchRequest) -> MatchResponse:
+        """The served matcher's response to ``to_wire(request, k)``."""
+        msg = request_to_proto(to_wire(request, self.k))
+        stub = self._connect()
+        reply = self._call(stub.Match, msg, "Match")
+        try:
+            response = response_from_proto(reply)
+        except WireError as e:
+            raise RuntimeError(f"remote matcher at {self.address}: invalid response: {e}") from e
+        _check_ids(request, response, self.address)
+        return response
+
+    # --- extras --------------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        """``{"name": ..., "params": ...}`` of the served matcher (asked once, then cached)."""
+        self._connect()
+        assert self._described is not None
+        return {"name": self._described["name"], "params": dict(self._described["params"])}
+
+    def close(self) -> None:
+        """Close the channel (the next call opens a new one). What was served is remembered:
+        a server that serves something else by then is refused."""
+        with self._lock:
+            channel, self._channel, self._stub = self._channel, None, None
+        if channel is not None:
+            channel.close()
+
+    def __enter__(self) -> RemoteMatcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A channel cannot be pickled (a run may ship matchers to worker processes): send the
+        # parameters and what was served, and reconnect there.
+        return {"address": self.address, "k": self.k, "timeout_s": self.timeout_s,
+                "remote": self.remote, "_described": self._described}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["address"], state["k"], state["timeout_s"], state["remote"])
+        self._described = state["_described"]
+
+    def __repr__(self) -> str:
+        return (f"RemoteMatcher(address={self.address!r}, k={self.k!r}, "
+                f"timeout_s={self.timeout_s!r})")
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _connect(self) -> pb_grpc.MatcherStub:
+        with self._lock:
+            if self._stub is not None:
+                return self._stub
+            channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+            stub = pb_grpc.MatcherStub(channel)
+            try:
+                reply = self._call(stub.Describe, pb.DescribeRequest(), "Describe")
+                described = self._check_description(reply)
+            except BaseException:
+                channel.close()
+                raise
+            self._channel, self._stub = channel, stub
+            if self._described is None:
+                self._described = described
+            return stub
+
+    def _check_description(self, reply: pb.DescribeResponse) -> dict[str, Any]:
+        where = f"remote matcher at {self.address}"
+        if reply.api_version != API_VERSION:
+            raise RuntimeError(f"{where} speaks api_version {reply.api_version}, "
+                               f"this client {API_VERSION}")
+        try:
+            params = json.loads(reply.params_json) if reply.params_json else {}
+        except json.JSONDecodeError as e:
+            raise RuntimeError(f"{where}: Describe params_json is not JSON: {e}") from e
+        if not isinstance(params, dict):
+            raise RuntimeError(f"{where}: Describe params_json is not a JSON object")
+        described = {"name": reply.name, "params": params}
+        for expected, what in ((self.remote, "the remote parameter"),
+                               (self._described, "it served before")):
+            if expected is not None and described != expected:
+                raise RuntimeError(f"{where} serves {described}, but {what} says {expected}")
+        return described
+
+    def _call(self, method: Any, msg: Any, what: str) -> Any:
+        try:
+            return method(msg, timeout=self.timeout_s)
+        except grpc.RpcError as e:
+            code = e.code() if hasattr(e, "code") else None
+            details = e.details() if hasattr(e, "details") else str(e)
+            name = code.name if code is not None else "UNKNOWN"
+            raise RuntimeError(
+                f"remote matcher at {self.address}: {what} failed: {name}: {details}"
+            ) from None
+
+
+def _check_remote(remote: Mapping[str, Any]) -> dict[str, Any]:
+    if (not isinstance(remote, Mapping) or set(remote) != {"name", "params"}
+            or not isinstance(remote["name"], str) or not isinstance(remote["params"], Mapping)):
+        raise ValueError(f"remote: expected {{'name': str, 'params': {{...}}}}, got {remote!r}")
+    try:
+        return json.loads(json.dumps(dict(remote), sort_keys=True, allow_nan=False))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"remote: not JSON-serialisable: {e}") from e
+
+
+def _check_ids(request: MatchRequest, response: MatchResponse, address: str) -> None:
+    """Cheap structural checks on a remote answer: known ids, nothing assigned twice."""
+    problems = []
+    for name, ids, table in (("request_id", response.request_id, request.requests.id),
+                             ("driver_id", response.driver_id, request.drivers.id),
+                             ("unmatched_id", response.unmatched_id, request.requests.id)):
+        if not np.isin(ids, table).all():
+            problems.append(f"{name} names ids not in the request")
+        if np.unique(ids).size != ids.size:
+            problems.append(f"{name} repeats an id")
+    if problems:
+        raise RuntimeError(f"remote matcher at {address}: invalid response: "
+                           + "; ".join(problems))
+
+
+__all__ = ["RemoteMatcher"]
