@@ -1,7 +1,7 @@
 """The nightly command: every benchmark, each in its own process; exit 1 if any is over budget.
 
-    python -m bench            # all benchmarks
-    python -m bench plane      # some of them: plane, matchers, city, milan
+python -m bench            # all benchmarks
+python -m bench plane      # some of them: plane, matchers, city, milan, scale
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ BENCHMARKS = {
     "matchers": ["bench.bench_matchers"],
     "city": ["bench.bench_city"],
     "milan": ["bench.bench_milan"],
+    "scale": ["bench.bench_scale"],
 }
 
 

@@ -46,18 +46,33 @@ def uniform_batch(n_requests: int, n_drivers: int, seed: int) -> MatchRequest:
     drop = n_requests + pick
     drv = 2 * n_requests + np.arange(n_drivers)
     requests = OpenRequests(
-        id=pick, pickup_node=pick, dropoff_node=drop, pickup_xy=xy[pick], dropoff_xy=xy[drop],
+        id=pick,
+        pickup_node=pick,
+        dropoff_node=drop,
+        pickup_xy=xy[pick],
+        dropoff_xy=xy[drop],
         requested_at=t - rng.uniform(0.0, 30.0, n_requests),
-        quoted_price=np.full(n_requests, 12.0), patience_s=np.full(n_requests, 300.0),
+        quoted_price=np.full(n_requests, 12.0),
+        patience_s=np.full(n_requests, 300.0),
     )
     drivers = CandidateDrivers(
-        id=np.arange(n_drivers), node=drv, xy=xy[drv], state=np.full(n_drivers, DriverState.IDLE),
-        free_at=np.full(n_drivers, t), earnings=np.zeros(n_drivers),
+        id=np.arange(n_drivers),
+        node=drv,
+        xy=xy[drv],
+        state=np.full(n_drivers, DriverState.IDLE),
+        free_at=np.full(n_drivers, t),
+        earnings=np.zeros(n_drivers),
         online_s=np.zeros(n_drivers),
     )
     return MatchRequest(
-        decision_time=t, batch_id=0, shard_id=0, requests=requests, drivers=drivers,
-        max_pickup_eta_s=MAX_PICKUP_ETA_S, seed=seed, travel_time=travel_time,
+        decision_time=t,
+        batch_id=0,
+        shard_id=0,
+        requests=requests,
+        drivers=drivers,
+        max_pickup_eta_s=MAX_PICKUP_ETA_S,
+        seed=seed,
+        travel_time=travel_time,
         max_speed_mps=SPEED_MPS,
     )
 
