@@ -4,6 +4,7 @@
     python cli.py validate scenarios/default.toml
     python cli.py sweep scenarios/a.toml scenarios/b.toml --vary demand.multiplier=1,2,5
     python cli.py capacity scenarios/default.toml --shards 1,2,4 --loads 1,5,10
+    python cli.py serve-matcher assignment --params '{"k": 20}' --address 127.0.0.1:50051
     python cli.py report runs/<run-id>
     python cli.py compare runs/<a> runs/<b> [...] [--out DIR]
 
@@ -123,6 +124,26 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve_matcher(args: argparse.Namespace) -> int:
+    """Serve a matcher over gRPC (the wire form of the v1 contract) until interrupted."""
+    import json
+
+    from matching.registry import make_matcher
+    from matching.wire.server import main as serve_main
+
+    try:
+        params = json.loads(args.params)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            "--params", "", f"expected a JSON object, got {args.params!r} ({exc})"
+        ) from None
+    make_matcher(args.name, params, source="serve-matcher", field="NAME")  # fail fast, clearly
+    argv = [args.name, "--params", args.params, "--address", args.address]
+    if args.max_seconds is not None:
+        argv += ["--max-seconds", str(args.max_seconds)]
+    return serve_main(argv)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Write report.html and report.md for a finished run directory."""
     from reports.html import write_report
@@ -240,6 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
     cap.add_argument("--workers", type=int, default=1, help="parallel runs (1: in process)")
     cap.add_argument("--cache", help="travel-time cache folder")
     cap.set_defaults(fn=cmd_capacity)
+
+    srv = sub.add_parser("serve-matcher", help="serve a matcher over gRPC")
+    srv.add_argument("name", help="registered matcher name or import path package.module:Class")
+    srv.add_argument("--params", default="{}", help="constructor parameters as a JSON object")
+    srv.add_argument("--address", default="127.0.0.1:50051", help="host:port to bind")
+    srv.add_argument("--max-seconds", type=float, help="stop after this many seconds")
+    srv.set_defaults(fn=cmd_serve_matcher)
 
     rep = sub.add_parser("report", help="write report.html for a run directory")
     rep.add_argument("run_dir")

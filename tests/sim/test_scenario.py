@@ -304,3 +304,18 @@ def test_overrides_set_dotted_keys(tmp_path: Path) -> None:
         load_scenario(path, overrides=parse_overrides(["demand.multiplier=-1"]))
     with pytest.raises(InputError, match="--set"):
         parse_overrides(["no_equals_sign"])
+
+
+def test_cli_serve_matcher_bad_input_exits_2() -> None:
+    """`cli.py serve-matcher` with an unknown matcher or non-JSON params exits 2 clearly."""
+    for extra, words in (
+        (["telepathy"], "unknown matcher 'telepathy'"),
+        (["assignment", "--params", "{k:1}"], "--params: expected a JSON object"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "cli.py"), "serve-matcher", *extra, "--max-seconds", "1"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 2 and words in proc.stderr, proc.stderr
