@@ -185,7 +185,8 @@ class Simulation:
     """One run of a market: build it, call :meth:`run`, read the log and counters.
 
     ``rngs`` holds the named streams the run draws from while it goes: ``matcher`` (tie-break
-    seeds), ``drivers`` (offer answers, repositioning) and ``travel`` (repositioning legs).
+    seeds), ``drivers`` (offer answers, repositioning), ``travel`` (repositioning legs) and
+    ``pricing`` (surge policy seeds) — :func:`sim.seeding.spawn_streams` makes them.
     Rider randomness is drawn up front in ``riders`` (:class:`~sim.behaviour.RiderDraws`).
     """
 
@@ -212,9 +213,15 @@ class Simulation:
         self.policy = policy
         self.rules = rules or MarketRules.neutral()
         self.reposition = reposition
+        missing = {"matcher", "drivers", "travel", "pricing"} - set(rngs)
+        if missing:
+            raise ValueError(
+                f"Simulation: rngs lacks the streams {sorted(missing)} (see sim.seeding)"
+            )
         self.matcher_rng = rngs["matcher"]
-        self.driver_rng = rngs.get("drivers") or np.random.default_rng(0)
-        self.travel_rng = rngs.get("travel") or np.random.default_rng(0)
+        self.driver_rng = rngs["drivers"]
+        self.travel_rng = rngs["travel"]
+        self.pricing_rng = rngs["pricing"]
         self.log = log
         self.horizon_s = float(horizon_s)
         self.env = simpy.Environment()
@@ -239,7 +246,6 @@ class Simulation:
         )
         self.surge = surge
         self.surge_record = SurgeRecord()
-        self.pricing_rng = rngs.get("pricing") or np.random.default_rng(0)
         if surge is not None:
             self._node_cell = surge.zones.node_cell
             self._cell_mult = np.ones(len(surge.zones))

@@ -30,6 +30,7 @@ from sim.engine import DispatchPolicy, MarketRules, Simulation
 from sim.events import EventLog
 from sim.invariants import check_event_log
 from sim.reposition import TowardDemand, make_reposition
+from sim.seeding import spawn_streams
 
 NEUTRAL = MarketRules.neutral()
 
@@ -72,7 +73,7 @@ def simulate(
     )
     draws = draws or RiderDraws.neutral(np.full(len(t), 300.0))
     log = EventLog(None)
-    rngs = {k: np.random.default_rng(seed) for k in ("matcher", "drivers", "travel")}
+    rngs = spawn_streams(seed)
     sim = Simulation(
         space,
         trips,

@@ -21,6 +21,7 @@ from matching.registry import make_matcher
 from sim.behaviour import RiderDraws
 from sim.engine import DispatchPolicy, Simulation
 from sim.events import EventLog
+from sim.seeding import spawn_streams
 
 
 def street(tmp_path: Path):
@@ -54,7 +55,7 @@ def run_trace(tmp_path: Path, matcher: str, window: float) -> list[tuple]:
         fleet,
         make_matcher(matcher, {}),
         DispatchPolicy(batch_window_s=window, max_pickup_eta_s=600),
-        {"matcher": np.random.default_rng(0)},
+        spawn_streams(0),
         log,
         horizon_s=100.0,
     )
@@ -140,7 +141,7 @@ def test_patience_cancels_unmatched_rider(tmp_path: Path) -> None:
         fleet,
         make_matcher("batched_greedy", {}),
         DispatchPolicy(batch_window_s=10, max_pickup_eta_s=20),  # driver is 40 s away
-        {"matcher": np.random.default_rng(0)},
+        spawn_streams(0),
         log,
         horizon_s=100.0,
     ).run()
