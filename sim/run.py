@@ -273,11 +273,13 @@ def run_scenario(
     cache_dir: Path | None = None,
     progress: Progress | None = None,
     skip_existing: bool = False,
+    event_chunk_rows: int = 65_536,
 ) -> RunResult:
     """Run one scenario end to end and write its run directory under ``out``.
 
     With ``skip_existing``, a complete run directory of the same id (same scenario, inputs
-    and code, hence the same results) is kept and returned instead of recomputed."""
+    and code, hence the same results) is kept and returned instead of recomputed.
+    ``event_chunk_rows`` sets how often the event log is flushed (what a crash can lose)."""
     wall0 = time.perf_counter()
     market, city_load_s = build_market(
         scenario, source=source, base_dir=base_dir, cache_dir=cache_dir
@@ -295,7 +297,8 @@ def run_scenario(
     partial.mkdir()
 
     sim_t0 = time.perf_counter()
-    sim = simulate(market, scenario, EventLog(partial / "events.parquet"), progress)
+    log = EventLog(partial / "events.parquet", chunk_rows=event_chunk_rows)
+    sim = simulate(market, scenario, log, progress)
     sim_wall = time.perf_counter() - sim_t0
 
     _write_city(partial, market.space, market.surge.zones if market.surge else None)

@@ -235,3 +235,42 @@ def test_remote_matcher_gives_byte_identical_run(tmp_path: Path, cache_dir: Path
         server.stop(grace=1.0).wait(5.0)
     for name in ("events.parquet", "metrics.json"):
         assert (local.run_dir / name).read_bytes() == (remote.run_dir / name).read_bytes(), name
+
+
+class ExplodingMatcher:
+    """A plug-in matcher that fails on its 30th call (a crash in the middle of a run)."""
+
+    def __init__(self, after: int = 30) -> None:
+        self.after = after
+        self._calls = 0
+
+    def get_params(self) -> dict:
+        return {"after": self.after}
+
+    def match(self, request):
+        from matching.registry import make_matcher
+
+        self._calls += 1
+        if self._calls >= self.after:
+            raise RuntimeError("matcher crashed")
+        return make_matcher("batched_greedy", {}).match(request)
+
+
+def test_crash_leaves_readable_prefix_and_no_result(tmp_path: Path, cache_dir: Path) -> None:
+    """A run that dies mid-way leaves runs/<id>.partial/events.arrows readable up to the last
+    flushed chunk, and no runs/<id>/ that could pass for a result."""
+    scenario = small_scenario(dispatch={"matcher": "tests.sim.test_run:ExplodingMatcher"})
+    with pytest.raises(RuntimeError, match="matcher crashed"):
+        run_scenario(
+            scenario,
+            source="test",
+            base_dir=tmp_path,
+            out=tmp_path / "runs",
+            cache_dir=cache_dir,
+            event_chunk_rows=64,
+        )
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1 and runs[0].name.endswith(".partial")
+    prefix = read_events(runs[0] / "events.arrows")
+    assert prefix.num_rows >= 64 and prefix.num_rows % 64 == 0
+    assert prefix.column("seq").to_pylist() == list(range(prefix.num_rows))
