@@ -1,27 +1,9 @@
-"""Shared fixtures for city tests: the real data folder, a session cache, tiny OSM files."""
+"""Helpers for city tests: tiny OSM files written by hand."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
-
-import pytest
-
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
-
-@pytest.fixture
-def shared_data() -> Path:
-    """The real data folder beside the checkout, or skip when this clone has none."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"real OSM extracts not available: {SHARED_DATA} does not exist")
-    return SHARED_DATA
-
-
-@pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One travel-time cache for the whole session (never the user's ~/.cache)."""
-    return tmp_path_factory.mktemp("city-cache")
 
 
 def write_osm(

