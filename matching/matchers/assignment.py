@@ -57,32 +57,70 @@ class Assignment:
 
     optimal: ClassVar[bool] = True
 
-    def __init__(self, k: int = 20, backend: str = "ortools", wait_weight: float = 0.0) -> None:
+    def __init__(
+        self,
+        k: int = 20,
+        backend: str = "ortools",
+        wait_weight: float = 0.0,
+        fairness_weight_s: float = 0.0,
+    ) -> None:
         check_k(k)
         if backend not in BACKENDS:
             raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
-        if isinstance(wait_weight, bool) or not isinstance(wait_weight, int | float) or not (
-            np.isfinite(wait_weight) and wait_weight >= 0
+        if (
+            isinstance(wait_weight, bool)
+            or not isinstance(wait_weight, int | float)
+            or not (np.isfinite(wait_weight) and wait_weight >= 0)
         ):
             raise ValueError(f"wait_weight: expected a finite number >= 0, got {wait_weight!r}")
+        if (
+            isinstance(fairness_weight_s, bool)
+            or not isinstance(fairness_weight_s, int | float)
+            or not (np.isfinite(fairness_weight_s) and fairness_weight_s >= 0)
+        ):
+            raise ValueError(
+                f"fairness_weight_s: expected a finite number >= 0, got {fairness_weight_s!r}"
+            )
         self.k = k
         self.backend = backend
         self.wait_weight = wait_weight
+        self.fairness_weight_s = fairness_weight_s
 
     def get_params(self) -> dict[str, Any]:
-        """``k`` candidates per request, solver ``backend``, waiting-time credit ``wait_weight``."""
-        return {"k": self.k, "backend": self.backend, "wait_weight": self.wait_weight}
+        """``k`` candidates per request, solver ``backend``, waiting-time credit ``wait_weight``,
+        income-fairness weight ``fairness_weight_s``."""
+        return {
+            "k": self.k,
+            "backend": self.backend,
+            "wait_weight": self.wait_weight,
+            "fairness_weight_s": self.fairness_weight_s,
+        }
 
     def pair_costs(
-        self, request: MatchRequest, request_row: np.ndarray, driver_row: np.ndarray,
+        self,
+        request: MatchRequest,
+        request_row: np.ndarray,
+        driver_row: np.ndarray,
         pickup_eta_s: np.ndarray,
     ) -> np.ndarray:
-        """The cost this matcher minimises (seconds), per pair."""
-        eta = np.asarray(pickup_eta_s, dtype=np.float64)
-        if self.wait_weight == 0:
-            return eta
-        waited = request.decision_time - request.requests.requested_at[request_row]
-        return eta - float(self.wait_weight) * waited
+        """The cost this matcher minimises (seconds), per pair: the pickup ETA, minus
+        ``wait_weight`` x seconds the rider has waited, plus ``fairness_weight_s`` x the
+        driver's relative income gap ``clip((rate - median) / median, -1, 1)``, where ``rate``
+        is earnings per online hour (at least 10 minutes online counted) among the candidates:
+        a driver earning twice the median pays ``fairness_weight_s`` seconds of ETA, one
+        earning nothing gains as much."""
+        cost = np.asarray(pickup_eta_s, dtype=np.float64)
+        if self.wait_weight != 0:
+            waited = request.decision_time - request.requests.requested_at[request_row]
+            cost = cost - float(self.wait_weight) * waited
+        if self.fairness_weight_s != 0 and len(request.drivers):
+            drivers = request.drivers
+            rate = drivers.earnings / (np.maximum(drivers.online_s, 600.0) / 3600.0)
+            median = float(np.median(rate))
+            if median > 0:
+                gap = np.clip((rate - median) / median, -1.0, 1.0)
+                cost = cost + float(self.fairness_weight_s) * gap[np.asarray(driver_row)]
+        return cost
 
     def match(self, request: MatchRequest) -> MatchResponse:
         """Solve the assignment on the candidate graph."""
@@ -102,13 +140,18 @@ class Assignment:
         else:
             sel = _solve_scipy(rc, dc, cost, req_ids.size, drv_ids.size)
         return build_response(
-            request, r[sel], d[sel], eta[sel], in_range,
+            request,
+            r[sel],
+            d[sel],
+            eta[sel],
+            in_range,
             {"n_candidates": len(pairs), "total_cost_units": int(cost[sel].sum())},
         )
 
 
-def _solve_scipy(rc: np.ndarray, dc: np.ndarray, cost: np.ndarray, n_r: int, n_d: int
-                 ) -> np.ndarray:
+def _solve_scipy(
+    rc: np.ndarray, dc: np.ndarray, cost: np.ndarray, n_r: int, n_d: int
+) -> np.ndarray:
     """Indices of the chosen pairs: a maximum matching of minimum cost, via LAPJVsp.
 
     LAPJVsp solves *full* matchings (every vertex of one side matched). A maximum matching
@@ -148,8 +191,13 @@ def _full_matching(rows: np.ndarray, cols: np.ndarray, weight: np.ndarray) -> np
     if slack * n_rows >= 2.0**52:
         raise ValueError("assignment: batch too large for exact float costs; use backend='ortools'")
     graph = csr_array(
-        (np.concatenate([weight, np.full(n_rows, slack)]),
-         (np.concatenate([r, np.arange(n_rows)]), np.concatenate([c, n_cols + np.arange(n_rows)]))),
+        (
+            np.concatenate([weight, np.full(n_rows, slack)]),
+            (
+                np.concatenate([r, np.arange(n_rows)]),
+                np.concatenate([c, n_cols + np.arange(n_rows)]),
+            ),
+        ),
         shape=(n_rows, n_cols + n_rows),
     )
     row_ind, col_ind = min_weight_full_bipartite_matching(graph)
@@ -180,8 +228,9 @@ def _max_matching(rc: np.ndarray, dc: np.ndarray, n_r: int, n_d: int) -> np.ndar
     return mate
 
 
-def _alternating_reach(rc: np.ndarray, dc: np.ndarray, mate: np.ndarray, n_r: int, n_d: int
-                       ) -> tuple[np.ndarray, np.ndarray]:
+def _alternating_reach(
+    rc: np.ndarray, dc: np.ndarray, mate: np.ndarray, n_r: int, n_d: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Requests and drivers reachable from unmatched requests by alternating paths."""
     # Directed graph: request -> each of its drivers; driver -> the request matched to it;
     # a source node -> every unmatched request. Nodes: requests, then drivers, then source.
@@ -198,8 +247,9 @@ def _alternating_reach(rc: np.ndarray, dc: np.ndarray, mate: np.ndarray, n_r: in
     return reached[:n_r], reached[n_r : n_r + n_d]
 
 
-def _solve_ortools(rc: np.ndarray, dc: np.ndarray, cost: np.ndarray, n_r: int, n_d: int
-                   ) -> np.ndarray:
+def _solve_ortools(
+    rc: np.ndarray, dc: np.ndarray, cost: np.ndarray, n_r: int, n_d: int
+) -> np.ndarray:
     """Indices of the chosen pairs, via max-flow-min-cost: source -> request -> driver -> sink."""
     src, sink = n_r + n_d, n_r + n_d + 1
     n = rc.size

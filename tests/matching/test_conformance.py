@@ -25,6 +25,8 @@ SPECS: list[Any] = available() + [
     ("assignment", {"backend": "scipy"}),
     ("assignment", {"wait_weight": 0.5}),
     ("assignment", {"backend": "scipy", "wait_weight": 2.0}),
+    ("assignment", {"fairness_weight_s": 120.0}),
+    ("assignment", {"backend": "scipy", "fairness_weight_s": 120.0}),
     ("batched_greedy", {"k": 2}),
 ]
 

@@ -28,7 +28,9 @@ def test_make_builtin_with_params():
     """A built-in by name gets its parameters; get_params returns them."""
     m = make_matcher("assignment", {"backend": "ortools", "k": 7})
     assert isinstance(m, Assignment)
-    assert matcher_params(m) == {"backend": "ortools", "k": 7, "wait_weight": 0.0}
+    assert matcher_params(m) == {
+        "backend": "ortools", "k": 7, "wait_weight": 0.0, "fairness_weight_s": 0.0
+    }
 
 
 def test_unknown_name_lists_known_and_import_path():
