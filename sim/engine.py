@@ -38,6 +38,7 @@ from sim.behaviour import (
     lognormal_factors,
 )
 from sim.events import NONE, EventLog, Kind
+from sim.faults import FaultPlan
 from sim.reposition import RepositionPolicy, RepositionSnapshot
 
 HOUR = 3600.0
@@ -95,6 +96,7 @@ K_CANCEL = str(Kind.CANCEL)
 K_DECLINE = str(Kind.DECLINE)
 K_DRIVER_OFFLINE = str(Kind.DRIVER_OFFLINE)
 K_DRIVER_ONLINE = str(Kind.DRIVER_ONLINE)
+K_FAULT = str(Kind.FAULT)
 K_DROPOFF = str(Kind.DROPOFF)
 K_OFFER = str(Kind.OFFER)
 K_PICKUP = str(Kind.PICKUP)
@@ -204,6 +206,7 @@ class Simulation:
         rules: MarketRules | None = None,
         reposition: RepositionPolicy | None = None,
         surge: SurgePricing | None = None,
+        faults: FaultPlan | None = None,
     ) -> None:
         self.space = space
         self.trips = trips
@@ -246,6 +249,8 @@ class Simulation:
         )
         self.surge = surge
         self.surge_record = SurgeRecord()
+        self.faults = faults
+        self.matcher_up = True
         if surge is not None:
             self._node_cell = surge.zones.node_cell
             self._cell_mult = np.ones(len(surge.zones))
@@ -270,6 +275,7 @@ class Simulation:
         self.d_leaving = np.zeros(n_drv, dtype=bool)
         self.d_paused_until = np.zeros(n_drv)
         self.d_rider = np.full(n_drv, NONE, dtype=np.int64)
+        self.d_shift_off = np.zeros(n_drv)
         self.free = np.zeros(n_drv, dtype=bool)
         """Drivers the matcher may use now: idle or repositioning, online, not paused."""
         self._batch_id = 0
@@ -291,6 +297,9 @@ class Simulation:
             env.process(self._repositioning())
         if self.surge is not None:
             env.process(self._pricing())
+        if self.faults is not None:
+            env.process(self._matcher_outages())
+            env.process(self._crashes())
         for k in range(1, steps + 1):
             env.run(until=self.horizon_s * k / steps)
             if progress is not None:
@@ -493,7 +502,7 @@ class Simulation:
         )
 
     # ---------------------------------------------------------------- drivers
-    def _online(self, d: int, off: float) -> None:
+    def _online(self, d: int, off: float, detail: str | None = None) -> None:
         if self.d_status[d] != D_OFFLINE:  # back-to-back shifts: keep working
             self.d_leaving[d] = False
         else:
@@ -503,9 +512,11 @@ class Simulation:
             self.d_free_at[d] = now
             self.d_idle_since[d] = now
             self.free[d] = True
-            self.log.add(now, K_DRIVER_ONLINE, driver=d, node=int(self.d_node[d]))
-        if off < self.horizon_s:
-            self._after(off - self.env.now, partial(self._shift_ends, d))
+            self.log.add(now, K_DRIVER_ONLINE, driver=d, node=int(self.d_node[d]), detail=detail)
+        if detail is None:  # a new shift (a reconnect keeps the shift it had)
+            self.d_shift_off[d] = off
+            if off < self.horizon_s:
+                self._after(off - self.env.now, partial(self._shift_ends, d))
         if self.policy.immediate and self.open and self.free[d]:
             self._dispatch(None)
 
@@ -516,14 +527,42 @@ class Simulation:
             self.d_leaving[d] = True
             self.free[d] = False  # finishing up: no new work
 
-    def _offline(self, d: int) -> None:
+    def _offline(self, d: int, detail: str | None = None) -> None:
         now = self.env.now
         self.d_status[d] = D_OFFLINE
         self.free[d] = False
         self.d_leaving[d] = False
         self.d_online_s[d] += now - self.d_online_since[d]
         self.d_online_since[d] = np.nan
-        self.log.add(now, K_DRIVER_OFFLINE, driver=d, node=int(self.d_node[d]))
+        self.log.add(now, K_DRIVER_OFFLINE, driver=d, node=int(self.d_node[d]), detail=detail)
+
+    # ------------------------------------------------------------------- faults
+    def _matcher_outages(self):  # noqa: ANN202 - SimPy process
+        assert self.faults is not None
+        for start, end in self.faults.matcher_down.tolist():
+            if start > self.env.now:
+                yield self.env.timeout(start - self.env.now)
+            self.matcher_up = False
+            self.log.add(self.env.now, K_FAULT, detail="matcher_down")
+            yield self.env.timeout(end - self.env.now)
+            self.matcher_up = True
+            self.log.add(self.env.now, K_FAULT, detail="matcher_up")
+            if self.policy.immediate and self.open and self.free.any():
+                self._dispatch(None)
+
+    def _crashes(self):  # noqa: ANN202 - SimPy process
+        assert self.faults is not None
+        plan = self.faults
+        for t, d in zip(plan.crash_t.tolist(), plan.crash_driver.tolist(), strict=True):
+            if t > self.env.now:
+                yield self.env.timeout(t - self.env.now)
+            if self.d_status[d] == D_IDLE and not self.d_leaving[d]:
+                self._offline(d, detail="crash")
+                self._after(plan.reconnect_s, partial(self._reconnect, d))
+
+    def _reconnect(self, d: int) -> None:
+        if self.d_status[d] == D_OFFLINE and self.env.now < self.d_shift_off[d]:
+            self._online(d, float(self.d_shift_off[d]), detail="reconnect")
 
     def _release(self, d: int, pause_s: float = 0.0) -> None:
         """The driver has no job any more: free at their node (or still driving to it)."""
@@ -627,6 +666,8 @@ class Simulation:
         """Ask the matcher about ``request_ids`` (default: every open request) and every free
         driver, shard by shard, then apply each decision now or after the simulated decision
         delay."""
+        if not self.matcher_up:  # an outage: nobody is assigned until it ends
+            return
         if request_ids is None:
             request_ids = np.fromiter(self.open, dtype=np.int64, count=len(self.open))
             request_ids.sort()

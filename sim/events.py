@@ -19,7 +19,9 @@ detail       string/null   the kind's qualifier (cancel reason, ...)
 
 Per kind:
 
-* ``driver_online`` / ``driver_offline``: driver, node.
+* ``driver_online`` / ``driver_offline``: driver, node; detail ``crash`` on an app crash
+  and ``reconnect`` when the driver comes back.
+* ``fault``: detail ``matcher_down`` / ``matcher_up`` (a matcher outage starts / ends).
 * ``quote``: rider, node = pickup node, dest_node = dropoff node, value = quoted pickup ETA
   seconds shown to the rider, fare = quoted price, detail = ``request`` or ``decline`` (the
   rider's choice; a declined quote never becomes a request).
@@ -88,6 +90,7 @@ class Kind(StrEnum):
     DROPOFF = "dropoff"
     CANCEL = "cancel"
     REPOSITION = "reposition"
+    FAULT = "fault"
 
 
 NONE = -1

@@ -132,6 +132,7 @@ _NEXT = {
     "driver_offline": {"driver_online"},
 }
 _STARTS_AT_NODE = ["offer", "assign", "reposition", "driver_offline", "driver_online"]
+# (fault events carry no driver and are outside the driver cycle)
 
 
 def _driver_cycles(df: pd.DataFrame) -> list[str]:

@@ -54,6 +54,7 @@ from reports.kpis import write_metrics
 from sim.behaviour import RiderDraws, TravelSpec
 from sim.engine import DispatchPolicy, MarketRules, Simulation, SurgePricing
 from sim.events import EventLog
+from sim.faults import FaultPlan, plan_faults
 from sim.reposition import RepositionPolicy, make_reposition
 from sim.scenario import Scenario
 from sim.seeding import STREAMS, seed_entropy, spawn_streams
@@ -117,6 +118,7 @@ class Market:
     """The scenario's [travel] table with the congestion profile resolved."""
     reposition: RepositionPolicy | None
     surge: SurgePricing | None
+    faults: FaultPlan | None
     demand_stats: dict[str, int | float]
     inputs: dict[str, dict[str, str]]
     """Input files the run read beyond the scenario: {role: {"path", "sha256"}}."""
@@ -183,18 +185,22 @@ def build_market(
     if travel.congestion is None and isinstance(scenario.city, NamedCity):
         city_def, _ = read_city_def(scenario.city.name)
         travel = travel.model_copy(update={"congestion": city_def.congestion})
+    faults = None
+    if scenario.faults is not None:
+        faults = plan_faults(streams["faults"], scenario.faults, start_s, horizon_s, len(fleet))
     market = Market(
-        space,
-        trips,
-        riders,
-        fleet,
-        matcher,
-        streams,
-        travel,
-        reposition,
-        surge,
-        dict(stats),
-        inputs,
+        space=space,
+        trips=trips,
+        riders=riders,
+        fleet=fleet,
+        matcher=matcher,
+        streams=streams,
+        travel=travel,
+        reposition=reposition,
+        surge=surge,
+        faults=faults,
+        demand_stats=dict(stats),
+        inputs=inputs,
     )
     return market, city_load_s
 
@@ -246,6 +252,7 @@ def simulate(
         rules=rules,
         reposition=market.reposition,
         surge=market.surge,
+        faults=market.faults,
     )
     sim.run(progress)
     log.close()

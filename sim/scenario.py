@@ -32,6 +32,7 @@ from cities.spec import CitySpec
 from cities.supply import FleetSpec
 from cities.types import Frozen, NonNegFloat, PositiveFloat, clock_to_seconds
 from sim.behaviour import DriverSpec, PricingSpec, RiderSpec, TravelSpec
+from sim.faults import FaultSpec
 
 SCHEMA_VERSION = 1
 
@@ -138,6 +139,8 @@ class Scenario(Frozen):
     travel: TravelSpec = TravelSpec()
     surge: SurgeSpec | None = None
     """No ``[surge]`` table: fixed prices and no supply/demand record."""
+    faults: FaultSpec | None = None
+    """No ``[faults]`` table: nothing fails."""
     slo: dict[str, float] = Field(default_factory=dict)
     """Service-level objectives for the report, e.g. ``pickup_wait_p95_s = 600``."""
 
