@@ -26,9 +26,7 @@ import simpy
 from cities.demand import Trips
 from cities.space import Space
 from cities.supply import Fleet
-from cities.zones import Zones
 from matching.api import CandidateDrivers, Matcher, MatchRequest, MatchResponse, OpenRequests
-from matching.surge import SupplyDemandSnapshot, SurgePolicy
 from sim.behaviour import (
     DriverSpec,
     PricingSpec,
@@ -39,6 +37,7 @@ from sim.behaviour import (
 )
 from sim.events import NONE, EventLog, Kind
 from sim.faults import FaultPlan
+from sim.pricing import MarketState, SurgeController, SurgePricing
 from sim.reposition import RepositionPolicy, RepositionSnapshot
 
 HOUR = 3600.0
@@ -148,30 +147,6 @@ class MarketRules:
         )
 
 
-@dataclass(frozen=True)
-class SurgePricing:
-    """A surge policy, the zones it prices, and how often it is asked."""
-
-    policy: SurgePolicy
-    zones: Zones
-    interval_s: float
-
-
-@dataclass
-class SurgeRecord:
-    """Per pricing interval and cell: the snapshot the policy saw and the price it set."""
-
-    columns: dict[str, list[np.ndarray]] = field(default_factory=dict)
-
-    def add(self, **cols: np.ndarray) -> None:
-        for name, values in cols.items():
-            self.columns.setdefault(name, []).append(np.asarray(values))
-
-    def table(self) -> dict[str, np.ndarray]:
-        """Every recorded column concatenated (empty dict before the first interval)."""
-        return {name: np.concatenate(parts) for name, parts in self.columns.items()}
-
-
 @dataclass
 class MatcherCalls:
     """Wall-clock cost of every matcher call (perf only: never steers the run)."""
@@ -247,17 +222,9 @@ class Simulation:
         self.base_price = r.pricing.fare(
             self.trip_distance_m, self.free_flow_trip * self._congestion[hours], 1.0
         )
-        self.surge = surge
-        self.surge_record = SurgeRecord()
+        self.surge = SurgeController(surge, self.pricing_rng) if surge is not None else None
         self.faults = faults
         self.matcher_up = True
-        if surge is not None:
-            self._node_cell = surge.zones.node_cell
-            self._cell_mult = np.ones(len(surge.zones))
-        self._assigned_t: list[float] = []  # assign times, pickup nodes and quoted ETAs,
-        self._assigned_node: list[int] = []  # for the surge snapshot's recent pickup ETAs
-        self._assigned_eta: list[float] = []
-        self._assigned_from = 0
         self.r_status = np.zeros(n_req, dtype=np.uint8)
         self.r_multiplier = np.ones(n_req)
         self.r_price = np.full(n_req, np.nan)
@@ -413,77 +380,32 @@ class Simulation:
         """Surge multiplier now at ``nodes`` (1 without a surge policy)."""
         if self.surge is None:
             return np.ones(np.shape(nodes))
-        return self._cell_mult[self._node_cell[np.asarray(nodes, dtype=np.int64)]]
+        return self.surge.multiplier_at(nodes)
 
     # ------------------------------------------------------------------ pricing
     def _pricing(self):  # noqa: ANN202 - SimPy process
         assert self.surge is not None
         while True:
-            self._price_step()
+            self.surge.step(self._market_state())
             yield self.env.timeout(self.surge.interval_s)
 
-    def _price_step(self) -> None:
-        """Count supply and demand per cell over the last interval, ask the policy, record."""
+    def _market_state(self) -> MarketState:
+        """What surge pricing reads: the market now and over the last pricing interval."""
         assert self.surge is not None
-        now, interval, zones = self.env.now, self.surge.interval_s, self.surge.zones
-        n_cells = len(zones)
-        cell_of = self._node_cell
-        tr = self.trips
-
-        def per_cell(nodes: np.ndarray) -> np.ndarray:
-            return np.bincount(cell_of[nodes], minlength=n_cells).astype(np.int64)
-
+        now, tr = self.env.now, self.trips
         open_ids = np.fromiter(self.open, dtype=np.int64, count=len(self.open))
-        lo, hi = np.searchsorted(tr.t, [now - interval, now], side="left")
+        lo, hi = np.searchsorted(tr.t, [now - self.surge.interval_s, now], side="left")
         window = np.arange(lo, hi)
         declined = window[self.r_status[window] == R_QUOTE_DECLINED]
-        free = np.flatnonzero(self.free)
         to_pickup = np.flatnonzero(self.d_status == D_TO_PICKUP)
-        heading = tr.pickup_node[self.d_rider[to_pickup]]
-        # Quoted pickup ETAs of the assignments made in the last interval, per pickup cell.
-        while (
-            self._assigned_from < len(self._assigned_t)
-            and self._assigned_t[self._assigned_from] < now - interval
-        ):
-            self._assigned_from += 1
-        a_nodes = np.asarray(self._assigned_node[self._assigned_from :], dtype=np.int64)
-        a_eta = np.asarray(self._assigned_eta[self._assigned_from :], dtype=np.float64)
-        n_eta = per_cell(a_nodes)
-        sum_eta = np.bincount(cell_of[a_nodes], weights=a_eta, minlength=n_cells)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            recent_eta = np.where(n_eta > 0, sum_eta / np.maximum(n_eta, 1), np.nan)
-        columns = {
-            "open_requests": per_cell(tr.pickup_node[open_ids]),
-            "quotes": per_cell(tr.pickup_node[window]),
-            "unconverted_quotes": per_cell(tr.pickup_node[declined]),
-            "idle_drivers": per_cell(self.d_node[free]),
-            "en_route_drivers": per_cell(heading),
-            "recent_pickup_eta_s": recent_eta,
-            "previous_multiplier": self._cell_mult.copy(),
-        }
-        snapshot = SupplyDemandSnapshot.unchecked(
+        return MarketState(
             time=now,
-            interval_s=interval,
-            seed=int(self.pricing_rng.integers(2**63)),
-            cell=zones.cell,
-            neighbour_ptr=zones.neighbour_ptr,
-            neighbour_idx=zones.neighbour_idx,
-            **columns,
+            open_pickups=tr.pickup_node[open_ids],
+            quote_pickups=tr.pickup_node[window],
+            declined_pickups=tr.pickup_node[declined],
+            free_driver_nodes=self.d_node[self.free],
+            en_route_pickups=tr.pickup_node[self.d_rider[to_pickup]],
         )
-        policy = self.surge.policy
-        mult = np.asarray(policy.price(snapshot), dtype=np.float64)
-        if (
-            mult.shape != (n_cells,)
-            or not np.all(np.isfinite(mult))
-            or np.any((mult < policy.floor - 1e-9) | (mult > policy.cap + 1e-9))
-        ):
-            raise RuntimeError(
-                f"surge policy {type(policy).__name__}: prices must be {n_cells} finite "
-                f"multipliers within its declared [{policy.floor}, {policy.cap}]"
-            )
-        self._cell_mult = mult
-        columns.pop("previous_multiplier")
-        self.surge_record.add(t=np.full(n_cells, now), cell=zones.cell, multiplier=mult, **columns)
 
     def _give_up(self, i: int) -> None:
         if self.r_status[i] in (R_OPEN, R_DECIDED, R_OFFERED):
@@ -861,9 +783,7 @@ class Simulation:
         self.r_assign_t[r] = now
         self.d_rider[d] = r
         if self.surge is not None:
-            self._assigned_t.append(now)
-            self._assigned_node.append(pickup)
-            self._assigned_eta.append(quoted)
+            self.surge.note_assignment(now, pickup, quoted)
         self.d_status[d] = D_TO_PICKUP
         self.free[d] = False
         self.log.add(

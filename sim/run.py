@@ -52,9 +52,10 @@ from matching.sharding import partition_nodes
 from matching.surge import make_surge_policy
 from reports.kpis import write_metrics
 from sim.behaviour import RiderDraws, TravelSpec
-from sim.engine import DispatchPolicy, MarketRules, Simulation, SurgePricing
+from sim.engine import DispatchPolicy, MarketRules, Simulation
 from sim.events import EventLog
 from sim.faults import FaultPlan, plan_faults
+from sim.pricing import SurgePricing
 from sim.reposition import RepositionPolicy, make_reposition
 from sim.scenario import Scenario
 from sim.seeding import STREAMS, seed_entropy, spawn_streams
@@ -372,7 +373,8 @@ def _version(package: str) -> str:
 
 def _write_surge(run_dir: Path, sim: Simulation) -> None:
     """Per pricing interval and cell: supply, demand and the multiplier set (surge.parquet)."""
-    cols = sim.surge_record.table()
+    assert sim.surge is not None
+    cols = sim.surge.record.table()
     types = {
         "t": pa.float64(),
         "cell": pa.string(),
