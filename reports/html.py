@@ -545,6 +545,23 @@ def surge_rows(m: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def fault_rows(m: dict[str, Any]) -> list[list[str]]:
+    """Outages and crashes, or nothing when the run had no faults."""
+    f = m.get("faults") or {}
+    if not (f.get("matcher_outages") or f.get("driver_crashes")):
+        return []
+    return [
+        ["matcher outages", fmt_num(f.get("matcher_outages"), 0)],
+        [
+            "matcher down for",
+            f"{fmt_s(f.get('matcher_downtime_s'))} "
+            f"({fmt_pct(f.get('matcher_downtime_share'))} of the run)",
+        ],
+        ["driver app crashes (idle drivers logged off)", fmt_num(f.get("driver_crashes"), 0)],
+        ["drivers back after a crash", fmt_num(f.get("driver_reconnects"), 0)],
+    ]
+
+
 def fairness_rows(m: dict[str, Any]) -> list[list[str]]:
     """Driver income per online hour: distribution and inequality."""
     f = m.get("fairness", {})
@@ -812,6 +829,17 @@ def render_html(run: RunData) -> str:
             if replay
             else []
         ),
+        *(
+            [
+                "<h2>Faults</h2>",
+                '<p class="note">This scenario injected failures: while the matcher was down '
+                "nobody was assigned; a crashed driver app took an idle driver offline until "
+                "they reconnected.</p>",
+                _table(["", ""], [[esc(a), esc(b)] for a, b in fault_rows(m)]),
+            ]
+            if fault_rows(m)
+            else []
+        ),
         "<h2>Matcher speed (wall-clock, not deterministic)</h2>",
         '<div class="wall">Measured wall-clock time on the machine that ran this simulation. It '
         "varies between machines and between runs, and it never influenced the simulated results "
@@ -901,6 +929,7 @@ def render_markdown(run: RunData) -> str:
         ("Fares and income", money_rows(m)),
         ("Surge pricing", surge_rows(m)),
         ("Replay fidelity", replay_rows(m)),
+        ("Faults", fault_rows(m)),
         ("Service across the city", zone_rows(m)),
     ):
         if rows:

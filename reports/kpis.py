@@ -76,6 +76,7 @@ KINDS: tuple[str, ...] = tuple(k.value for k in Kind)
     DROPOFF,
     CANCEL,
     REPOSITION,
+    FAULT,
 ) = (
     KINDS.index(k)
     for k in (
@@ -90,6 +91,7 @@ KINDS: tuple[str, ...] = tuple(k.value for k in Kind)
         Kind.DROPOFF,
         Kind.CANCEL,
         Kind.REPOSITION,
+        Kind.FAULT,
     )
 )
 CANCEL_REASONS = ("patience", "no_driver", "after_match")
@@ -619,7 +621,29 @@ def metrics_and_riders(
         "completed_per_online_driver_h": _share(n_completed, online_h),
     }
     out.update(market.market_kpis(c, riders, drivers, horizon_s, commission, ivs))
+    out["faults"] = fault_kpis(c, horizon_s)
     return rnd_tree(out), riders
+
+
+def fault_kpis(c: Columns, horizon_s: float) -> dict[str, Any]:
+    """Matcher outages (count, downtime, share of the run) and driver app crashes; an outage
+    still open at the end is closed at ``horizon_s``."""
+
+    def detail_rows(kind: int, name: str) -> np.ndarray:
+        code = c.detail_names.index(name) if name in c.detail_names else -2
+        return np.flatnonzero((c.kind == kind) & (c.detail == code))
+
+    down = c.t[detail_rows(FAULT, "matcher_down")]
+    up = c.t[detail_rows(FAULT, "matcher_up")]
+    ends = np.concatenate([up, np.full(down.size - up.size, horizon_s)]) if down.size else up
+    downtime = float(np.sum(ends[: down.size] - down)) if down.size else 0.0
+    return {
+        "matcher_outages": int(down.size),
+        "matcher_downtime_s": downtime,
+        "matcher_downtime_share": _share(downtime, horizon_s),
+        "driver_crashes": int(detail_rows(OFFLINE, "crash").size),
+        "driver_reconnects": int(detail_rows(ONLINE, "reconnect").size),
+    }
 
 
 def reason_counts(reasons: pd.Series, known: tuple[str, ...]) -> dict[str, int]:

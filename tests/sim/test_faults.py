@@ -75,3 +75,24 @@ def test_bad_fault_table_is_an_input_error() -> None:
     """A bad clock time in [faults] is reported with its field path."""
     with pytest.raises(InputError, match=r"faults.matcher_outages.0.start"):
         small_scenario(faults={"matcher_outages": [{"start": "25:99", "minutes": 5}]})
+
+
+def test_fault_kpis_and_report_section(tmp_path: Path, cache_dir: Path) -> None:
+    """metrics.json counts outages, downtime and crashes as logged; the report shows them."""
+    from reports.html import write_report
+
+    scenario = small_scenario(
+        faults={"matcher_outages": [{"start": "08:20", "minutes": 10}], "driver_crash_per_h": 2.0}
+    )
+    result = run_scenario(
+        scenario, source="t", base_dir=tmp_path, out=tmp_path / "r", cache_dir=cache_dir
+    )
+    f = result.metrics["faults"]
+    ev = read_events(result.run_dir / "events.parquet").to_pandas()
+    assert f["matcher_outages"] == 1 and f["matcher_downtime_s"] == pytest.approx(600.0)
+    assert f["matcher_downtime_share"] == pytest.approx(600.0 / 3600.0, rel=1e-5)  # 6 digits
+    assert f["driver_crashes"] == int(
+        ((ev.kind == "driver_offline") & (ev.detail == "crash")).sum()
+    )
+    html = write_report(result.run_dir).read_text()
+    assert "<h2>Faults</h2>" in html and "matcher outages" in html
