@@ -15,6 +15,7 @@ log prefix (``events.arrows``), never something that looks like a result.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import importlib.metadata
 import json
@@ -322,6 +323,11 @@ def run_scenario(
     if final.exists():
         shutil.rmtree(final)
     partial.rename(final)
+    # The simulation's SimPy callbacks form reference cycles that would keep the city (a
+    # memory-mapped table of up to gigabytes) resident until the next GC pass: in a sweep run
+    # in one process, the next run would map its own copy on top of it.
+    del sim, market
+    gc.collect()
     return RunResult(final, run_id, metrics, perf)
 
 
