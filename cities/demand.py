@@ -269,7 +269,15 @@ def gravity_destinations(
         w[dist == 0.0] = 0.0  # a trip goes somewhere
         total = w.sum(axis=1)
         w[total == 0] = 1.0
-        u = rng.random(m) * w.sum(axis=1)
-        pick = np.minimum((np.cumsum(w, axis=1) <= u[:, None]).sum(axis=1), k - 1)
+        pick = choose_per_row(rng.random(m), w)
         out[lo : lo + m] = cand[np.arange(m), pick]
     return out
+
+
+def choose_per_row(u: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """For each row of ``weights`` (n, k), the column picked with probability proportional
+    to its weight, by inverse CDF on the row's uniform ``u`` in [0, 1). A row of zeros picks
+    its last column (callers decide what an empty row means)."""
+    target = u * weights.sum(axis=1)
+    picked = (np.cumsum(weights, axis=1) <= target[:, None]).sum(axis=1)
+    return np.minimum(picked, weights.shape[1] - 1)

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from cities.demand import choose_per_row
 from matching.api import TravelTimeFn
 from matching.plugins import make_plugin
 
@@ -119,9 +120,7 @@ class TowardDemand:
         if self.surge_power > 0:
             weight = weight * snapshot.multiplier(points)[None, :] ** self.surge_power
         total = weight.sum(axis=1)
-        # Inverse-CDF draw per row: one uniform per driver, in driver-id order.
-        u = rng.random(n_drv) * total
-        pick = np.minimum((np.cumsum(weight, axis=1) <= u[:, None]).sum(axis=1), points.size - 1)
+        pick = choose_per_row(rng.random(n_drv), weight)  # one uniform per driver, id order
         rows = np.arange(n_drv)
         go = (total > 0) & (tt[rows, pick] >= self.min_move_s)
         return RepositionPlan(snapshot.driver_id[go], points[pick[go]])
