@@ -78,7 +78,7 @@ def code_hash() -> str:
     return h.hexdigest()
 
 
-def run_id_for(scenario: Scenario, market: Market) -> str:
+def run_id_for(scenario: Scenario, market: Market, code: str | None = None) -> str:
     """Content address of a run: canonical scenario + input data + code."""
     inputs = {role: f["sha256"] for role, f in sorted(market.inputs.items())}
     payload = json.dumps(
@@ -86,7 +86,7 @@ def run_id_for(scenario: Scenario, market: Market) -> str:
             "scenario": scenario.canonical(),
             "city": market.space.content_hash,
             "inputs": inputs,
-            "code": code_hash(),
+            "code": code or code_hash(),
         },
         sort_keys=True,
         separators=(",", ":"),
@@ -293,7 +293,8 @@ def run_scenario(
     market, city_load_s = build_market(
         scenario, source=source, base_dir=base_dir, cache_dir=cache_dir
     )
-    run_id = run_id_for(scenario, market)
+    code = code_hash()  # reads every source file: once per run
+    run_id = run_id_for(scenario, market, code)
     final = out / run_id
     if skip_existing and (final / "metrics.json").is_file() and (final / "perf.json").is_file():
         metrics = json.loads((final / "metrics.json").read_text())
@@ -314,7 +315,7 @@ def run_scenario(
     _write_trips(partial, market.trips)
     if market.surge is not None:
         _write_surge(partial, sim)
-    _write_json(partial / "manifest.json", _manifest(scenario, source, market, run_id))
+    _write_json(partial / "manifest.json", _manifest(scenario, source, market, run_id, code))
     metrics = write_metrics(partial)
     _write_matcher_calls(partial, sim)
     perf = _perf(sim, sim_wall, city_load_s, time.perf_counter() - wall0)
@@ -331,12 +332,14 @@ def run_scenario(
     return RunResult(final, run_id, metrics, perf)
 
 
-def _manifest(scenario: Scenario, source: str, market: Market, run_id: str) -> dict[str, Any]:
+def _manifest(
+    scenario: Scenario, source: str, market: Market, run_id: str, code: str
+) -> dict[str, Any]:
     space = market.space
     return {
         "run_id": run_id,
         "ridesim_version": _version("ridesim"),
-        "code_hash": code_hash(),
+        "code_hash": code,
         "scenario_source": source,
         "scenario": scenario.canonical(),
         "seed_entropy": seed_entropy(scenario.seed),
