@@ -20,13 +20,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cities.errors import InputError
+from core.errors import InputError
 
 EXIT_INPUT = 2
 
 
 def _load(path: str, seed: int | None, overrides: list[str] | None = None) -> Any:
-    from sim.scenario import load_scenario, parse_overrides
+    from harness.scenario import load_scenario, parse_overrides
 
     scenario = load_scenario(path, overrides=parse_overrides(overrides or []))
     return scenario.with_seed(seed) if seed is not None else scenario
@@ -34,7 +34,7 @@ def _load(path: str, seed: int | None, overrides: list[str] | None = None) -> An
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a scenario, write its run directory and report, print the headline KPIs."""
-    from sim.run import run_scenario
+    from harness.run import run_scenario
 
     scenario = _load(args.scenario, args.seed, args.set)
     progress = None if args.no_progress else _ProgressBar(scenario.time.horizon_s)
@@ -63,7 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Check a scenario (schema, matcher, city extract, trip files) without running it."""
-    from sim.run import validate_scenario
+    from harness.run import validate_scenario
 
     scenario = _load(args.scenario, None)
     validate_scenario(scenario, source=args.scenario, base_dir=Path(args.scenario).resolve().parent)
@@ -73,7 +73,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run scenario files x varied values x seeds in parallel; write the sweep table."""
-    from sim.sweep import parse_vary, run_sweep, sweep_points
+    from harness.sweep import parse_vary, run_sweep, sweep_points
 
     seeds = [_seed(s) for s in args.seeds.split(",")] if args.seeds else None
     points = sweep_points(args.scenarios, parse_vary(args.vary or []), seeds)
@@ -106,7 +106,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_capacity(args: argparse.Namespace) -> int:
     """Recommend a matcher shard count per load level from measured per-shard latency."""
-    from sim.capacity import plan_capacity
+    from harness.capacity import plan_capacity
 
     plan = plan_capacity(
         args.scenario,

@@ -30,8 +30,8 @@ def one_run(out: str) -> None:
     """Run the scenario once in this process and print its figures as one JSON line."""
     import resource
 
-    from sim.run import run_scenario
-    from sim.scenario import load_scenario
+    from harness.run import run_scenario
+    from harness.scenario import load_scenario
 
     scenario = load_scenario(SCENARIO)
     result = run_scenario(scenario, source=str(SCENARIO), base_dir=SCENARIO.parent, out=Path(out))

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from bench.common import finish
-from sim.run import run_scenario
-from sim.scenario import parse_scenario
+from harness.run import run_scenario
+from harness.scenario import parse_scenario
 
 MEAN_DISTANCE = 0.5214
 

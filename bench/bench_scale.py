@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from bench.common import finish
-from sim.run import run_scenario
-from sim.scenario import load_scenario
+from harness.run import run_scenario
+from harness.scenario import load_scenario
 
 SCENARIO = Path(__file__).resolve().parent / "scenarios" / "campo_grande_10x_day.toml"
 

@@ -14,11 +14,10 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from cities.errors import InputError
 from cities.space import Space
-from cities.types import Frozen, NonNegFloat, PositiveFloat
-
-HOUR = 3600.0
+from core.clock import HOUR
+from core.errors import InputError
+from core.frozen import Frozen, NonNegFloat, PositiveFloat
 
 DEFAULT_PROFILE = (
     # Relative request rate per clock hour 00..23: a night trough, a morning peak around

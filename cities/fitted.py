@@ -50,7 +50,7 @@ from cities.replay import (
     sample_destinations,
 )
 from cities.space import Space
-from cities.types import NonNegFloat, PositiveFloat
+from core.frozen import NonNegFloat, PositiveFloat
 
 
 class FittedDemandSpec(TripFileSpec):

@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from cities.errors import InputError
 from cities.graph_space import load_graph_space
 from cities.roads import NoRoadsError, OsmReadError, load_road_graph
 from cities.space import Space
@@ -22,6 +21,7 @@ from cities.spec import (
     read_city_def,
 )
 from cities.synthetic import GridSpace, PlaneSpace
+from core.errors import InputError
 
 _OSM_SUFFIXES = (".osm", ".osm.gz", ".osm.bz2", ".osm.pbf", ".pbf", ".xml")
 

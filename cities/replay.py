@@ -69,12 +69,11 @@ import pyarrow.parquet as pq
 from pydantic import Field, field_validator, model_validator
 
 from cities.demand import Trips
-from cities.errors import InputError
 from cities.space import Space
-from cities.types import Frozen, NonNegFloat, PositiveFloat
+from core.clock import DAY, HOUR
+from core.errors import InputError
+from core.frozen import Frozen, NonNegFloat, PositiveFloat
 
-DAY = 86400.0
-HOUR = 3600.0
 CANDIDATES = 64
 """Candidate pickup records drawn per sampled dropoff (the closest in distance to the target
 wins): enough for the chosen distance to follow the target closely, few enough to stay cheap."""

@@ -33,9 +33,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Discriminator, Field, Tag, ValidationError, field_validator
 
-from cities.errors import InputError
 from cities.roads import ROAD_CLASSES
-from cities.types import Frozen, PositiveFloat
+from core.errors import InputError
+from core.frozen import Frozen, PositiveFloat
 
 DEFS_DIR = Path(__file__).with_name("defs")
 """Named city definitions: one ``<name>.toml`` each."""

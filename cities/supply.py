@@ -11,23 +11,16 @@ from pydantic import Field, field_validator, model_validator
 from scipy.optimize import nnls
 
 from cities.space import Space
-from cities.types import Frozen, PositiveFloat, clock_to_seconds
-
-DAY = 86400.0
+from core.clock import DAY, ClockTime, clock_to_seconds
+from core.frozen import Frozen, PositiveFloat
 
 
 class Shift(Frozen):
     """A block of drivers who log on at ``start`` for ``hours``."""
 
-    start: str
+    start: ClockTime
     hours: Annotated[float, Field(gt=0, le=24)]
     share: Annotated[float, Field(gt=0, le=1)]
-
-    @field_validator("start")
-    @classmethod
-    def _clock(cls, v: str) -> str:
-        clock_to_seconds(v)
-        return v
 
 
 class FleetSpec(Frozen):

@@ -73,7 +73,7 @@ def _fill_parallel(
     helpers = []
     try:
         for k in range(1, workers):
-            # -P: do not put cities/ on sys.path (its types.py would shadow the stdlib module).
+            # -P: the worker is a plain script; nothing of the caller's sys.path belongs on its own.
             cmd = [sys.executable, "-P", _table_worker.__file__, str(graph_file), str(path)]
             cmd += [str(k), str(workers), str(BLOCK_ROWS)]
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

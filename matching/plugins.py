@@ -2,7 +2,7 @@
 
 A scenario names a plug-in with a registered name (``"assignment"``) or an import path
 (``"mypkg.mymodule:MyClass"``) plus a table of constructor parameters. These helpers turn that
-into an instance, or raise :class:`~cities.errors.InputError` naming the field at fault.
+into an instance, or raise :class:`~core.errors.InputError` naming the field at fault.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cities.errors import InputError
+from core.errors import InputError
 
 
 def resolve_plugin(

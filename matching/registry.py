@@ -2,7 +2,7 @@
 
 A scenario names its matcher (``dispatch.matcher``) and its parameters (``dispatch.params``);
 :func:`make_matcher` turns them into a :class:`~matching.api.Matcher` or raises
-:class:`~cities.errors.InputError` naming the field at fault.
+:class:`~core.errors.InputError` naming the field at fault.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from cities.errors import InputError
+from core.errors import InputError
 from matching.api import Matcher
 from matching.plugins import build_plugin, plugin_params, resolve_plugin
 

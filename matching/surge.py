@@ -31,8 +31,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from cities.errors import InputError
 from cities.zones import Zones, check_csr
+from core.errors import InputError
 from matching.api import API_VERSION, _frozen_array, _unchecked
 from matching.plugins import make_plugin
 
@@ -406,7 +406,7 @@ def make_surge_policy(
 ) -> SurgePolicy:
     """The scenario's surge policy from its name (``surge.policy``: a key of
     :data:`SURGE_POLICIES` or an import path ``package.module:Class``) and parameters
-    (``surge.params``); raises :class:`~cities.errors.InputError` naming the field at fault."""
+    (``surge.params``); raises :class:`~core.errors.InputError` naming the field at fault."""
     policy = make_plugin(
         name,
         params,

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from cities.errors import InputError
+from core.errors import InputError
 from reports.figures import wait_overlay_figure
 from reports.figures._style import png_base64
 from reports.html import CSS, _md_table, _table, esc, fmt_num, fmt_pct, fmt_s, get

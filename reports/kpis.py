@@ -55,7 +55,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sim.events import SCHEMA, SCHEMA_VERSION, Kind
+from core.schemas import EVENTS_SCHEMA, EVENTS_SCHEMA_VERSION, Kind
 
 METRICS_VERSION = 2
 SIG_DIGITS = 6
@@ -309,8 +309,8 @@ def read_columns(path: Path) -> Columns:
     """The event columns of ``events.parquet``, streamed batch by batch (the whole Arrow table is
     never in memory). Raises ValueError when the file is not a v2 event log."""
     pf = pq.ParquetFile(path)
-    if not pf.schema_arrow.equals(SCHEMA, check_metadata=False):
-        raise ValueError(f"{path}: not a ridesim event log (schema differs from v{SCHEMA_VERSION})")
+    if not pf.schema_arrow.equals(EVENTS_SCHEMA, check_metadata=False):
+        raise ValueError(f"{path}: not a ridesim event log (schema differs from v{EVENTS_SCHEMA_VERSION})")
     f = _Filler(pf.metadata.num_rows)
     for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=list(_READ)):
         f.add(batch)

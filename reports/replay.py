@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 from scipy import stats
 
-from cities.errors import InputError
+from core.errors import InputError
 
 REQUIRED = ("rider", "recorded_trip_s")
 

@@ -1,6 +1,6 @@
 """Reading a run directory back: the only way reports see a run.
 
-Every loader raises :class:`cities.errors.InputError` naming the path and what is missing, so a
+Every loader raises :class:`core.errors.InputError` naming the path and what is missing, so a
 half-written run directory gives a clear message instead of a traceback.
 """
 
@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cities.errors import InputError
+from core.errors import InputError
 from reports.kpis import Columns, commission_of, horizon_of, read_columns
 
 REQUIRED = ("manifest.json", "events.parquet")

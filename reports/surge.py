@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from cities.errors import InputError
+from core.errors import InputError
 from reports.kpis import QUOTE, Columns, describe
 from reports.market import bin_edges
 

@@ -46,7 +46,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from cities.types import Frozen, NonNegFloat, PositiveFloat
+from core.frozen import Frozen, NonNegFloat, PositiveFloat
 
 Probability = Annotated[float, Field(ge=0, le=1)]
 

@@ -26,6 +26,8 @@ import simpy
 from cities.demand import Trips
 from cities.space import Space
 from cities.supply import Fleet
+from core.clock import HOUR
+from core.schemas import NONE, Kind
 from matching.api import CandidateDrivers, Matcher, MatchRequest, MatchResponse, OpenRequests
 from sim.behaviour import (
     DriverSpec,
@@ -35,12 +37,10 @@ from sim.behaviour import (
     TravelSpec,
     lognormal_factors,
 )
-from sim.events import NONE, EventLog, Kind
+from sim.events import EventLog
 from sim.faults import FaultPlan
 from sim.pricing import MarketState, SurgeController, SurgePricing
 from sim.reposition import RepositionPolicy, RepositionSnapshot
-
-HOUR = 3600.0
 
 
 class DriverStatus(IntEnum):

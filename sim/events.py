@@ -1,100 +1,18 @@
-"""The event log: one declared Arrow schema, appended in simulated-time order, written in chunks.
+"""The event log writer: rows appended in simulated-time order, written in chunks.
 
-One row per thing that happened. Columns:
-
-===========  ============  ==============================================================
-column       type          meaning
-===========  ============  ==============================================================
-seq          int64         position in the total order (0, 1, 2, ...)
-t            float64       simulated seconds since the scenario start
-kind         string        what happened (see :class:`Kind`)
-rider        int64 / null  ride request id
-driver       int64 / null  driver id
-node         int64 / null  where it happened (access node id)
-dest_node    int64 / null  where it is heading (see per-kind notes)
-value        float64/null  the kind's measured quantity (see per-kind notes)
-fare         float64/null  money: the quoted price (quote) or the fare paid (dropoff)
-detail       string/null   the kind's qualifier (cancel reason, ...)
-===========  ============  ==============================================================
-
-Per kind:
-
-* ``driver_online`` / ``driver_offline``: driver, node; detail ``crash`` on an app crash
-  and ``reconnect`` when the driver comes back.
-* ``fault``: detail ``matcher_down`` / ``matcher_up`` (a matcher outage starts / ends).
-* ``quote``: rider, node = pickup node, dest_node = dropoff node, value = quoted pickup ETA
-  seconds shown to the rider, fare = quoted price, detail = ``request`` or ``decline`` (the
-  rider's choice; a declined quote never becomes a request).
-* ``request``: rider, node = pickup node, dest_node = dropoff node,
-  value = free-flow trip seconds pickup -> dropoff, fare = the accepted quote.
-* ``offer``: rider, driver, node = driver's node, dest_node = pickup node,
-  value = pickup ETA seconds the matcher saw, detail = batch id (only when drivers may decline).
-* ``decline``: rider, driver, node = driver's node, detail = ``declined``, ``timeout`` or
-  ``rider_gone``; the request goes back to the matcher.
-* ``assign``: rider, driver, node = driver's node, dest_node = pickup node,
-  value = pickup ETA seconds the matcher saw (the quote to compare with the actual), detail =
-  batch id. The driver starts towards the pickup now.
-* ``pickup``: rider, driver, node = pickup node, value = actual seconds from assign to pickup.
-* ``dropoff``: rider, driver, node = dropoff node, value = actual seconds pickup -> dropoff,
-  fare = fare paid.
-* ``cancel``: rider, driver (if one was assigned), node = pickup node, detail = reason:
-  ``patience`` (nobody matched in time), ``no_driver`` (zero patience, nobody in range),
-  ``after_match`` (the rider gave up on the assigned driver; the driver still drives to the
-  pickup node and is free there).
-* ``reposition``: driver, node = where the driver is, dest_node = where they head while idle,
-  value = seconds the drive takes.
-
-Rows are appended in the order the simulation processes them, which is the SimPy
-(time, priority, sequence) order, so ``t`` never decreases.
+The schema and the meaning of every column and kind are declared in :mod:`core.schemas`.
 """
+
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 2
-
-SCHEMA = pa.schema(
-    [
-        pa.field("seq", pa.int64(), nullable=False),
-        pa.field("t", pa.float64(), nullable=False),
-        pa.field("kind", pa.string(), nullable=False),
-        pa.field("rider", pa.int64()),
-        pa.field("driver", pa.int64()),
-        pa.field("node", pa.int64()),
-        pa.field("dest_node", pa.int64()),
-        pa.field("value", pa.float64()),
-        pa.field("fare", pa.float64()),
-        pa.field("detail", pa.string()),
-    ],
-    metadata={"ridesim.events.schema_version": str(SCHEMA_VERSION)},
-)
-
-
-class Kind(StrEnum):
-    """Event kinds written to the log."""
-
-    DRIVER_ONLINE = "driver_online"
-    DRIVER_OFFLINE = "driver_offline"
-    QUOTE = "quote"
-    REQUEST = "request"
-    OFFER = "offer"
-    DECLINE = "decline"
-    ASSIGN = "assign"
-    PICKUP = "pickup"
-    DROPOFF = "dropoff"
-    CANCEL = "cancel"
-    REPOSITION = "reposition"
-    FAULT = "fault"
-
-
-NONE = -1
-"""In-memory marker for a missing id; written to Parquet as null, never as -1."""
+from core.schemas import EVENTS_SCHEMA, NONE
 
 
 class EventLog:
@@ -111,7 +29,7 @@ class EventLog:
         self.chunk_rows = chunk_rows
         self._stream_path = path.with_suffix(".arrows") if path else None
         self._sink = pa.OSFile(str(self._stream_path), "wb") if self._stream_path else None
-        self._writer = pa.ipc.new_stream(self._sink, SCHEMA) if self._sink else None
+        self._writer = pa.ipc.new_stream(self._sink, EVENTS_SCHEMA) if self._sink else None
         self._chunks: list[pa.RecordBatch] = []
         self._seq = 0
         self._reset()
@@ -175,7 +93,7 @@ class EventLog:
                 _values(self._fare),
                 pa.array(self._detail, type=pa.string()),
             ],
-            schema=SCHEMA,
+            schema=EVENTS_SCHEMA,
         )
         if self._writer is not None:
             self._writer.write_batch(batch)
@@ -195,7 +113,7 @@ class EventLog:
         assert self.path is not None and self._stream_path is not None
         with pa.memory_map(str(self._stream_path)) as source:
             reader = pa.ipc.open_stream(source)
-            with pq.ParquetWriter(self.path, SCHEMA, compression="zstd") as out:
+            with pq.ParquetWriter(self.path, EVENTS_SCHEMA, compression="zstd") as out:
                 for batch in reader:
                     out.write_batch(batch)
         self._stream_path.unlink()
@@ -205,7 +123,7 @@ class EventLog:
         if self.path is not None:
             raise RuntimeError("EventLog.table(): this log streams to disk; read the file")
         self.flush()
-        return pa.Table.from_batches(self._chunks, schema=SCHEMA)
+        return pa.Table.from_batches(self._chunks, schema=EVENTS_SCHEMA)
 
 
 def _ids(values: list[int]) -> pa.Array:
@@ -216,17 +134,3 @@ def _ids(values: list[int]) -> pa.Array:
 def _values(values: list[float]) -> pa.Array:
     arr = np.asarray(values, dtype=np.float64)
     return pa.array(arr, mask=np.isnan(arr))
-
-
-def read_events(path: Path) -> pa.Table:
-    """Read an event log (``events.parquet``, or the ``events.arrows`` prefix a crashed run
-    left behind), checking its schema."""
-    path = Path(path)
-    if path.suffix == ".arrows":
-        with pa.memory_map(str(path)) as source:
-            table = pa.ipc.open_stream(source).read_all()
-    else:
-        table = pq.read_table(path)
-    if not table.schema.equals(SCHEMA, check_metadata=False):
-        raise ValueError(f"{path}: not a ridesim event log (schema differs from v{SCHEMA_VERSION})")
-    return table

@@ -21,24 +21,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from cities.types import Frozen, NonNegFloat, PositiveFloat, clock_to_seconds
-
-DAY = 86400.0
+from core.clock import DAY, ClockTime, clock_to_seconds
+from core.frozen import Frozen, NonNegFloat, PositiveFloat
 
 
 class Outage(Frozen):
     """A fixed matcher outage starting at clock time ``start`` (repeats daily)."""
 
-    start: str
+    start: ClockTime
     minutes: PositiveFloat
-
-    @field_validator("start")
-    @classmethod
-    def _clock(cls, v: str) -> str:
-        clock_to_seconds(v)
-        return v
 
 
 class FaultSpec(Frozen):

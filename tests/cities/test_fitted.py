@@ -26,9 +26,9 @@ from test_replay import (
 
 from cities import load_city
 from cities.demand import DEFAULT_PROFILE, poisson_arrivals
-from cities.errors import InputError
 from cities.fitted import FittedDemand, FittedDemandSpec, fit_demand, fitted_trips
 from cities.spec import OsmCity
+from core.errors import InputError
 
 H = 3600.0
 DAY = 86400.0

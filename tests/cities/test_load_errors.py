@@ -9,8 +9,8 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from cities import check_city, load_city
-from cities.errors import InputError
 from cities.spec import CitySpec, GridCity, NamedCity, OsmCity
+from core.errors import InputError
 from tests.cities.conftest import write_osm
 
 

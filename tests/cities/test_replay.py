@@ -11,7 +11,6 @@ import pytest
 from pydantic import ValidationError
 
 from cities import load_city
-from cities.errors import InputError
 from cities.replay import (
     CANDIDATES,
     ReplayDemandSpec,
@@ -19,6 +18,7 @@ from cities.replay import (
     replay_trips,
 )
 from cities.spec import OsmCity
+from core.errors import InputError
 
 DATA = Path(__file__).with_name("data")
 SOURCE = "scenarios/replay.toml"

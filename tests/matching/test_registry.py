@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cities.errors import InputError
+from core.errors import InputError
 from matching.checks import check_matcher, line_instance, random_instance
 from matching.matchers import Assignment
 from matching.registry import available, make_matcher, matcher_params, register

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from cities import GridSpace
-from cities.errors import InputError
 from cities.zones import zones_for
+from core.errors import InputError
 from matching.api import API_VERSION
 from matching.surge import (
     SURGE_POLICIES,

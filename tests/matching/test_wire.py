@@ -22,7 +22,7 @@ import grpc
 import numpy as np
 import pytest
 
-from cities.errors import InputError
+from core.errors import InputError
 from matching import registry
 from matching.api import (
     API_VERSION,

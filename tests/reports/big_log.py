@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from sim.events import SCHEMA  # noqa: E402
+from core.schemas import EVENTS_SCHEMA  # noqa: E402
 
 ROWS_PER_RIDER = 6.6  # measured mean of the mix below, drivers' rows included
 
@@ -122,7 +122,7 @@ def big_events(n_rows: int, horizon_s: float = 86_400.0, seed: int = 0) -> pa.Ta
             arrays[k] = pa.array(v, mask=np.isnan(v) if k != "t" else None)
         else:
             arrays[k] = pa.array(v.tolist(), pa.string())
-    return pa.table(arrays, schema=SCHEMA)
+    return pa.table(arrays, schema=EVENTS_SCHEMA)
 
 
 def write_big_run(run_dir: Path, n_rows: int, horizon_s: float = 86_400.0) -> Path:

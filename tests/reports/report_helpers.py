@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sim.events import SCHEMA
+from core.schemas import EVENTS_SCHEMA
 
 Row = tuple  # (t, kind, rider, driver, node, dest_node, value, detail, fare); None for missing
 
@@ -34,7 +34,7 @@ def make_events(rows: list[Row]) -> pa.Table:
             "fare": pa.array(cols[8], pa.float64()),
             "detail": pa.array(cols[7], pa.string()),
         },
-        schema=SCHEMA,
+        schema=EVENTS_SCHEMA,
     )
 
 

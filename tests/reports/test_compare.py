@@ -10,7 +10,7 @@ import pytest
 from report_helpers import grid_nodes, manifest, perf_json, synthetic_events, write_run
 from test_html_report import external_refs
 
-from cities.errors import InputError
+from core.errors import InputError
 from reports.compare import mean_ci95, write_comparison
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from report_helpers import make_events, manifest, write_run
 
-from cities.errors import InputError
+from core.errors import InputError
 from reports.html import OSM_ATTRIBUTION, OSM_COPYRIGHT_URL, write_report
 from reports.kpis import write_metrics
 

@@ -255,7 +255,7 @@ def test_idle_driver_repositions_toward_recent_demand(tmp_path: Path) -> None:
 
 def test_reposition_registry_and_errors() -> None:
     """Policies by name; `stay` means no policy; unknown names and bad params are input errors."""
-    from cities.errors import InputError
+    from core.errors import InputError
 
     assert make_reposition("stay") is None
     assert isinstance(make_reposition("demand", {"max_drive_s": 300}), TowardDemand)

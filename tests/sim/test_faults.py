@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cities.errors import InputError
-from sim.events import read_events
+from core.errors import InputError
+from core.schemas import read_events
+from harness.run import run_scenario
 from sim.faults import FaultSpec, plan_faults
-from sim.run import run_scenario
-from tests.sim.conftest import small_scenario
+from tests.scenarios import small_scenario
 
 
 def test_fixed_and_random_outages_are_merged_and_clipped() -> None:
@@ -66,7 +66,7 @@ def test_driver_app_crashes_log_off_idle_drivers_then_reconnect(
     nxt = back.groupby("driver").t.min()
     both = first.index.intersection(nxt.index)
     assert np.allclose(nxt[both] - first[both], 180.0)
-    from tests.sim.test_run import assert_invariants
+    from tests.scenarios import assert_invariants
 
     assert_invariants(result, scenario, tmp_path, cache_dir)
 

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from sim.events import read_events
-from tests.sim.conftest import small_scenario
-from tests.sim.test_run import run
+from core.schemas import read_events
+from tests.scenarios import run, small_scenario
 
 
 def test_surge_raises_prices_and_damps_conversion(tmp_path: Path, cache_dir: Path) -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from cities import load_city
-from sim.events import read_events
+from core.schemas import read_events
+from harness.run import run_scenario
+from harness.scenario import parse_scenario
 from sim.invariants import check_event_log
-from sim.run import run_scenario
-from sim.scenario import parse_scenario
 from tests.shared import SMALL_EXTRACTS
 
 
@@ -48,7 +48,7 @@ def test_chicago_replay_scenario(shared_data: Path, tmp_path: Path, cache_dir: P
 
     import pyarrow.parquet as pq
 
-    from sim.scenario import load_scenario
+    from harness.scenario import load_scenario
 
     path = Path(__file__).resolve().parents[2] / "scenarios" / "chicago_replay.toml"
     scenario = load_scenario(path, overrides={"time.duration_h": 6})

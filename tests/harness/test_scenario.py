@@ -9,8 +9,8 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from cities.errors import InputError
-from sim.scenario import Scenario, load_scenario
+from core.errors import InputError
+from harness.scenario import Scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -294,7 +294,7 @@ def test_cli_validate_accepts_shipped_scenarios() -> None:
 
 def test_overrides_set_dotted_keys(tmp_path: Path) -> None:
     """--set style overrides replace nested values, parse TOML values, and are validated."""
-    from sim.scenario import parse_overrides
+    from harness.scenario import parse_overrides
 
     path = write(tmp_path, VALID)
     over = parse_overrides(["dispatch.matcher=assignment", "demand.multiplier=2.5", "fleet.size=9"])

@@ -20,17 +20,17 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
 from cities.demand import DemandSpec
-from cities.errors import InputError
 from cities.fitted import FittedDemandSpec
 from cities.replay import ReplayDemandSpec
 from cities.spec import CitySpec
 from cities.supply import FleetSpec
-from cities.types import Frozen, NonNegFloat, PositiveFloat, clock_to_seconds
+from core.clock import ClockTime, clock_to_seconds
+from core.errors import InputError
+from core.frozen import Frozen, NonNegFloat, PositiveFloat
 from sim.behaviour import DriverSpec, PricingSpec, RiderSpec, TravelSpec
 from sim.faults import FaultSpec
 
@@ -40,15 +40,9 @@ SCHEMA_VERSION = 1
 class TimeSpec(Frozen):
     """The simulated period: clock time of t = 0 and its length."""
 
-    start: str = "00:00"
+    start: ClockTime = "00:00"
     duration_h: PositiveFloat | None = None
     duration_s: PositiveFloat | None = None
-
-    @field_validator("start")
-    @classmethod
-    def _clock(cls, v: str) -> str:
-        clock_to_seconds(v)
-        return v
 
     @model_validator(mode="after")
     def _one_duration(self) -> TimeSpec:

@@ -9,33 +9,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from cities import load_city
-from sim.events import SCHEMA, read_events
-from sim.invariants import check_event_log
-from sim.run import run_scenario
-from tests.sim.conftest import small_scenario
-
-
-def run(scenario, tmp_path: Path, cache_dir: Path, name: str = "runs"):
-    return run_scenario(
-        scenario, source="test", base_dir=tmp_path, out=tmp_path / name, cache_dir=cache_dir
-    )
-
-
-def assert_invariants(result, scenario, tmp_path: Path, cache_dir: Path) -> None:
-    if getattr(scenario.city, "kind", None) == "plane":
-        # A plane's nodes are the run's own points: rebuild its metric from nodes.parquet.
-        xy = pq.read_table(result.run_dir / "nodes.parquet").to_pandas()[["x_m", "y_m"]].to_numpy()
-        speed = scenario.city.speed_mps
-
-        def travel_time(a, b):
-            return np.hypot(*(xy[a] - xy[b]).T) / speed
-    else:
-        travel_time = load_city(
-            scenario.city, base_dir=tmp_path, source="test", cache_dir=cache_dir
-        ).travel_time
-    problems = check_event_log(read_events(result.run_dir / "events.parquet"), travel_time)
-    assert problems == []
+from core.schemas import EVENTS_SCHEMA, read_events
+from harness.run import run_scenario
+from tests.scenarios import assert_invariants, run, small_scenario
 
 
 def test_run_directory_has_every_artifact(tmp_path: Path, cache_dir: Path) -> None:
@@ -60,7 +36,7 @@ def test_run_directory_has_every_artifact(tmp_path: Path, cache_dir: Path) -> No
     assert manifest["seed_entropy"] == str(scenario.seed)
     assert manifest["matcher"]["name"] == "batched_greedy"
     assert read_events(result.run_dir / "events.parquet").schema.equals(
-        SCHEMA, check_metadata=False
+        EVENTS_SCHEMA, check_metadata=False
     )
 
 
@@ -158,9 +134,9 @@ def test_shift_end_lets_driver_finish_trip(tmp_path: Path, cache_dir: Path) -> N
 def test_default_scenario_runs_on_the_shipped_city(tmp_path: Path, cache_dir: Path) -> None:
     """The README's main job, shortened: the default scenario runs on Campo Grande from the
     repo alone, with the city's usual congestion, and its report is written."""
+    from harness.run import build_market
+    from harness.scenario import load_scenario
     from reports.html import write_report
-    from sim.run import build_market
-    from sim.scenario import load_scenario
 
     path = Path(__file__).resolve().parents[2] / "scenarios" / "default.toml"
     scenario = load_scenario(path, overrides={"time.duration_h": 0.5})
@@ -239,7 +215,7 @@ class ExplodingMatcher:
 def test_crash_leaves_readable_prefix_and_no_result(tmp_path: Path, cache_dir: Path) -> None:
     """A run that dies mid-way leaves runs/<id>.partial/events.arrows readable up to the last
     flushed chunk, and no runs/<id>/ that could pass for a result."""
-    scenario = small_scenario(dispatch={"matcher": "tests.sim.test_run:ExplodingMatcher"})
+    scenario = small_scenario(dispatch={"matcher": "tests.harness.test_run:ExplodingMatcher"})
     with pytest.raises(RuntimeError, match="matcher crashed"):
         run_scenario(
             scenario,

@@ -46,6 +46,7 @@ from cities.space import Space
 from cities.spec import NamedCity, read_city_def
 from cities.supply import Fleet, generate_fleet
 from cities.zones import Zones, zones_for
+from harness.scenario import Scenario
 from matching.api import Matcher
 from matching.plugins import plugin_params
 from matching.registry import make_matcher, matcher_params
@@ -58,11 +59,10 @@ from sim.events import EventLog
 from sim.faults import FaultPlan, plan_faults
 from sim.pricing import SurgePricing
 from sim.reposition import RepositionPolicy, make_reposition
-from sim.scenario import Scenario
 from sim.seeding import STREAMS, seed_entropy, spawn_streams
 
 ROOT = Path(__file__).resolve().parents[1]
-CODE_DIRS = ("sim", "matching", "cities", "reports")
+CODE_DIRS = ("core", "cities", "matching", "sim", "reports", "harness")
 VERSIONED = ("numpy", "scipy", "simpy", "pyarrow", "pydantic", "ortools", "osmium", "h3")
 
 Progress = Callable[[float, int, int], None]

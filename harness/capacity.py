@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from sim.scenario import load_scenario
-from sim.sweep import SweepPoint, markdown_table, run_sweep
+from harness.scenario import load_scenario
+from harness.sweep import SweepPoint, markdown_table, run_sweep
 
 
 @dataclass(frozen=True)

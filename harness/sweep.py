@@ -19,8 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from cities.errors import InputError
-from sim.scenario import load_scenario, parse_overrides
+from core.errors import InputError
+from harness.scenario import load_scenario, parse_overrides
 
 SUMMARY_METRICS = {
     "requests": ("requests", "count"),
@@ -71,7 +71,7 @@ def sweep_points(
 
 def run_point(point: SweepPoint, out: str, cache_dir: str | None = None) -> dict[str, Any]:
     """Run (or find already done) one point; returns its row of the sweep table."""
-    from sim.run import run_scenario
+    from harness.run import run_scenario
 
     scenario = load_scenario(point.scenario, overrides=point.overrides)
     if point.seed is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sim.capacity import plan_capacity
+from harness.capacity import plan_capacity
 
 ROOT = Path(__file__).resolve().parents[2]
 GRID = str(ROOT / "scenarios" / "grid_small.toml")

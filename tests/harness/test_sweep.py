@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.sweep import parse_vary, run_sweep, sweep_points
+from harness.sweep import parse_vary, run_sweep, sweep_points
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXED = str(ROOT / "scenarios" / "wild_goose_chase.toml")
