@@ -26,6 +26,7 @@ EXIT_INPUT = 2
 
 
 def _load(path: str, seed: int | None, overrides: list[str] | None = None) -> Any:
+    # deferred: each command imports only what it uses, so the CLI starts fast
     from harness.scenario import load_scenario, parse_overrides
 
     scenario = load_scenario(path, overrides=parse_overrides(overrides or []))
@@ -34,6 +35,7 @@ def _load(path: str, seed: int | None, overrides: list[str] | None = None) -> An
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a scenario, write its run directory and report, print the headline KPIs."""
+    # deferred: each command imports only what it uses, so the CLI starts fast
     from harness.run import run_scenario
 
     scenario = _load(args.scenario, args.seed, args.set)
@@ -53,6 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"run {result.run_id} ({scenario.name}, seed {scenario.seed})")
     _print_headline(result.metrics, result.perf)
     if not args.no_report:
+        # deferred: each command imports only what it uses, so the CLI starts fast
         from reports.html import write_report
 
         report = write_report(result.run_dir)
@@ -63,6 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Check a scenario (schema, matcher, city extract, trip files) without running it."""
+    # deferred: each command imports only what it uses, so the CLI starts fast
     from harness.run import validate_scenario
 
     scenario = _load(args.scenario, None)
@@ -73,6 +77,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run scenario files x varied values x seeds in parallel; write the sweep table."""
+    # deferred: each command imports only what it uses, so the CLI starts fast
     from harness.sweep import parse_vary, run_sweep, sweep_points
 
     seeds = [_seed(s) for s in args.seeds.split(",")] if args.seeds else None
@@ -97,6 +102,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(table.to_string(index=False))
     print(f"sweep table: {out / 'sweep.csv'}")
     if args.plot:
+        # deferred: each command imports only what it uses, so the CLI starts fast
         from reports.figures.sweep import write_sweep_figures
 
         for path in write_sweep_figures(table, out, x=args.plot):
@@ -106,6 +112,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_capacity(args: argparse.Namespace) -> int:
     """Recommend a matcher shard count per load level from measured per-shard latency."""
+    # deferred: each command imports only what it uses, so the CLI starts fast
     from harness.capacity import plan_capacity
 
     plan = plan_capacity(
@@ -126,9 +133,13 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 
 def cmd_serve_matcher(args: argparse.Namespace) -> int:
     """Serve a matcher over gRPC (the wire form of the v1 contract) until interrupted."""
+    # deferred: each command imports only what it uses, so the CLI starts fast
     import json
 
+    # deferred: each command imports only what it uses, so the CLI starts fast
     from matching.registry import make_matcher
+
+    # deferred: each command imports only what it uses, so the CLI starts fast
     from matching.wire.server import main as serve_main
 
     try:
@@ -146,6 +157,7 @@ def cmd_serve_matcher(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write report.html and report.md for a finished run directory."""
+    # deferred: each command imports only what it uses, so the CLI starts fast
     from reports.html import write_report
 
     print(f"report: {write_report(Path(args.run_dir))}")
@@ -154,6 +166,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Write a side-by-side comparison of several run directories."""
+    # deferred: each command imports only what it uses, so the CLI starts fast
     from reports.compare import write_comparison
 
     out = Path(args.out) if args.out else Path(args.run_dirs[0]).parent / "compare"
@@ -162,6 +175,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _print_headline(metrics: dict[str, Any], perf: dict[str, Any]) -> None:
+    # deferred: each command imports only what it uses, so the CLI starts fast
     from reports.kpis import headline
 
     for label, value in headline(metrics):
@@ -176,6 +190,7 @@ class _ProgressBar:
     """Simulated time, requests so far and events/s on a rich progress bar."""
 
     def __init__(self, horizon_s: float) -> None:
+        # deferred: each command imports only what it uses, so the CLI starts fast
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._progress = Progress(

@@ -22,102 +22,12 @@ fleet placed), which is when the simulator builds them; asking for a node added 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
 
 import h3
 import numpy as np
 
 from cities.space import Space
-
-SCHEMES = ("h3", "grid")
-
-
-def _frozen(values: Any, dtype: Any, name: str) -> np.ndarray:
-    arr = np.asarray(values, dtype=dtype).view()
-    if arr.ndim != 1:
-        raise ValueError(f"Zones.{name}: expected a 1-d array, got shape {arr.shape}")
-    arr.flags.writeable = False
-    return arr
-
-
-@dataclass(frozen=True, eq=False)
-class Zones:
-    """Cells over a space's access nodes, one row per cell, sorted by cell id.
-
-    ``node_cell[i]`` is the row of node ``i``'s cell. ``neighbour_idx[neighbour_ptr[r]:
-    neighbour_ptr[r + 1]]`` are the rows of cell ``r``'s ring-1 neighbours that exist, sorted
-    (compressed sparse rows; never ``r`` itself; symmetric). ``resolution`` is the H3
-    resolution (``None`` for squares), ``cell_m`` the square side in metres (``None`` for H3).
-    """
-
-    cell: np.ndarray
-    node_cell: np.ndarray
-    neighbour_ptr: np.ndarray
-    neighbour_idx: np.ndarray
-    scheme: str
-    resolution: int | None = None
-    cell_m: float | None = None
-
-    def __post_init__(self) -> None:
-        cell = _frozen(self.cell, object, "cell")
-        node_cell = _frozen(self.node_cell, np.int64, "node_cell")
-        ptr = _frozen(self.neighbour_ptr, np.int64, "neighbour_ptr")
-        idx = _frozen(self.neighbour_idx, np.int64, "neighbour_idx")
-        n = cell.shape[0]
-        if self.scheme not in SCHEMES:
-            raise ValueError(f"Zones.scheme: expected one of {SCHEMES}, got {self.scheme!r}")
-        if not all(isinstance(c, str) for c in cell.tolist()):
-            raise ValueError("Zones.cell: expected str cell ids")
-        if n > 1 and not bool(np.all(cell[1:] > cell[:-1])):
-            raise ValueError("Zones.cell: must be strictly increasing (sorted, unique)")
-        if node_cell.size and (node_cell.min() < 0 or node_cell.max() >= n):
-            raise ValueError(f"Zones.node_cell: rows must be in [0, {n})")
-        check_csr(ptr, idx, n, "Zones")
-        for name, arr in (("cell", cell), ("node_cell", node_cell), ("neighbour_ptr", ptr),
-                          ("neighbour_idx", idx)):
-            object.__setattr__(self, name, arr)
-
-    def __len__(self) -> int:
-        return int(self.cell.shape[0])
-
-    @property
-    def n_nodes(self) -> int:
-        """How many access nodes the zones cover (all that existed when they were built)."""
-        return int(self.node_cell.shape[0])
-
-    def rows_of(self, nodes: np.ndarray) -> np.ndarray:
-        """Cell rows of access ``nodes`` (int64, same shape); ``IndexError`` for a node the
-        zones do not cover (one a plane added after :func:`zones_for`)."""
-        nodes = np.asarray(nodes, dtype=np.int64)
-        if nodes.size and (nodes.min() < 0 or nodes.max() >= self.n_nodes):
-            raise IndexError(
-                f"node ids must be in [0, {self.n_nodes}): build the zones after every node "
-                "exists (on a plane, after demand and fleet are located)"
-            )
-        return self.node_cell[nodes]
-
-    def count(self, nodes: np.ndarray) -> np.ndarray:
-        """How many of ``nodes`` (repeats count) fall in each cell: int64, one per row."""
-        return np.bincount(self.rows_of(np.ravel(nodes)), minlength=len(self)).astype(np.int64)
-
-    def neighbours(self, row: int) -> np.ndarray:
-        """Rows of cell ``row``'s existing ring-1 neighbours, sorted."""
-        return self.neighbour_idx[self.neighbour_ptr[row] : self.neighbour_ptr[row + 1]]
-
-
-def check_csr(ptr: np.ndarray, idx: np.ndarray, n: int, kind: str) -> None:
-    """Raise ``ValueError`` unless ``ptr``/``idx`` are compressed sparse rows over ``n`` rows
-    (``kind`` names the owner in the message)."""
-    if ptr.shape[0] != n + 1:
-        raise ValueError(f"{kind}.neighbour_ptr: has {ptr.shape[0]} entries, expected {n + 1}")
-    if ptr[0] != 0 or ptr[-1] != idx.shape[0] or bool(np.any(np.diff(ptr) < 0)):
-        raise ValueError(
-            f"{kind}.neighbour_ptr: must start at 0, never decrease and end at "
-            f"len(neighbour_idx) = {idx.shape[0]}"
-        )
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
-        raise ValueError(f"{kind}.neighbour_idx: rows must be in [0, {n})")
+from core.zoning import Zones
 
 
 def zones_for(space: Space, *, h3_resolution: int = 8, cell_m: float = 1000.0) -> Zones:
@@ -126,12 +36,15 @@ def zones_for(space: Space, *, h3_resolution: int = 8, cell_m: float = 1000.0) -
     Geographic spaces get H3 cells at ``h3_resolution`` (0-15); synthetic spaces get squares
     of side ``cell_m`` metres (the other parameter is ignored). See the module docstring.
     """
-    if isinstance(h3_resolution, bool) or not isinstance(h3_resolution, int | np.integer) or not (
-        0 <= h3_resolution <= 15
+    if (
+        isinstance(h3_resolution, bool)
+        or not isinstance(h3_resolution, int | np.integer)
+        or not (0 <= h3_resolution <= 15)
     ):
         raise ValueError(f"h3_resolution: expected an integer in 0..15, got {h3_resolution!r}")
-    if isinstance(cell_m, bool) or not (isinstance(cell_m, int | float) and math.isfinite(cell_m)
-                                        and cell_m > 0):
+    if isinstance(cell_m, bool) or not (
+        isinstance(cell_m, int | float) and math.isfinite(cell_m) and cell_m > 0
+    ):
         raise ValueError(f"cell_m: expected a positive number of metres, got {cell_m!r}")
     xy = np.asarray(space.node_xy, dtype=np.float64).reshape(-1, 2)
     lonlat = space.to_lonlat(xy)
@@ -159,8 +72,9 @@ def _csr(lists: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 def _h3_zones(lonlat: np.ndarray, resolution: int) -> Zones:
     to_cell = h3.latlng_to_cell
     lon, lat = lonlat[:, 0].tolist(), lonlat[:, 1].tolist()
-    ids = np.array([to_cell(la, lo, resolution) for lo, la in zip(lon, lat, strict=True)],
-                   dtype=str)
+    ids = np.array(
+        [to_cell(la, lo, resolution) for lo, la in zip(lon, lat, strict=True)], dtype=str
+    )
     cell, node_cell = _from_ids(ids)
     # Cell ids of one resolution are fixed-length hex strings: string order is numeric order,
     # and searchsorted over them finds each neighbour's row (or that it does not exist).
@@ -175,14 +89,11 @@ def _h3_zones(lonlat: np.ndarray, resolution: int) -> Zones:
     return Zones(cell, node_cell, ptr, idx, scheme="h3", resolution=resolution)
 
 
-def _grid_zones(
-    xy: np.ndarray, bounds: tuple[float, float, float, float], cell_m: float
-) -> Zones:
+def _grid_zones(xy: np.ndarray, bounds: tuple[float, float, float, float], cell_m: float) -> Zones:
     xmin, ymin, xmax, ymax = (float(b) for b in bounds)
     ix = _square_index(xy[:, 0], xmin, xmax, cell_m)
     iy = _square_index(xy[:, 1], ymin, ymax, cell_m)
-    ids = np.array([f"g{a}_{b}" for a, b in zip(ix.tolist(), iy.tolist(), strict=True)],
-                   dtype=str)
+    ids = np.array([f"g{a}_{b}" for a, b in zip(ix.tolist(), iy.tolist(), strict=True)], dtype=str)
     cell, node_cell = _from_ids(ids)
     # Each cell's (ix, iy), from any one of its nodes.
     first = np.full(len(cell), -1, dtype=np.int64)
@@ -216,8 +127,9 @@ def _square_index(v: np.ndarray, lo: float, hi: float, cell_m: float) -> np.ndar
     return i
 
 
-def square_bounds(zones: Zones, row: int, bounds: tuple[float, float, float, float]
-                  ) -> tuple[float, float, float, float]:
+def square_bounds(
+    zones: Zones, row: int, bounds: tuple[float, float, float, float]
+) -> tuple[float, float, float, float]:
     """(xmin, ymin, xmax, ymax) of a ``grid`` scheme cell, for the ``bounds`` it was laid over."""
     if zones.scheme != "grid" or zones.cell_m is None:
         raise ValueError("square_bounds: only for zones of the grid scheme")

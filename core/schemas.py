@@ -99,7 +99,6 @@ NONE = -1
 """In-memory marker for a missing id; written to Parquet as null, never as -1."""
 
 
-
 def _schema(*fields: tuple[str, pa.DataType]) -> pa.Schema:
     # Nullable and without metadata, exactly as the files have always been written (a
     # declared schema must not change a byte of what a run writes).
@@ -179,5 +178,7 @@ def read_events(path: Path) -> pa.Table:
     else:
         table = pq.read_table(path)
     if not table.schema.equals(EVENTS_SCHEMA, check_metadata=False):
-        raise ValueError(f"{path}: not a ridesim event log (schema differs from v{EVENTS_SCHEMA_VERSION})")
+        raise ValueError(
+            f"{path}: not a ridesim event log (schema differs from v{EVENTS_SCHEMA_VERSION})"
+        )
     return table

@@ -45,7 +45,15 @@ from cities.replay import (
 from cities.space import Space
 from cities.spec import NamedCity, read_city_def
 from cities.supply import Fleet, generate_fleet
-from cities.zones import Zones, zones_for
+from cities.zones import zones_for
+from core.schemas import (
+    MATCHER_CALLS_SCHEMA,
+    NODES_SCHEMA,
+    ROADS_SCHEMA,
+    SURGE_SCHEMA,
+    TRIPS_SCHEMA,
+)
+from core.zoning import Zones
 from harness.scenario import Scenario
 from matching.api import Matcher
 from matching.plugins import plugin_params
@@ -384,15 +392,7 @@ def _write_surge(run_dir: Path, sim: Simulation) -> None:
     """Per pricing interval and cell: supply, demand and the multiplier set (surge.parquet)."""
     assert sim.surge is not None
     cols = sim.surge.record.table()
-    types = {
-        "t": pa.float64(),
-        "cell": pa.string(),
-        "multiplier": pa.float64(),
-        "recent_pickup_eta_s": pa.float64(),
-    }
-    table = pa.table(
-        {name: pa.array(values, type=types.get(name, pa.int64())) for name, values in cols.items()}
-    )
+    table = pa.table({f.name: cols[f.name] for f in SURGE_SCHEMA}, schema=SURGE_SCHEMA)
     pq.write_table(table, run_dir / "surge.parquet", compression="zstd")
 
 
@@ -412,6 +412,8 @@ def _write_city(run_dir: Path, space: Space, zones: Zones | None = None) -> None
             **({"cell": pa.array(zones.cell[zones.node_cell], type=pa.string())} if zones else {}),
         }
     )
+    if zones is not None:
+        nodes = nodes.cast(NODES_SCHEMA)
     pq.write_table(nodes, run_dir / "nodes.parquet", compression="zstd")
     seg = space.road_segments() if hasattr(space, "road_segments") else np.zeros((0, 2, 2))
     roads = pa.table(
@@ -420,7 +422,8 @@ def _write_city(run_dir: Path, space: Space, zones: Zones | None = None) -> None
             "y0": pa.array(seg[:, 0, 1], type=pa.float64()),
             "x1": pa.array(seg[:, 1, 0], type=pa.float64()),
             "y1": pa.array(seg[:, 1, 1], type=pa.float64()),
-        }
+        },
+        schema=ROADS_SCHEMA,
     )
     pq.write_table(roads, run_dir / "roads.parquet", compression="zstd")
 
@@ -437,7 +440,8 @@ def _write_trips(run_dir: Path, trips: Trips) -> None:
             "pickup_node": pa.array(trips.pickup_node, type=pa.int64()),
             "dropoff_node": pa.array(trips.dropoff_node, type=pa.int64()),
             "recorded_trip_s": pa.array(np.asarray(recorded, dtype=np.float64)),
-        }
+        },
+        schema=TRIPS_SCHEMA,
     )
     pq.write_table(table, run_dir / "trips.parquet", compression="zstd")
 
@@ -451,7 +455,8 @@ def _write_matcher_calls(run_dir: Path, sim: Simulation) -> None:
             "n_requests": pa.array(c.n_requests, type=pa.int64()),
             "n_drivers": pa.array(c.n_drivers, type=pa.int64()),
             "wall_ms": pa.array(np.asarray(c.wall_s, dtype=np.float64) * 1e3),
-        }
+        },
+        schema=MATCHER_CALLS_SCHEMA,
     )
     pq.write_table(table, run_dir / "matcher_calls.parquet", compression="zstd")
 

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from core.errors import InputError
+from harness.run import run_scenario
 from harness.scenario import load_scenario, parse_overrides
 
 SUMMARY_METRICS = {
@@ -71,8 +72,6 @@ def sweep_points(
 
 def run_point(point: SweepPoint, out: str, cache_dir: str | None = None) -> dict[str, Any]:
     """Run (or find already done) one point; returns its row of the sweep table."""
-    from harness.run import run_scenario
-
     scenario = load_scenario(point.scenario, overrides=point.overrides)
     if point.seed is not None:
         scenario = scenario.with_seed(point.seed)
@@ -118,6 +117,7 @@ def run_sweep(
             if on_done:
                 on_done(rows[i])
     else:
+        # deferred: dask.distributed costs a second to import and serial sweeps never need it
         from distributed import Client, LocalCluster, as_completed
 
         cluster = None

@@ -45,8 +45,9 @@ def candidate_pairs(request: MatchRequest, k: int) -> CandidatePairs:
     k = int(k)
     if request.candidates is not None:
         c = request.candidates
-        return _top_k(c.request_row, c.driver_row, c.pickup_eta_s, request.max_pickup_eta_s, k,
-                      dedupe=True)
+        return _top_k(
+            c.request_row, c.driver_row, c.pickup_eta_s, request.max_pickup_eta_s, k, dedupe=True
+        )
     n_req, n_drv = len(request.requests), len(request.drivers)
     if n_req == 0 or n_drv == 0:
         return empty_pairs()
@@ -56,8 +57,10 @@ def candidate_pairs(request: MatchRequest, k: int) -> CandidatePairs:
         return _kdtree(request, k)
     # No speed bound: distance proves nothing, so every pair is evaluated, a block at a time.
     block = max(1, DENSE_LIMIT // n_drv)
-    parts = [_dense(request, np.arange(s, min(s + block, n_req), dtype=np.int64), k)
-             for s in range(0, n_req, block)]
+    parts = [
+        _dense(request, np.arange(s, min(s + block, n_req), dtype=np.int64), k)
+        for s in range(0, n_req, block)
+    ]
     return _concat(parts)
 
 
@@ -103,7 +106,8 @@ def _kdtree(request: MatchRequest, k: int) -> CandidatePairs:
         idx = np.reshape(idx, (todo.size, probe)).astype(np.int64)
         found = idx < n_drv  # missing neighbours come back as index n_drv, distance inf
         eta = np.broadcast_to(
-            request.pickup_eta(np.minimum(idx, n_drv - 1), todo[:, None]), idx.shape)
+            request.pickup_eta(np.minimum(idx, n_drv - 1), todo[:, None]), idx.shape
+        )
         eta = np.where(found, eta, np.inf)
         # Per row: order by driver id, then stably by ETA, so ties go to the lower driver id.
         # Two small row-wise sorts are much cheaper than one lexsort over all pairs.
@@ -157,8 +161,9 @@ def _top_k(
     return CandidatePairs(r, d, eta)
 
 
-def _from_rows(rows: np.ndarray, idx: np.ndarray, eta: np.ndarray, keep: np.ndarray
-               ) -> CandidatePairs:
+def _from_rows(
+    rows: np.ndarray, idx: np.ndarray, eta: np.ndarray, keep: np.ndarray
+) -> CandidatePairs:
     """Pairs from per-row sorted (rows, k) blocks; row-major order is the canonical order."""
     r = np.broadcast_to(rows[:, None], idx.shape)
     return CandidatePairs(r[keep], idx[keep], eta[keep])

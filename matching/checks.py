@@ -65,7 +65,11 @@ _COST_TOL_PER_PAIR = 1e-3
 
 
 def random_instance(
-    seed: int, n_requests: int, n_drivers: int, kind: str = "plane", *,
+    seed: int,
+    n_requests: int,
+    n_drivers: int,
+    kind: str = "plane",
+    *,
     max_pickup_eta_s: float = 150.0,
 ) -> MatchRequest:
     """A small random :class:`MatchRequest` on a ``plane``, ``grid`` or ``graph`` space."""
@@ -95,8 +99,9 @@ def random_instance(
         def travel_time(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
             return (np.abs(gx[src] - gx[dst]) + np.abs(gy[src] - gy[dst])) * block_s
 
-        pick, drop, drv = (rng.integers(0, side * side, size=n) for n in
-                           (n_requests, n_requests, n_drivers))
+        pick, drop, drv = (
+            rng.integers(0, side * side, size=n) for n in (n_requests, n_requests, n_drivers)
+        )
     else:
         # A random geometric road graph; roads are slower than the straight line, and some
         # nodes may be unreachable (infinite travel time).
@@ -111,11 +116,15 @@ def random_instance(
         def travel_time(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
             return table[src, dst]
 
-        pick, drop, drv = (rng.integers(0, n_nodes, size=n) for n in
-                           (n_requests, n_requests, n_drivers))
+        pick, drop, drv = (
+            rng.integers(0, n_nodes, size=n) for n in (n_requests, n_requests, n_drivers)
+        )
     busy = rng.random(n_drivers) < 0.3
-    free_at = np.where(busy, decision_time + rng.uniform(0.0, 60.0, n_drivers),
-                       decision_time - rng.uniform(0.0, 100.0, n_drivers))
+    free_at = np.where(
+        busy,
+        decision_time + rng.uniform(0.0, 60.0, n_drivers),
+        decision_time - rng.uniform(0.0, 100.0, n_drivers),
+    )
     requests = OpenRequests(
         id=np.sort(rng.choice(10 * n_requests + 10, size=n_requests, replace=False)),
         pickup_node=pick,
@@ -136,16 +145,27 @@ def random_instance(
         online_s=rng.uniform(0.0, 20000.0, n_drivers),
     )
     return MatchRequest(
-        decision_time=decision_time, batch_id=int(seed), shard_id=0, requests=requests,
-        drivers=drivers, max_pickup_eta_s=max_pickup_eta_s, seed=int(seed),
-        travel_time=travel_time, max_speed_mps=speed,
+        decision_time=decision_time,
+        batch_id=int(seed),
+        shard_id=0,
+        requests=requests,
+        drivers=drivers,
+        max_pickup_eta_s=max_pickup_eta_s,
+        seed=int(seed),
+        travel_time=travel_time,
+        max_speed_mps=speed,
     )
 
 
 def line_instance(
-    request_x: Sequence[float], driver_x: Sequence[float], max_pickup_eta_s: float, *,
-    requested_at: Sequence[float] | None = None, free_at: Sequence[float] | None = None,
-    request_ids: Sequence[int] | None = None, driver_ids: Sequence[int] | None = None,
+    request_x: Sequence[float],
+    driver_x: Sequence[float],
+    max_pickup_eta_s: float,
+    *,
+    requested_at: Sequence[float] | None = None,
+    free_at: Sequence[float] | None = None,
+    request_ids: Sequence[int] | None = None,
+    driver_ids: Sequence[int] | None = None,
     decision_time: float = 100.0,
 ) -> MatchRequest:
     """A hand-checkable request on a line at 1 m/s: ETA = |x_driver - x_pickup| + wait.
@@ -165,20 +185,33 @@ def line_instance(
     req_xy = np.stack([rx, np.zeros(n_req)], axis=1)
     requests = OpenRequests(
         id=np.arange(n_req) if request_ids is None else request_ids,
-        pickup_node=pick, dropoff_node=pick, pickup_xy=req_xy, dropoff_xy=req_xy,
+        pickup_node=pick,
+        dropoff_node=pick,
+        pickup_xy=req_xy,
+        dropoff_xy=req_xy,
         requested_at=np.full(n_req, decision_time) if requested_at is None else requested_at,
-        quoted_price=np.full(n_req, 10.0), patience_s=np.full(n_req, 600.0),
+        quoted_price=np.full(n_req, 10.0),
+        patience_s=np.full(n_req, 600.0),
     )
     drivers = CandidateDrivers(
         id=np.arange(n_drv) if driver_ids is None else driver_ids,
-        node=drv, xy=np.stack([dx, np.zeros(n_drv)], axis=1),
+        node=drv,
+        xy=np.stack([dx, np.zeros(n_drv)], axis=1),
         state=np.full(n_drv, DriverState.IDLE),
         free_at=np.full(n_drv, decision_time) if free_at is None else free_at,
-        earnings=np.zeros(n_drv), online_s=np.zeros(n_drv),
+        earnings=np.zeros(n_drv),
+        online_s=np.zeros(n_drv),
     )
     return MatchRequest(
-        decision_time=decision_time, batch_id=0, shard_id=0, requests=requests, drivers=drivers,
-        max_pickup_eta_s=max_pickup_eta_s, seed=0, travel_time=travel_time, max_speed_mps=1.0,
+        decision_time=decision_time,
+        batch_id=0,
+        shard_id=0,
+        requests=requests,
+        drivers=drivers,
+        max_pickup_eta_s=max_pickup_eta_s,
+        seed=0,
+        travel_time=travel_time,
+        max_speed_mps=1.0,
     )
 
 
@@ -193,8 +226,14 @@ def dense_etas(request: MatchRequest) -> np.ndarray:
 
 # Shapes the general checks run on: (seed, n_requests, n_drivers, kind).
 _INSTANCES = [
-    (11, 6, 6, "plane"), (12, 9, 4, "grid"), (13, 4, 10, "graph"), (14, 25, 30, "plane"),
-    (15, 14, 14, "grid"), (16, 30, 20, "graph"), (17, 1, 8, "plane"), (18, 1, 5, "grid"),
+    (11, 6, 6, "plane"),
+    (12, 9, 4, "grid"),
+    (13, 4, 10, "graph"),
+    (14, 25, 30, "plane"),
+    (15, 14, 14, "grid"),
+    (16, 30, 20, "graph"),
+    (17, 1, 8, "plane"),
+    (18, 1, 5, "grid"),
 ]
 
 
@@ -216,21 +255,31 @@ def assert_valid_response(request: MatchRequest, response: MatchResponse) -> Non
 
 def _assert_type(response: Any) -> None:
     assert isinstance(response, MatchResponse), (
-        f"match() returned {type(response).__name__}, expected MatchResponse")
+        f"match() returned {type(response).__name__}, expected MatchResponse"
+    )
     assert response.api_version == API_VERSION, (
-        f"response api_version {response.api_version}, expected {API_VERSION}")
+        f"response api_version {response.api_version}, expected {API_VERSION}"
+    )
     # MatchResponse.unchecked skips validation, so the columns are checked here.
-    spec = {"request_id": np.int64, "driver_id": np.int64, "pickup_eta_s": np.float64,
-            "unmatched_id": np.int64, "unmatched_reason": np.int8}
+    spec = {
+        "request_id": np.int64,
+        "driver_id": np.int64,
+        "pickup_eta_s": np.float64,
+        "unmatched_id": np.int64,
+        "unmatched_reason": np.int8,
+    }
     for name, dtype in spec.items():
         arr = getattr(response, name)
         assert isinstance(arr, np.ndarray) and arr.dtype == dtype and arr.ndim == 1, (
-            f"response.{name}: expected a 1-d {np.dtype(dtype)} array, got {arr!r}")
+            f"response.{name}: expected a 1-d {np.dtype(dtype)} array, got {arr!r}"
+        )
     n = response.request_id.size
     assert response.driver_id.size == n and response.pickup_eta_s.size == n, (
-        "response assignment columns differ in length")
+        "response assignment columns differ in length"
+    )
     assert response.unmatched_id.size == response.unmatched_reason.size, (
-        "response unmatched columns differ in length")
+        "response unmatched columns differ in length"
+    )
 
 
 def _assert_assignments_valid(request: MatchRequest, response: MatchResponse) -> None:
@@ -246,10 +295,12 @@ def _assert_assignments_valid(request: MatchRequest, response: MatchResponse) ->
     expected = request.pickup_eta(d, r)
     got = response.pickup_eta_s
     assert np.allclose(got, expected, rtol=_ETA_RTOL, atol=0.0), (
-        f"pickup_eta_s differs from request.pickup_eta: got {got}, expected {expected}")
+        f"pickup_eta_s differs from request.pickup_eta: got {got}, expected {expected}"
+    )
     over = ~(got <= request.max_pickup_eta_s)
     assert not over.any(), (
-        f"assignments beyond max_pickup_eta_s={request.max_pickup_eta_s}: {got[over]}")
+        f"assignments beyond max_pickup_eta_s={request.max_pickup_eta_s}: {got[over]}"
+    )
 
 
 def _rows_of(ids: np.ndarray, table_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -264,7 +315,8 @@ def _rows_of(ids: np.ndarray, table_ids: np.ndarray) -> tuple[np.ndarray, np.nda
 def _assert_every_request_explained(request: MatchRequest, response: MatchResponse) -> None:
     ids = request.requests.id
     assert np.unique(response.unmatched_id).size == response.unmatched_id.size, (
-        f"a request listed twice as unmatched: {response.unmatched_id}")
+        f"a request listed twice as unmatched: {response.unmatched_id}"
+    )
     both = np.intersect1d(response.request_id, response.unmatched_id)
     assert both.size == 0, f"requests both assigned and unmatched: {both}"
     seen = np.union1d(response.request_id, response.unmatched_id)
@@ -282,8 +334,11 @@ def _assert_reasons_truthful(request: MatchRequest, response: MatchResponse) -> 
         return
     eta = dense_etas(request)
     rows = np.searchsorted(request.requests.id, response.unmatched_id)
-    in_range = (eta[rows] <= request.max_pickup_eta_s).any(axis=1) if eta.shape[1] else (
-        np.zeros(rows.size, dtype=bool))
+    in_range = (
+        (eta[rows] <= request.max_pickup_eta_s).any(axis=1)
+        if eta.shape[1]
+        else (np.zeros(rows.size, dtype=bool))
+    )
     no_drivers = reasons == UnmatchedReason.NO_DRIVERS
     if len(request.drivers) == 0:
         ok = no_drivers | (reasons == UnmatchedReason.DEFERRED)
@@ -292,17 +347,20 @@ def _assert_reasons_truthful(request: MatchRequest, response: MatchResponse) -> 
     assert not no_drivers.any(), "NO_DRIVERS given although the request has drivers"
     lie = (reasons == UnmatchedReason.NO_DRIVER_IN_RANGE) & in_range
     assert not lie.any(), (
-        f"NO_DRIVER_IN_RANGE for requests with a driver in range: {response.unmatched_id[lie]}")
+        f"NO_DRIVER_IN_RANGE for requests with a driver in range: {response.unmatched_id[lie]}"
+    )
     lie = (reasons == UnmatchedReason.OUTCOMPETED) & ~in_range
     assert not lie.any(), (
-        f"OUTCOMPETED for requests with no driver in range: {response.unmatched_id[lie]}")
+        f"OUTCOMPETED for requests with no driver in range: {response.unmatched_id[lie]}"
+    )
 
 
 def _same_response(a: MatchResponse, b: MatchResponse, what: str) -> None:
     for name in ("request_id", "driver_id", "pickup_eta_s", "unmatched_id", "unmatched_reason"):
         x, y = getattr(a, name), getattr(b, name)
         assert x.dtype == y.dtype and np.array_equal(x, y, equal_nan=True), (
-            f"{what}: {name} differs: {x} vs {y}")
+            f"{what}: {name} differs: {x} vs {y}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -324,7 +382,8 @@ def check_init_stores_params(factory: MatcherFactory) -> None:
     twin = type(m)(**params)
     assert matcher_params(twin) == params, (
         f"{type(m).__name__}(**get_params()).get_params() = {matcher_params(twin)}, "
-        f"expected {params}")
+        f"expected {params}"
+    )
     for request in _instances()[:4]:
         _same_response(m.match(request), twin.match(request), "rebuilt from get_params()")
     assert matcher_params(m) == params, "get_params() changed after match()"
@@ -337,8 +396,11 @@ def check_deterministic(factory: MatcherFactory) -> None:
         request = random_instance(*spec)
         first = m.match(request)
         _same_response(first, m.match(request), f"second call on instance {spec}")
-        _same_response(first, factory().match(random_instance(*spec)),
-                       f"fresh matcher, rebuilt instance {spec}")
+        _same_response(
+            first,
+            factory().match(random_instance(*spec)),
+            f"fresh matcher, rebuilt instance {spec}",
+        )
 
 
 def check_does_not_mutate_request(factory: MatcherFactory) -> None:
@@ -346,13 +408,19 @@ def check_does_not_mutate_request(factory: MatcherFactory) -> None:
     m = factory()
     for request in _instances()[:5] + [to_wire(random_instance(21, 6, 7, "graph"))]:
         before = {name: getattr(request, name) for name in request.__dataclass_fields__}
-        tables = {t: {c: getattr(getattr(request, t), c) for c in
-                      getattr(request, t).__dataclass_fields__} for t in ("requests", "drivers")}
+        tables = {
+            t: {
+                c: getattr(getattr(request, t), c) for c in getattr(request, t).__dataclass_fields__
+            }
+            for t in ("requests", "drivers")
+        }
         if request.candidates is not None:
-            tables["candidates"] = {c: getattr(request.candidates, c)
-                                    for c in request.candidates.__dataclass_fields__}
-        copies = {t: {c: np.array(a, copy=True) for c, a in cols.items()}
-                  for t, cols in tables.items()}
+            tables["candidates"] = {
+                c: getattr(request.candidates, c) for c in request.candidates.__dataclass_fields__
+            }
+        copies = {
+            t: {c: np.array(a, copy=True) for c, a in cols.items()} for t, cols in tables.items()
+        }
         m.match(request)
         for name, value in before.items():
             assert getattr(request, name) is value, f"request.{name} was replaced"
@@ -361,7 +429,8 @@ def check_does_not_mutate_request(factory: MatcherFactory) -> None:
                 now = getattr(getattr(request, t), c)
                 assert now is arr, f"request.{t}.{c} was replaced"
                 assert np.array_equal(now, copies[t][c], equal_nan=True), (
-                    f"request.{t}.{c} was modified")
+                    f"request.{t}.{c} was modified"
+                )
 
 
 def check_assignments_valid(factory: MatcherFactory) -> None:
@@ -451,21 +520,29 @@ def check_optimal_vs_brute_force(factory: MatcherFactory) -> None:
     rng = np.random.default_rng(2024)
     for i in range(36):
         n_req, n_drv = (int(x) for x in rng.integers(1, 8, size=2))
-        request = random_instance(100 + i, n_req, n_drv, KINDS[i % 3],
-                                  max_pickup_eta_s=float(rng.choice([60.0, 150.0, 400.0])))
+        request = random_instance(
+            100 + i,
+            n_req,
+            n_drv,
+            KINDS[i % 3],
+            max_pickup_eta_s=float(rng.choice([60.0, 150.0, 400.0])),
+        )
         response = m.match(request)
         assert_valid_response(request, response)
         best_n, best_cost = _brute_force(m, request)
         got_cost = _total_cost(m, request, response)
         assert response.n_assigned == best_n, (
-            f"instance {i}: {response.n_assigned} matches, brute force finds {best_n}")
+            f"instance {i}: {response.n_assigned} matches, brute force finds {best_n}"
+        )
         tol = _COST_TOL_PER_PAIR * max(best_n, 1) + 1e-9 * abs(best_cost)
         assert got_cost <= best_cost + tol, (
-            f"instance {i}: total cost {got_cost}, brute force finds {best_cost}")
+            f"instance {i}: total cost {got_cost}, brute force finds {best_cost}"
+        )
 
 
-def _costs(m: Matcher, request: MatchRequest, r: np.ndarray, d: np.ndarray, eta: np.ndarray
-           ) -> np.ndarray:
+def _costs(
+    m: Matcher, request: MatchRequest, r: np.ndarray, d: np.ndarray, eta: np.ndarray
+) -> np.ndarray:
     pair_costs = getattr(m, "pair_costs", None)
     if pair_costs is None:
         return np.asarray(eta, dtype=np.float64)
@@ -556,7 +633,7 @@ def parametrize_with_checks(specs: Sequence[MatcherSpec]) -> Any:
     A spec is a registered name, a ``(name, params)`` pair, or a factory returning a matcher.
     The decorated test takes ``matcher_factory`` and ``check`` and calls ``check(matcher_factory)``.
     """
-    import pytest  # only the test suite needs pytest
+    import pytest  # deferred: only the test suite needs pytest
 
     cases, ids = [], []
     for spec in specs:
@@ -567,12 +644,16 @@ def parametrize_with_checks(specs: Sequence[MatcherSpec]) -> Any:
     return pytest.mark.parametrize(("matcher_factory", "check"), cases, ids=ids)
 
 
-__all__ = [
-    "all_checks",
-    "assert_valid_response",
-    "check_matcher",
-    "dense_etas",
-    "line_instance",
-    "parametrize_with_checks",
-    "random_instance",
-] + [c.__name__ for c in _GENERAL_CHECKS] + ["check_optimal_vs_brute_force"]
+__all__ = (
+    [
+        "all_checks",
+        "assert_valid_response",
+        "check_matcher",
+        "dense_etas",
+        "line_instance",
+        "parametrize_with_checks",
+        "random_instance",
+    ]
+    + [c.__name__ for c in _GENERAL_CHECKS]
+    + ["check_optimal_vs_brute_force"]
+)

@@ -45,12 +45,16 @@ def available() -> list[str]:
 def matcher_class(name: str, *, source: str = "", field: str = "dispatch.matcher") -> type:
     """The class a matcher name or import path ``package.module:Class`` refers to."""
     _load_builtins()
-    return resolve_plugin(name, _REGISTRY, kind="matcher", methods=("match", "get_params"),
-                          source=source, field=field)
+    return resolve_plugin(
+        name, _REGISTRY, kind="matcher", methods=("match", "get_params"), source=source, field=field
+    )
 
 
 def make_matcher(
-    name: str, params: Mapping[str, Any] | None = None, *, source: str = "",
+    name: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    source: str = "",
     field: str = "dispatch.matcher",
 ) -> Matcher:
     """Build a matcher from its registered name (or import path) and parameters.
@@ -60,8 +64,9 @@ def make_matcher(
     """
     cls = matcher_class(name, source=source, field=field)
     params_field = f"{field.rpartition('.')[0]}.params" if "." in field else "params"
-    matcher = build_plugin(cls, params, kind="matcher", name=name, source=source,
-                           field=params_field)
+    matcher = build_plugin(
+        cls, params, kind="matcher", name=name, source=source, field=params_field
+    )
     if not isinstance(matcher, Matcher):
         raise InputError(source, field, f"{name!r} does not implement the Matcher protocol")
     return matcher

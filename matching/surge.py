@@ -31,8 +31,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from cities.zones import Zones, check_csr
 from core.errors import InputError
+from core.zoning import Zones, check_csr
 from matching.api import API_VERSION, _frozen_array, _unchecked
 from matching.plugins import make_plugin
 

@@ -41,8 +41,13 @@ Check = Callable[[PolicyFactory], None]
 
 
 def random_snapshot(
-    seed: int, n_cells: int, *, drivers: bool = True, demand: bool = True,
-    time: float = 3600.0, interval_s: float = 60.0,
+    seed: int,
+    n_cells: int,
+    *,
+    drivers: bool = True,
+    demand: bool = True,
+    time: float = 3600.0,
+    interval_s: float = 60.0,
 ) -> SupplyDemandSnapshot:
     """A random :class:`SupplyDemandSnapshot` of ``n_cells`` cells.
 
@@ -72,8 +77,7 @@ def random_snapshot(
     idle = rng.poisson(rng.choice([0.0, 1.0, 5.0], size=n_cells))
     en_route = rng.poisson(1.0, size=n_cells)
     eta = np.where(rng.random(n_cells) < 0.3, np.nan, rng.uniform(20.0, 1500.0, n_cells))
-    previous = np.where(rng.random(n_cells) < 0.4, 1.0,
-                        np.round(rng.uniform(0.5, 4.0, n_cells), 1))
+    previous = np.where(rng.random(n_cells) < 0.4, 1.0, np.round(rng.uniform(0.5, 4.0, n_cells), 1))
     if not drivers:
         idle = np.zeros(n_cells, dtype=np.int64)
         en_route = np.zeros(n_cells, dtype=np.int64)
@@ -81,10 +85,19 @@ def random_snapshot(
     if not demand:
         open_requests = quotes = unconverted = np.zeros(n_cells, dtype=np.int64)
     return SupplyDemandSnapshot(
-        time=time, interval_s=interval_s, cell=ids.astype(object), open_requests=open_requests,
-        quotes=quotes, unconverted_quotes=unconverted, idle_drivers=idle,
-        en_route_drivers=en_route, recent_pickup_eta_s=eta, previous_multiplier=previous,
-        neighbour_ptr=ptr, neighbour_idx=idx, seed=int(seed),
+        time=time,
+        interval_s=interval_s,
+        cell=ids.astype(object),
+        open_requests=open_requests,
+        quotes=quotes,
+        unconverted_quotes=unconverted,
+        idle_drivers=idle,
+        en_route_drivers=en_route,
+        recent_pickup_eta_s=eta,
+        previous_multiplier=previous,
+        neighbour_ptr=ptr,
+        neighbour_idx=idx,
+        seed=int(seed),
     )
 
 
@@ -92,12 +105,19 @@ def extreme_snapshot() -> SupplyDemandSnapshot:
     """Four isolated cells: a flood of demand with no drivers, a flood of drivers with no
     demand, an enormous ETA and a zero ETA, with previous multipliers far outside [1, 3]."""
     return SupplyDemandSnapshot(
-        time=0.0, interval_s=30.0, cell=np.array(["a", "b", "c", "d"], dtype=object),
-        open_requests=[10**9, 0, 50, 0], quotes=[10**9, 0, 50, 0],
-        unconverted_quotes=[10**9, 0, 50, 0], idle_drivers=[0, 10**9, 0, 3],
-        en_route_drivers=[0, 0, 10**6, 0], recent_pickup_eta_s=[np.nan, np.nan, 1e7, 0.0],
-        previous_multiplier=[1e6, 1e-6, 50.0, 0.01], neighbour_ptr=[0, 0, 0, 0, 0],
-        neighbour_idx=np.zeros(0, dtype=np.int64), seed=7,
+        time=0.0,
+        interval_s=30.0,
+        cell=np.array(["a", "b", "c", "d"], dtype=object),
+        open_requests=[10**9, 0, 50, 0],
+        quotes=[10**9, 0, 50, 0],
+        unconverted_quotes=[10**9, 0, 50, 0],
+        idle_drivers=[0, 10**9, 0, 3],
+        en_route_drivers=[0, 0, 10**6, 0],
+        recent_pickup_eta_s=[np.nan, np.nan, 1e7, 0.0],
+        previous_multiplier=[1e6, 1e-6, 50.0, 0.01],
+        neighbour_ptr=[0, 0, 0, 0, 0],
+        neighbour_idx=np.zeros(0, dtype=np.int64),
+        seed=7,
     )
 
 
@@ -109,9 +129,18 @@ def _snapshots() -> list[SupplyDemandSnapshot]:
     return [random_snapshot(*spec) for spec in _SNAPSHOTS]
 
 
-_COLUMNS = ("cell", "open_requests", "quotes", "unconverted_quotes", "idle_drivers",
-            "en_route_drivers", "recent_pickup_eta_s", "previous_multiplier", "neighbour_ptr",
-            "neighbour_idx")
+_COLUMNS = (
+    "cell",
+    "open_requests",
+    "quotes",
+    "unconverted_quotes",
+    "idle_drivers",
+    "en_route_drivers",
+    "recent_pickup_eta_s",
+    "previous_multiplier",
+    "neighbour_ptr",
+    "neighbour_idx",
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,26 +152,30 @@ def assert_valid_prices(policy: SurgePolicy, snapshot: SupplyDemandSnapshot, m: 
     assert isinstance(m, np.ndarray), f"price() returned {type(m).__name__}, expected ndarray"
     assert m.dtype == np.float64, f"price() returned dtype {m.dtype}, expected float64"
     assert m.shape == (len(snapshot),), (
-        f"price() returned shape {m.shape} for a snapshot of {len(snapshot)} cells")
+        f"price() returned shape {m.shape} for a snapshot of {len(snapshot)} cells"
+    )
     bad = ~np.isfinite(m)
     assert not bad.any(), f"non-finite multipliers for cells {snapshot.cell[bad].tolist()}"
     floor, cap = float(policy.floor), float(policy.cap)
     out = (m < floor) | (m > cap)
     assert not out.any(), (
         f"multipliers outside the declared [{floor}, {cap}]: {m[out].tolist()} for cells "
-        f"{snapshot.cell[out].tolist()}")
+        f"{snapshot.cell[out].tolist()}"
+    )
 
 
 def _same(a: np.ndarray, b: np.ndarray, what: str) -> None:
     assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b, equal_nan=True), (
-        f"{what}: {a} vs {b}")
+        f"{what}: {a} vs {b}"
+    )
 
 
 def _with_previous(s: SupplyDemandSnapshot, previous: np.ndarray) -> SupplyDemandSnapshot:
     cols = {c: getattr(s, c) for c in _COLUMNS}
     cols["previous_multiplier"] = previous
-    return SupplyDemandSnapshot(time=s.time + s.interval_s, interval_s=s.interval_s,
-                                seed=s.seed + 1, **cols)
+    return SupplyDemandSnapshot(
+        time=s.time + s.interval_s, interval_s=s.interval_s, seed=s.seed + 1, **cols
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,7 +197,8 @@ def check_init_stores_params(factory: PolicyFactory) -> None:
     twin = type(p)(**params)
     assert plugin_params(twin) == params, (
         f"{type(p).__name__}(**get_params()).get_params() = {plugin_params(twin)}, "
-        f"expected {params}")
+        f"expected {params}"
+    )
     assert (twin.floor, twin.cap) == (p.floor, p.cap), "rebuilt policy declares other bounds"
     for s in _snapshots():
         _same(np.asarray(p.price(s)), np.asarray(twin.price(s)), "rebuilt from get_params()")
@@ -176,8 +210,9 @@ def check_declared_bounds(factory: PolicyFactory) -> None:
     p = factory()
     floor, cap = getattr(p, "floor", None), getattr(p, "cap", None)
     for name, v in (("floor", floor), ("cap", cap)):
-        assert isinstance(v, int | float | np.integer | np.floating) and not isinstance(
-            v, bool), f"{name} must be a number, got {v!r}"
+        assert isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool), (
+            f"{name} must be a number, got {v!r}"
+        )
         assert np.isfinite(v), f"{name} must be finite, got {v!r}"
     assert 0 < floor <= cap, f"expected 0 < floor <= cap, got floor={floor}, cap={cap}"
 
@@ -196,8 +231,11 @@ def check_deterministic(factory: PolicyFactory) -> None:
         s = random_snapshot(*spec)
         first = np.asarray(p.price(s))
         _same(first, np.asarray(p.price(s)), f"second call on snapshot {spec}")
-        _same(first, np.asarray(factory().price(random_snapshot(*spec))),
-              f"fresh policy, rebuilt snapshot {spec}")
+        _same(
+            first,
+            np.asarray(factory().price(random_snapshot(*spec))),
+            f"fresh policy, rebuilt snapshot {spec}",
+        )
 
 
 def check_does_not_mutate_snapshot(factory: PolicyFactory) -> None:
@@ -211,8 +249,11 @@ def check_does_not_mutate_snapshot(factory: PolicyFactory) -> None:
             assert getattr(s, name) is value, f"snapshot.{name} was replaced"
         for c, arr in copies.items():
             now = getattr(s, c)
-            same = (now.tolist() == arr.tolist() if arr.dtype == object
-                    else np.array_equal(now, arr, equal_nan=True))
+            same = (
+                now.tolist() == arr.tolist()
+                if arr.dtype == object
+                else np.array_equal(now, arr, equal_nan=True)
+            )
             assert same, f"snapshot.{c} was modified"
 
 
@@ -290,7 +331,8 @@ def check_surge_policy(factory: PolicyFactory) -> None:
             raise AssertionError(f"{name} failed for {_label(factory)}: {e}") from e
         except Exception as e:  # a crash inside the policy fails the check it happened in
             raise AssertionError(
-                f"{name} failed for {_label(factory)}: {type(e).__name__}: {e}") from e
+                f"{name} failed for {_label(factory)}: {type(e).__name__}: {e}"
+            ) from e
 
 
 PolicySpec = str | tuple[str, dict[str, Any]] | PolicyFactory
@@ -311,7 +353,7 @@ def parametrize_with_surge_checks(specs: Sequence[PolicySpec]) -> Any:
     returning a policy. The decorated test takes ``policy_factory`` and ``check`` and calls
     ``check(policy_factory)``.
     """
-    import pytest  # only the test suite needs pytest
+    import pytest  # deferred: only the test suite needs pytest
 
     cases, ids = [], []
     for spec in specs:

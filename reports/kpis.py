@@ -310,7 +310,9 @@ def read_columns(path: Path) -> Columns:
     never in memory). Raises ValueError when the file is not a v2 event log."""
     pf = pq.ParquetFile(path)
     if not pf.schema_arrow.equals(EVENTS_SCHEMA, check_metadata=False):
-        raise ValueError(f"{path}: not a ridesim event log (schema differs from v{EVENTS_SCHEMA_VERSION})")
+        raise ValueError(
+            f"{path}: not a ridesim event log (schema differs from v{EVENTS_SCHEMA_VERSION})"
+        )
     f = _Filler(pf.metadata.num_rows)
     for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=list(_READ)):
         f.add(batch)

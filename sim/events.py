@@ -3,7 +3,6 @@
 The schema and the meaning of every column and kind are declared in :mod:`core.schemas`.
 """
 
-
 from __future__ import annotations
 
 from pathlib import Path

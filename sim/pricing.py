@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cities.zones import Zones
+from core.zoning import Zones
 from matching.surge import SupplyDemandSnapshot, SurgePolicy
 
 

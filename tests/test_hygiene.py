@@ -25,8 +25,12 @@ def test_no_global_random_state():
                 module = getattr(node, "module", None)
                 if "random" in names or module == "random":
                     bad.append(f"{path.name}:{node.lineno} imports random")
-            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
-                    and node.value.attr == "random" and node.attr not in ALLOWED_NP_RANDOM):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "random"
+                and node.attr not in ALLOWED_NP_RANDOM
+            ):
                 bad.append(f"{path.name}:{node.lineno} uses np.random.{node.attr}")
     assert not bad, bad
     assert len(_sources()) >= 40  # the scan did look at the packages

@@ -52,5 +52,11 @@ class BatchedGreedy:
                 if left == 0:
                     break
         sel = order[np.array(chosen, dtype=np.int64)]
-        return build_response(request, r[sel], d[sel], eta[sel], rows_with_pairs(n_req, r),
-                              {"n_candidates": len(pairs)})
+        return build_response(
+            request,
+            r[sel],
+            d[sel],
+            eta[sel],
+            rows_with_pairs(n_req, r),
+            {"n_candidates": len(pairs)},
+        )

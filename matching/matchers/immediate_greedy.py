@@ -83,8 +83,11 @@ def _one(request: MatchRequest, n_drv: int) -> MatchResponse:
 
 def _dense(request: MatchRequest, n_req: int, n_drv: int) -> MatchResponse:
     rows = np.arange(n_req, dtype=np.int64)
-    eta = np.array(np.broadcast_to(
-        request.pickup_eta(np.arange(n_drv)[None, :], rows[:, None]), (n_req, n_drv)))
+    eta = np.array(
+        np.broadcast_to(
+            request.pickup_eta(np.arange(n_drv)[None, :], rows[:, None]), (n_req, n_drv)
+        )
+    )
     eta[eta > request.max_pickup_eta_s] = np.inf
     eta[np.isnan(eta)] = np.inf
     in_range = np.isfinite(eta).any(axis=1)
@@ -98,8 +101,13 @@ def _dense(request: MatchRequest, n_req: int, n_drv: int) -> MatchResponse:
         taken_d.append(best)
         taken_eta.append(row[best])
         eta[:, best] = np.inf
-    return build_response(request, np.array(taken_r, dtype=np.int64),
-                          np.array(taken_d, dtype=np.int64), np.array(taken_eta), in_range)
+    return build_response(
+        request,
+        np.array(taken_r, dtype=np.int64),
+        np.array(taken_d, dtype=np.int64),
+        np.array(taken_eta),
+        in_range,
+    )
 
 
 def _sparse(request: MatchRequest, n_req: int, n_drv: int) -> MatchResponse:
@@ -133,5 +141,10 @@ def _sparse(request: MatchRequest, n_req: int, n_drv: int) -> MatchResponse:
                 taken_eta.append(float(row[best]))
                 free[best] = 0
     in_range = np.diff(np.asarray(starts)) > 0
-    return build_response(request, np.array(taken_r, dtype=np.int64),
-                          np.array(taken_d, dtype=np.int64), np.array(taken_eta), in_range)
+    return build_response(
+        request,
+        np.array(taken_r, dtype=np.int64),
+        np.array(taken_d, dtype=np.int64),
+        np.array(taken_eta),
+        in_range,
+    )

@@ -45,15 +45,20 @@ class RemoteMatcher:
     """
 
     def __init__(
-        self, address: str, k: int | None = 20, timeout_s: float = 30.0,
+        self,
+        address: str,
+        k: int | None = 20,
+        timeout_s: float = 30.0,
         remote: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(address, str) or not address.strip():
             raise ValueError(f"address: expected 'host:port', got {address!r}")
         if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
             raise ValueError(f"k: expected a positive integer or None, got {k!r}")
-        if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or not (
-            math.isfinite(timeout_s) and timeout_s > 0
+        if (
+            isinstance(timeout_s, bool)
+            or not isinstance(timeout_s, int | float)
+            or not (math.isfinite(timeout_s) and timeout_s > 0)
         ):
             raise ValueError(f"timeout_s: expected a finite number > 0, got {timeout_s!r}")
         self.address = address
@@ -72,8 +77,12 @@ class RemoteMatcher:
 
         Contacts the server once (then cached): the served matcher belongs in a manifest.
         """
-        return {"address": self.address, "k": self.k, "timeout_s": self.timeout_s,
-                "remote": dict(self.describe())}
+        return {
+            "address": self.address,
+            "k": self.k,
+            "timeout_s": self.timeout_s,
+            "remote": dict(self.describe()),
+        }
 
     def match(self, request: MatchRequest) -> MatchResponse:
         """The served matcher's response to ``to_wire(request, k)``."""
@@ -112,16 +121,22 @@ class RemoteMatcher:
     def __getstate__(self) -> dict[str, Any]:
         # A channel cannot be pickled (a run may ship matchers to worker processes): send the
         # parameters and what was served, and reconnect there.
-        return {"address": self.address, "k": self.k, "timeout_s": self.timeout_s,
-                "remote": self.remote, "_described": self._described}
+        return {
+            "address": self.address,
+            "k": self.k,
+            "timeout_s": self.timeout_s,
+            "remote": self.remote,
+            "_described": self._described,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["address"], state["k"], state["timeout_s"], state["remote"])
         self._described = state["_described"]
 
     def __repr__(self) -> str:
-        return (f"RemoteMatcher(address={self.address!r}, k={self.k!r}, "
-                f"timeout_s={self.timeout_s!r})")
+        return (
+            f"RemoteMatcher(address={self.address!r}, k={self.k!r}, timeout_s={self.timeout_s!r})"
+        )
 
     # --- internals -----------------------------------------------------------------------
 
@@ -145,8 +160,9 @@ class RemoteMatcher:
     def _check_description(self, reply: pb.DescribeResponse) -> dict[str, Any]:
         where = f"remote matcher at {self.address}"
         if reply.api_version != API_VERSION:
-            raise RuntimeError(f"{where} speaks api_version {reply.api_version}, "
-                               f"this client {API_VERSION}")
+            raise RuntimeError(
+                f"{where} speaks api_version {reply.api_version}, this client {API_VERSION}"
+            )
         try:
             params = json.loads(reply.params_json) if reply.params_json else {}
         except json.JSONDecodeError as e:
@@ -154,8 +170,10 @@ class RemoteMatcher:
         if not isinstance(params, dict):
             raise RuntimeError(f"{where}: Describe params_json is not a JSON object")
         described = {"name": reply.name, "params": params}
-        for expected, what in ((self.remote, "the remote parameter"),
-                               (self._described, "it served before")):
+        for expected, what in (
+            (self.remote, "the remote parameter"),
+            (self._described, "it served before"),
+        ):
             if expected is not None and described != expected:
                 raise RuntimeError(f"{where} serves {described}, but {what} says {expected}")
         return described
@@ -173,8 +191,12 @@ class RemoteMatcher:
 
 
 def _check_remote(remote: Mapping[str, Any]) -> dict[str, Any]:
-    if (not isinstance(remote, Mapping) or set(remote) != {"name", "params"}
-            or not isinstance(remote["name"], str) or not isinstance(remote["params"], Mapping)):
+    if (
+        not isinstance(remote, Mapping)
+        or set(remote) != {"name", "params"}
+        or not isinstance(remote["name"], str)
+        or not isinstance(remote["params"], Mapping)
+    ):
         raise ValueError(f"remote: expected {{'name': str, 'params': {{...}}}}, got {remote!r}")
     try:
         return json.loads(json.dumps(dict(remote), sort_keys=True, allow_nan=False))
@@ -185,16 +207,17 @@ def _check_remote(remote: Mapping[str, Any]) -> dict[str, Any]:
 def _check_ids(request: MatchRequest, response: MatchResponse, address: str) -> None:
     """Cheap structural checks on a remote answer: known ids, nothing assigned twice."""
     problems = []
-    for name, ids, table in (("request_id", response.request_id, request.requests.id),
-                             ("driver_id", response.driver_id, request.drivers.id),
-                             ("unmatched_id", response.unmatched_id, request.requests.id)):
+    for name, ids, table in (
+        ("request_id", response.request_id, request.requests.id),
+        ("driver_id", response.driver_id, request.drivers.id),
+        ("unmatched_id", response.unmatched_id, request.requests.id),
+    ):
         if not np.isin(ids, table).all():
             problems.append(f"{name} names ids not in the request")
         if np.unique(ids).size != ids.size:
             problems.append(f"{name} repeats an id")
     if problems:
-        raise RuntimeError(f"remote matcher at {address}: invalid response: "
-                           + "; ".join(problems))
+        raise RuntimeError(f"remote matcher at {address}: invalid response: " + "; ".join(problems))
 
 
 __all__ = ["RemoteMatcher"]

@@ -46,7 +46,8 @@ def _col(values: Iterable[Any], dtype: Any) -> np.ndarray:
 def _check_version(version: int, what: str) -> None:
     if version != API_VERSION:
         raise WireError(
-            f"{what}: api_version {version} is not supported (this side speaks {API_VERSION})")
+            f"{what}: api_version {version} is not supported (this side speaks {API_VERSION})"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,8 +228,9 @@ def diagnostics_to_json(diagnostics: Mapping[str, Any]) -> str:
     """Diagnostics as compact JSON text (keys sorted); numpy values become plain JSON."""
     if not diagnostics:
         return ""
-    return json.dumps(dict(diagnostics), sort_keys=True, separators=(",", ":"),
-                      default=_json_default)
+    return json.dumps(
+        dict(diagnostics), sort_keys=True, separators=(",", ":"), default=_json_default
+    )
 
 
 def _json_default(obj: Any) -> Any:

@@ -64,8 +64,9 @@ class MatcherServicer(pb_grpc.MatcherServicer):
         self.matcher = matcher
         self.name = name if name is not None else matcher_name(matcher)
         # Fixed when serving starts: what the server says it serves cannot drift.
-        self.params_json = json.dumps(matcher_params(matcher), sort_keys=True,
-                                      separators=(",", ":"), allow_nan=False)
+        self.params_json = json.dumps(
+            matcher_params(matcher), sort_keys=True, separators=(",", ":"), allow_nan=False
+        )
         self._lock = threading.Lock()
 
     def Match(self, request: pb.MatchRequest, context: grpc.ServicerContext) -> pb.MatchResponse:
@@ -78,21 +79,28 @@ class MatcherServicer(pb_grpc.MatcherServicer):
                 resp = self.matcher.match(req)
             return response_to_proto(resp)
         except Exception as e:  # the matcher's failure is reported to the caller, not hidden
-            context.abort(grpc.StatusCode.INTERNAL,
-                          f"matcher {self.name!r} failed: {type(e).__name__}: {e}")
+            context.abort(
+                grpc.StatusCode.INTERNAL, f"matcher {self.name!r} failed: {type(e).__name__}: {e}"
+            )
 
-    def GetParams(self, request: pb.GetParamsRequest, context: grpc.ServicerContext
-                  ) -> pb.GetParamsResponse:
+    def GetParams(
+        self, request: pb.GetParamsRequest, context: grpc.ServicerContext
+    ) -> pb.GetParamsResponse:
         return pb.GetParamsResponse(api_version=API_VERSION, params_json=self.params_json)
 
-    def Describe(self, request: pb.DescribeRequest, context: grpc.ServicerContext
-                 ) -> pb.DescribeResponse:
-        return pb.DescribeResponse(api_version=API_VERSION, name=self.name,
-                                   params_json=self.params_json)
+    def Describe(
+        self, request: pb.DescribeRequest, context: grpc.ServicerContext
+    ) -> pb.DescribeResponse:
+        return pb.DescribeResponse(
+            api_version=API_VERSION, name=self.name, params_json=self.params_json
+        )
 
 
 def serve(
-    matcher: Matcher, address: str = "127.0.0.1:0", max_workers: int = 4, *,
+    matcher: Matcher,
+    address: str = "127.0.0.1:0",
+    max_workers: int = 4,
+    *,
     name: str | None = None,
 ) -> tuple[grpc.Server, int]:
     """Start serving ``matcher`` on ``address`` (``host:port``; port 0 picks a free one).
@@ -103,9 +111,10 @@ def serve(
     if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
         raise ValueError(f"max_workers: expected a positive integer, got {max_workers!r}")
     servicer = MatcherServicer(matcher, name)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers,
-                                                    thread_name_prefix="ridesim-matcher"),
-                         options=CHANNEL_OPTIONS)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ridesim-matcher"),
+        options=CHANNEL_OPTIONS,
+    )
     pb_grpc.add_MatcherServicer_to_server(servicer, server)
     try:
         port = server.add_insecure_port(address)
@@ -118,7 +127,9 @@ def serve(
 
 
 def serve_named(
-    name: str, params: Mapping[str, Any] | None = None, address: str = "127.0.0.1:0",
+    name: str,
+    params: Mapping[str, Any] | None = None,
+    address: str = "127.0.0.1:0",
     max_workers: int = 4,
 ) -> tuple[grpc.Server, int]:
     """:func:`serve` the matcher :func:`~matching.registry.make_matcher` builds from ``name``
@@ -128,15 +139,23 @@ def serve_named(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m matching.wire.server NAME [--params JSON] [--address HOST:PORT]``."""
-    ap = argparse.ArgumentParser(prog="python -m matching.wire.server",
-                                 description="Serve a ridesim matcher over gRPC.")
+    ap = argparse.ArgumentParser(
+        prog="python -m matching.wire.server", description="Serve a ridesim matcher over gRPC."
+    )
     ap.add_argument("name", help="registered matcher name or import path package.module:Class")
     ap.add_argument("--params", default="{}", help="constructor parameters as a JSON object")
-    ap.add_argument("--address", default="127.0.0.1:0",
-                    help="host:port to bind (default 127.0.0.1 and a free port)")
+    ap.add_argument(
+        "--address",
+        default="127.0.0.1:0",
+        help="host:port to bind (default 127.0.0.1 and a free port)",
+    )
     ap.add_argument("--max-workers", type=int, default=4)
-    ap.add_argument("--max-seconds", type=float, default=None,
-                    help="stop after this many seconds (default: serve until interrupted)")
+    ap.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="stop after this many seconds (default: serve until interrupted)",
+    )
     args = ap.parse_args(argv)
     try:
         params = json.loads(args.params)

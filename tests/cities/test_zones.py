@@ -13,7 +13,8 @@ from shapely import Point, Polygon
 
 from cities import GridSpace, PlaneSpace, load_city
 from cities.spec import CitySpec
-from cities.zones import Zones, square_bounds, zones_for
+from cities.zones import square_bounds, zones_for
+from core.zoning import Zones
 
 
 def assert_zones_valid(zones: Zones, n_nodes: int) -> None:
@@ -87,8 +88,7 @@ def test_plane_with_holes_and_isolated_cells():
     assert_zones_valid(zones, space.n_nodes)
     assert_squares_contain_nodes(zones, space.node_xy, space.bounds)
     assert_squares_neighbours_exact(zones)
-    assert zones.cell[zones.rows_of(np.array([300, 301, 302]))].tolist() == [
-        "g9_9", "g9_0", "g9_9"]
+    assert zones.cell[zones.rows_of(np.array([300, 301, 302]))].tolist() == ["g9_9", "g9_0", "g9_9"]
     assert zones.neighbours(int(zones.node_cell[301])).size == 0
     # Determinism: the same nodes give the same zones.
     again = zones_for(space, cell_m=500.0)
@@ -118,8 +118,14 @@ def test_bad_parameters():
 
 
 def test_zones_validation():
-    good = dict(cell=np.array(["a", "b"], dtype=object), node_cell=[0, 1, 1],
-                neighbour_ptr=[0, 1, 2], neighbour_idx=[1, 0], scheme="grid", cell_m=1.0)
+    good = dict(
+        cell=np.array(["a", "b"], dtype=object),
+        node_cell=[0, 1, 1],
+        neighbour_ptr=[0, 1, 2],
+        neighbour_idx=[1, 0],
+        scheme="grid",
+        cell_m=1.0,
+    )
     Zones(**good)
     for change, message in (
         ({"cell": np.array(["b", "a"], dtype=object)}, "strictly increasing"),
@@ -135,8 +141,9 @@ def test_zones_validation():
 class FakeCity:
     """A geographic space without travel times: random nodes around a (lon, lat) centre."""
 
-    def __init__(self, n: int, seed: int, lon0: float = 9.19, lat0: float = 45.46,
-                 half_m: float = 8000.0) -> None:
+    def __init__(
+        self, n: int, seed: int, lon0: float = 9.19, lat0: float = 45.46, half_m: float = 8000.0
+    ) -> None:
         self.lon0, self.lat0 = lon0, lat0
         self.node_xy = np.random.default_rng(seed).uniform(-half_m, half_m, size=(n, 2))
         self.n_nodes = n

@@ -43,5 +43,9 @@ class LatestFirst:
         if len(drvs) == 0:
             reason = np.full(left.size, UnmatchedReason.NO_DRIVERS)
         return MatchResponse(
-            reqs.id[rows], drvs.id[np.array(got_d, dtype=np.int64)[order]],
-            np.array(got_eta, dtype=np.float64)[order], reqs.id[left], reason)
+            reqs.id[rows],
+            drvs.id[np.array(got_d, dtype=np.int64)[order]],
+            np.array(got_eta, dtype=np.float64)[order],
+            reqs.id[left],
+            reason,
+        )

@@ -24,14 +24,27 @@ def _reference(request, k: int) -> list[tuple[int, int, float]]:
 
 
 def _as_list(pairs: CandidatePairs) -> list[tuple[int, int, float]]:
-    return list(zip(pairs.request_row.tolist(), pairs.driver_row.tolist(),
-                    pairs.pickup_eta_s.tolist(), strict=True))
+    return list(
+        zip(
+            pairs.request_row.tolist(),
+            pairs.driver_row.tolist(),
+            pairs.pickup_eta_s.tolist(),
+            strict=True,
+        )
+    )
 
 
-CASES = [(seed, kind, n_req, n_drv) for seed, kind, n_req, n_drv in [
-    (1, "plane", 40, 90), (2, "grid", 30, 60), (3, "graph", 25, 70), (4, "plane", 7, 300),
-    (5, "grid", 60, 9), (6, "plane", 120, 150),
-]]
+CASES = [
+    (seed, kind, n_req, n_drv)
+    for seed, kind, n_req, n_drv in [
+        (1, "plane", 40, 90),
+        (2, "grid", 30, 60),
+        (3, "graph", 25, 70),
+        (4, "plane", 7, 300),
+        (5, "grid", 60, 9),
+        (6, "plane", 120, 150),
+    ]
+]
 
 
 @pytest.mark.parametrize(("seed", "kind", "n_req", "n_drv"), CASES)
@@ -107,8 +120,9 @@ def test_wire_candidates_used_and_trimmed(k):
 def test_wire_duplicates_dropped():
     """A pair the wire sender repeated is kept once, with its smallest ETA."""
     request = random_instance(12, 3, 4, "plane", max_pickup_eta_s=1e4)
-    pairs = CandidatePairs(request_row=[0, 0, 1], driver_row=[2, 2, 3],
-                           pickup_eta_s=[9.0, 7.0, 5.0])
+    pairs = CandidatePairs(
+        request_row=[0, 0, 1], driver_row=[2, 2, 3], pickup_eta_s=[9.0, 7.0, 5.0]
+    )
     wire = replace(request, travel_time=None, candidates=pairs)
     assert _as_list(candidate_pairs(wire, 5)) == [(0, 2, 7.0), (1, 3, 5.0)]
 

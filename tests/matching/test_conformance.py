@@ -78,15 +78,20 @@ class _DoubleBooker(_Base):
         # Give the first assigned driver to an unmatched request as well.
         extra = r.unmatched_id[0]
         return MatchResponse(
-            np.r_[r.request_id, extra], np.r_[r.driver_id, r.driver_id[0]],
-            np.r_[r.pickup_eta_s, r.pickup_eta_s[0]], r.unmatched_id[1:], r.unmatched_reason[1:])
+            np.r_[r.request_id, extra],
+            np.r_[r.driver_id, r.driver_id[0]],
+            np.r_[r.pickup_eta_s, r.pickup_eta_s[0]],
+            r.unmatched_id[1:],
+            r.unmatched_reason[1:],
+        )
 
 
 class _Forgetful(_Base):
     def match(self, request: MatchRequest) -> MatchResponse:
         r = BatchedGreedy().match(request)
-        return MatchResponse(r.request_id, r.driver_id, r.pickup_eta_s, r.unmatched_id[:0],
-                             r.unmatched_reason[:0])
+        return MatchResponse(
+            r.request_id, r.driver_id, r.pickup_eta_s, r.unmatched_id[:0], r.unmatched_reason[:0]
+        )
 
 
 class _Liar(_Base):
@@ -106,8 +111,13 @@ class _Stateful(_Base):
     def match(self, request: MatchRequest) -> MatchResponse:
         self.calls += 1
         if self.calls % 2 == 0 and len(request.requests):
-            return MatchResponse(np.zeros(0), np.zeros(0), np.zeros(0), request.requests.id,
-                                 np.full(len(request.requests), UnmatchedReason.DEFERRED))
+            return MatchResponse(
+                np.zeros(0),
+                np.zeros(0),
+                np.zeros(0),
+                request.requests.id,
+                np.full(len(request.requests), UnmatchedReason.DEFERRED),
+            )
         return BatchedGreedy().match(request)
 
 

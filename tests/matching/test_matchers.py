@@ -20,13 +20,20 @@ NO_DRIVERS = int(UnmatchedReason.NO_DRIVERS)
 
 
 def _pairs(response) -> list[tuple[int, int, float]]:
-    return list(zip(response.request_id.tolist(), response.driver_id.tolist(),
-                    response.pickup_eta_s.tolist(), strict=True))
+    return list(
+        zip(
+            response.request_id.tolist(),
+            response.driver_id.tolist(),
+            response.pickup_eta_s.tolist(),
+            strict=True,
+        )
+    )
 
 
 def _unmatched(response) -> list[tuple[int, int]]:
-    return list(zip(response.unmatched_id.tolist(), response.unmatched_reason.tolist(),
-                    strict=True))
+    return list(
+        zip(response.unmatched_id.tolist(), response.unmatched_reason.tolist(), strict=True)
+    )
 
 
 # Requests at x=0 (id 0) and x=3 (id 1); drivers at x=1 (id 0) and x=-10 (id 1).
@@ -45,7 +52,8 @@ def test_assignment_is_optimal_on_two_by_two():
     """The assignment matcher finds the optimum 12 with either backend."""
     for backend in ("scipy", "ortools"):
         response = Assignment(backend=backend).match(
-            line_instance(**TWO_BY_TWO, max_pickup_eta_s=100.0))
+            line_instance(**TWO_BY_TWO, max_pickup_eta_s=100.0)
+        )
         assert _pairs(response) == [(0, 1, 10.0), (1, 0, 2.0)]
         assert response.diagnostics["total_cost_units"] == 12_000
 
@@ -85,8 +93,7 @@ def test_eta_ties_go_to_lower_driver_id(name):
 def test_batched_greedy_ties_by_driver_then_request_id():
     """Equal ETAs across the batch: lower driver id first, then lower request id."""
     # Both requests are 2 from both drivers.
-    request = line_instance([0.0, 4.0], [2.0, 2.0], 100.0, request_ids=[5, 9],
-                            driver_ids=[1, 2])
+    request = line_instance([0.0, 4.0], [2.0, 2.0], 100.0, request_ids=[5, 9], driver_ids=[1, 2])
     assert _pairs(BatchedGreedy().match(request)) == [(5, 1, 2.0), (9, 2, 2.0)]
 
 
@@ -97,13 +104,16 @@ def test_busy_driver_wait_counts_in_eta():
         assert _pairs(make_matcher(name, {}).match(request)) == [(0, 1, 20.0)]
 
 
-@pytest.mark.parametrize(("name", "loser"), [
-    ("immediate_greedy", 1), ("batched_greedy", 0), ("assignment", 0)])
+@pytest.mark.parametrize(
+    ("name", "loser"), [("immediate_greedy", 1), ("batched_greedy", 0), ("assignment", 0)]
+)
 def test_reasons(name, loser):
     """NO_DRIVERS without drivers; NO_DRIVER_IN_RANGE when all are too far; else OUTCOMPETED."""
     m = make_matcher(name, {})
     assert _unmatched(m.match(line_instance([0.0, 1.0], [], 10.0))) == [
-        (0, NO_DRIVERS), (1, NO_DRIVERS)]
+        (0, NO_DRIVERS),
+        (1, NO_DRIVERS),
+    ]
     # One driver at x=2: request 0 is 2 s away, request 1 is 1 s away, request 2 is 498 s away.
     # FCFS serves request 0 (lower id, same arrival); the batch matchers serve the nearer 1.
     response = m.match(line_instance([0.0, 1.0, 500.0], [2.0], 10.0))
@@ -116,8 +126,7 @@ def test_wait_weight_favours_the_longer_wait():
     request = line_instance([10.0, -15.0], [0.0], 100.0, requested_at=[100.0, 0.0])
     assert _pairs(Assignment().match(request)) == [(0, 0, 10.0)]
     assert _pairs(Assignment(wait_weight=0.1).match(request)) == [(1, 0, 15.0)]
-    assert _pairs(Assignment(wait_weight=0.1, backend="ortools").match(request)) == [
-        (1, 0, 15.0)]
+    assert _pairs(Assignment(wait_weight=0.1, backend="ortools").match(request)) == [(1, 0, 15.0)]
 
 
 # Each matcher against a plain Python reference on random instances.
@@ -125,25 +134,36 @@ def test_wait_weight_favours_the_longer_wait():
 
 def _fcfs_reference(request) -> list[tuple[int, int, float]]:
     eta = dense_etas(request)
-    order = sorted(range(len(request.requests)),
-                   key=lambda r: (request.requests.requested_at[r], request.requests.id[r]))
+    order = sorted(
+        range(len(request.requests)),
+        key=lambda r: (request.requests.requested_at[r], request.requests.id[r]),
+    )
     free = set(range(len(request.drivers)))
     out = []
     for r in order:
-        best = min(((eta[r, d], d) for d in sorted(free) if eta[r, d] <= request.max_pickup_eta_s),
-                   default=None)
+        best = min(
+            ((eta[r, d], d) for d in sorted(free) if eta[r, d] <= request.max_pickup_eta_s),
+            default=None,
+        )
         if best is not None:
             free.discard(best[1])
-            out.append((int(request.requests.id[r]), int(request.drivers.id[best[1]]),
-                        float(best[0])))
+            out.append(
+                (int(request.requests.id[r]), int(request.drivers.id[best[1]]), float(best[0]))
+            )
     return sorted(out)
 
 
 def _global_greedy_reference(request, k: int) -> list[tuple[int, int, float]]:
     p = candidate_pairs(request, k)
     rid, did = request.requests.id, request.drivers.id
-    items = sorted(zip(p.pickup_eta_s.tolist(), did[p.driver_row].tolist(),
-                       rid[p.request_row].tolist(), strict=True))
+    items = sorted(
+        zip(
+            p.pickup_eta_s.tolist(),
+            did[p.driver_row].tolist(),
+            rid[p.request_row].tolist(),
+            strict=True,
+        )
+    )
     used_r, used_d, out = set(), set(), []
     for eta, d, r in items:
         if r not in used_r and d not in used_d:
@@ -153,9 +173,18 @@ def _global_greedy_reference(request, k: int) -> list[tuple[int, int, float]]:
     return sorted(out)
 
 
-RANDOM = [(seed, n_req, n_drv, KINDS[seed % 3]) for seed, n_req, n_drv in [
-    (1, 10, 10), (2, 30, 8), (3, 8, 40), (4, 60, 70), (5, 1, 30), (6, 45, 45), (7, 120, 200),
-]]
+RANDOM = [
+    (seed, n_req, n_drv, KINDS[seed % 3])
+    for seed, n_req, n_drv in [
+        (1, 10, 10),
+        (2, 30, 8),
+        (3, 8, 40),
+        (4, 60, 70),
+        (5, 1, 30),
+        (6, 45, 45),
+        (7, 120, 200),
+    ]
+]
 
 
 @pytest.mark.parametrize(("seed", "n_req", "n_drv", "kind"), RANDOM)
@@ -185,8 +214,10 @@ def test_batched_greedy_equals_reference(seed, n_req, n_drv, kind, k):
     assert _pairs(BatchedGreedy(k=k).match(request)) == _global_greedy_reference(request, k)
 
 
-@pytest.mark.parametrize(("seed", "n_req", "n_drv", "kind"), RANDOM + [
-    (8, 300, 250, "plane"), (9, 200, 400, "graph"), (10, 250, 250, "grid")])
+@pytest.mark.parametrize(
+    ("seed", "n_req", "n_drv", "kind"),
+    RANDOM + [(8, 300, 250, "plane"), (9, 200, 400, "graph"), (10, 250, 250, "grid")],
+)
 @pytest.mark.parametrize("wait_weight", [0.0, 1.0])
 def test_assignment_backends_agree_on_total_cost(seed, n_req, n_drv, kind, wait_weight):
     """scipy and OR-Tools find the same number of matches and the same integer total cost."""
@@ -208,8 +239,9 @@ def test_assignment_never_worse_than_greedy(seed, n_req, n_drv, kind):
         assert a.pickup_eta_s.sum() <= g.pickup_eta_s.sum() + 1e-3 * a.n_assigned
 
 
-@pytest.mark.parametrize("name", ["immediate_greedy", "batched_greedy", "assignment",
-                                  "assignment:scipy"])
+@pytest.mark.parametrize(
+    "name", ["immediate_greedy", "batched_greedy", "assignment", "assignment:scipy"]
+)
 @pytest.mark.parametrize(("seed", "n_req", "n_drv", "kind"), RANDOM)
 def test_wire_form_gives_oracle_result(name, seed, n_req, n_drv, kind):
     """Candidates given and travel_time None: the same response as with the oracle."""
@@ -242,11 +274,17 @@ def test_nan_travel_time_is_out_of_range():
         assert response.n_assigned == 5
 
 
-@pytest.mark.parametrize(("name", "params"), [
-    ("batched_greedy", {"k": 0}), ("batched_greedy", {"k": True}), ("assignment", {"k": 2.0}),
-    ("assignment", {"backend": "cplex"}), ("assignment", {"wait_weight": -1.0}),
-    ("assignment", {"wait_weight": float("nan")}),
-])
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("batched_greedy", {"k": 0}),
+        ("batched_greedy", {"k": True}),
+        ("assignment", {"k": 2.0}),
+        ("assignment", {"backend": "cplex"}),
+        ("assignment", {"wait_weight": -1.0}),
+        ("assignment", {"wait_weight": float("nan")}),
+    ],
+)
 def test_bad_params_rejected_by_constructor(name, params):
     """Constructors reject out-of-range parameters with ValueError."""
     from matching.registry import matcher_class
@@ -272,8 +310,9 @@ def test_fairness_weight_favours_the_lower_earning_driver():
 
     base = line_instance([0.0], [-10.0, 12.0], 100.0)  # driver 0 is 10 s away, driver 1 12 s
     d = base.drivers
-    drivers = CandidateDrivers(d.id, d.node, d.xy, d.state, d.free_at,
-                               earnings=[100.0, 10.0], online_s=[3600.0, 3600.0])
+    drivers = CandidateDrivers(
+        d.id, d.node, d.xy, d.state, d.free_at, earnings=[100.0, 10.0], online_s=[3600.0, 3600.0]
+    )
     request = replace(base, drivers=drivers)
     assert _pairs(Assignment().match(request)) == [(0, 0, 10.0)]
     for backend in ("ortools", "scipy"):

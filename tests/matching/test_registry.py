@@ -29,7 +29,10 @@ def test_make_builtin_with_params():
     m = make_matcher("assignment", {"backend": "ortools", "k": 7})
     assert isinstance(m, Assignment)
     assert matcher_params(m) == {
-        "backend": "ortools", "k": 7, "wait_weight": 0.0, "fairness_weight_s": 0.0
+        "backend": "ortools",
+        "k": 7,
+        "wait_weight": 0.0,
+        "fairness_weight_s": 0.0,
     }
 
 
@@ -40,8 +43,9 @@ def test_unknown_name_lists_known_and_import_path():
     err = e.value
     assert err.source == "scenarios/x.toml" and err.field == "dispatch.matcher"
     known = ", ".join(available())
-    assert err.expected == (f"unknown matcher 'hungarian'; known: {known}, or an import path "
-                            "'package.module:Class'")
+    assert err.expected == (
+        f"unknown matcher 'hungarian'; known: {known}, or an import path 'package.module:Class'"
+    )
     assert str(err).startswith("scenarios/x.toml: dispatch.matcher: unknown matcher")
 
 
@@ -67,12 +71,15 @@ def test_params_must_be_a_table():
         make_matcher("batched_greedy", [("k", 3)])  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("path", "needle"), [
-    ("no_such_pkg.mod:Thing", "cannot import module 'no_such_pkg.mod'"),
-    ("matching.checks:NoSuchClass", "has no attribute 'NoSuchClass'"),
-    ("matching.checks:random_instance", "not a matcher class"),
-    ("matching.checks:", "has no attribute ''"),
-])
+@pytest.mark.parametrize(
+    ("path", "needle"),
+    [
+        ("no_such_pkg.mod:Thing", "cannot import module 'no_such_pkg.mod'"),
+        ("matching.checks:NoSuchClass", "has no attribute 'NoSuchClass'"),
+        ("matching.checks:random_instance", "not a matcher class"),
+        ("matching.checks:", "has no attribute ''"),
+    ],
+)
 def test_bad_import_paths(path, needle):
     """Import paths that do not lead to a matcher class are InputErrors on the matcher field."""
     with pytest.raises(InputError, match=needle) as e:
@@ -123,7 +130,8 @@ def test_plugin_package_written_by_user(tmp_path, monkeypatch):
     pkg = tmp_path / "mypkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    (pkg / "mymodule.py").write_text(textwrap.dedent('''
+    (pkg / "mymodule.py").write_text(
+        textwrap.dedent('''
         from matching.matchers import BatchedGreedy
 
         class MyMatcher(BatchedGreedy):
@@ -131,7 +139,8 @@ def test_plugin_package_written_by_user(tmp_path, monkeypatch):
 
             def __init__(self, k: int = 2) -> None:
                 super().__init__(k=k)
-    '''))
+    ''')
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     m = make_matcher("mypkg.mymodule:MyMatcher", {})
     assert matcher_params(m) == {"k": 2}

@@ -59,9 +59,16 @@ GRACE_S = 1.0
 
 # (seed, n_requests, n_drivers, kind), empty tables included.
 INSTANCES = [
-    (1, 6, 6, "plane"), (2, 9, 4, "grid"), (3, 4, 10, "graph"), (4, 25, 30, "plane"),
-    (5, 30, 20, "graph"), (6, 40, 60, "grid"), (7, 0, 5, "plane"), (8, 5, 0, "grid"),
-    (9, 0, 0, "graph"), (10, 1, 1, "plane"),
+    (1, 6, 6, "plane"),
+    (2, 9, 4, "grid"),
+    (3, 4, 10, "graph"),
+    (4, 25, 30, "plane"),
+    (5, 30, 20, "graph"),
+    (6, 40, 60, "grid"),
+    (7, 0, 5, "plane"),
+    (8, 5, 0, "grid"),
+    (9, 0, 0, "graph"),
+    (10, 1, 1, "plane"),
 ]
 
 
@@ -74,8 +81,9 @@ def start() -> Iterator[Callable[..., tuple[grpc.Server, str]]]:
     """Start servers (via ``serve`` or ``serve_named``) that are all stopped at teardown."""
     servers: list[grpc.Server] = []
 
-    def _start(matcher: Any, params: dict[str, Any] | None = None, **kw: Any
-               ) -> tuple[grpc.Server, str]:
+    def _start(
+        matcher: Any, params: dict[str, Any] | None = None, **kw: Any
+    ) -> tuple[grpc.Server, str]:
         if isinstance(matcher, str):
             server, port = serve_named(matcher, params, "127.0.0.1:0", **kw)
         else:
@@ -104,8 +112,15 @@ def builtin_addresses() -> Iterator[dict[str, str]]:
 
 
 def _same_request(a: MatchRequest, b: MatchRequest) -> None:
-    for name in ("decision_time", "batch_id", "shard_id", "max_pickup_eta_s", "seed",
-                 "max_speed_mps", "api_version"):
+    for name in (
+        "decision_time",
+        "batch_id",
+        "shard_id",
+        "max_pickup_eta_s",
+        "seed",
+        "max_speed_mps",
+        "api_version",
+    ):
         x, y = getattr(a, name), getattr(b, name)
         assert x == y, name
         if name in ("decision_time", "max_pickup_eta_s", "max_speed_mps"):
@@ -156,8 +171,13 @@ def test_special_values_round_trip():
     base = to_wire(line_instance([0.0, 5.0], [1.0, 9.0], 20.0))
     tiny, big = float(np.nextafter(0.0, 1.0)), float(np.finfo(np.float64).max)
     req = MatchRequest(
-        decision_time=-0.0, batch_id=-3, shard_id=2**40, requests=base.requests,
-        drivers=base.drivers, max_pickup_eta_s=big, seed=2**64 - 1,
+        decision_time=-0.0,
+        batch_id=-3,
+        shard_id=2**40,
+        requests=base.requests,
+        drivers=base.drivers,
+        max_pickup_eta_s=big,
+        seed=2**64 - 1,
         candidates=CandidatePairs([0, 1], [1, 0], [tiny, 1.0 / 3.0]),
         max_speed_mps=float("inf"),
     )
@@ -170,8 +190,9 @@ def test_seed_outside_uint64_rejected():
     """A seed the wire cannot carry is an error, not a silent wrap."""
     req = to_wire(random_instance(12, 2, 2, "plane"))
     for seed in (-1, 2**64):
-        bad = MatchRequest(**{**{f: getattr(req, f) for f in req.__dataclass_fields__},
-                              "seed": seed})
+        bad = MatchRequest(
+            **{**{f: getattr(req, f) for f in req.__dataclass_fields__}, "seed": seed}
+        )
         with pytest.raises(WireError, match="seed"):
             request_to_proto(bad)
 
@@ -191,8 +212,11 @@ def test_response_with_every_reason_and_numpy_diagnostics():
     """All reasons cross the wire; numpy diagnostics come back as their JSON equivalents."""
     reasons = np.array([int(r) for r in UnmatchedReason], dtype=np.int8)
     resp = MatchResponse(
-        request_id=[10], driver_id=[3], pickup_eta_s=[12.5],
-        unmatched_id=np.arange(reasons.size) + 20, unmatched_reason=reasons,
+        request_id=[10],
+        driver_id=[3],
+        pickup_eta_s=[12.5],
+        unmatched_id=np.arange(reasons.size) + 20,
+        unmatched_reason=reasons,
         diagnostics={"n": np.int64(7), "x": np.float64(0.1), "v": np.arange(3), "s": "ok"},
     )
     back = response_from_proto(response_to_proto(resp))
@@ -265,8 +289,12 @@ def test_get_params_describe_and_rebuild(start):
     _, address = start("batched_greedy", {"k": 3})
     m = RemoteMatcher(address, k=7, timeout_s=5)
     params = registry.matcher_params(m)
-    assert params == {"address": address, "k": 7, "timeout_s": 5,
-                      "remote": {"name": "batched_greedy", "params": {"k": 3}}}
+    assert params == {
+        "address": address,
+        "k": 7,
+        "timeout_s": 5,
+        "remote": {"name": "batched_greedy", "params": {"k": 3}},
+    }
     assert registry.matcher_params(m) == params
     twin = RemoteMatcher(**params)
     req = random_instance(14, 10, 10, "plane")
@@ -281,8 +309,7 @@ def test_get_params_describe_and_rebuild(start):
 def test_instance_served_under_import_path_name(start):
     """An unregistered matcher instance is described by its import path."""
     _, address = start(_Failing())
-    assert RemoteMatcher(address).describe() == {
-        "name": f"{__name__}:_Failing", "params": {}}
+    assert RemoteMatcher(address).describe() == {"name": f"{__name__}:_Failing", "params": {}}
 
 
 def test_wrong_remote_refused(start):
@@ -369,11 +396,18 @@ def test_constructor_only_stores_params_and_pickles():
     m.close()
 
 
-@pytest.mark.parametrize("params", [
-    {"address": ""}, {"address": "127.0.0.1:1", "k": 0}, {"address": "127.0.0.1:1", "k": True},
-    {"address": "127.0.0.1:1", "timeout_s": 0}, {"address": "127.0.0.1:1", "timeout_s": "3"},
-    {"address": "127.0.0.1:1", "remote": {"name": "x"}}, {},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"address": ""},
+        {"address": "127.0.0.1:1", "k": 0},
+        {"address": "127.0.0.1:1", "k": True},
+        {"address": "127.0.0.1:1", "timeout_s": 0},
+        {"address": "127.0.0.1:1", "timeout_s": "3"},
+        {"address": "127.0.0.1:1", "remote": {"name": "x"}},
+        {},
+    ],
+)
 def test_bad_params_are_input_errors(params):
     """Bad RemoteMatcher parameters given through the registry are InputErrors on params."""
     with pytest.raises(InputError) as e:
@@ -402,9 +436,19 @@ def test_register_remote_short_name(monkeypatch):
 def test_server_command_line():
     """python -m matching.wire.server serves a named matcher and stops by itself."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "matching.wire.server", "batched_greedy", "--params",
-         '{"k": 4}', "--max-seconds", "20"],
-        stdout=subprocess.PIPE, text=True, cwd=WIRE.parents[1],
+        [
+            sys.executable,
+            "-m",
+            "matching.wire.server",
+            "batched_greedy",
+            "--params",
+            '{"k": 4}',
+            "--max-seconds",
+            "20",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=WIRE.parents[1],
     )
     try:
         assert proc.stdout is not None
@@ -414,8 +458,9 @@ def test_server_command_line():
         m = RemoteMatcher(address, timeout_s=5)
         assert m.describe() == {"name": "batched_greedy", "params": {"k": 4}}
         req = random_instance(21, 5, 5, "plane")
-        _same_response(make_matcher("batched_greedy", {"k": 4}).match(to_wire(req, 20)),
-                       m.match(req))
+        _same_response(
+            make_matcher("batched_greedy", {"k": 4}).match(to_wire(req, 20)), m.match(req)
+        )
         m.close()
     finally:
         proc.terminate()
@@ -440,8 +485,12 @@ def _regenerate(tmp_path: Path) -> Path:
     out.mkdir(parents=True)
     for name in ("ridesim_matching.proto", "generate.sh"):
         shutil.copy(WIRE / name, out / name)
-    subprocess.run(["bash", str(out / "generate.sh")], check=True, timeout=60,
-                   env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable})
+    subprocess.run(
+        ["bash", str(out / "generate.sh")],
+        check=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable},
+    )
     return out
 
 
@@ -452,9 +501,17 @@ def test_generated_descriptor_matches_proto(tmp_path):
     _require_grpc_tools()
     fds = tmp_path / "set.bin"
     subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"-I{WIRE.parents[1]}",
-         f"--descriptor_set_out={fds}", "matching/wire/ridesim_matching.proto"],
-        check=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{WIRE.parents[1]}",
+            f"--descriptor_set_out={fds}",
+            "matching/wire/ridesim_matching.proto",
+        ],
+        check=True,
+        timeout=60,
+    )
     fresh = descriptor_pb2.FileDescriptorSet.FromString(fds.read_bytes()).file[0]
     for message in fresh.message_type:  # the Python generator leaves json_name out
         for f in message.field:
@@ -477,12 +534,15 @@ def test_generated_files_identical_to_regeneration(tmp_path):
     except importlib.metadata.PackageNotFoundError:
         pytest.skip("grpcio-tools is not installed (dev extra)")
     if installed != made_with:
-        pytest.skip(f"committed files were made by grpcio-tools {made_with}, "
-                    f"{installed} is installed (the descriptor test still checks staleness)")
+        pytest.skip(
+            f"committed files were made by grpcio-tools {made_with}, "
+            f"{installed} is installed (the descriptor test still checks staleness)"
+        )
     out = _regenerate(tmp_path)
     for name in GENERATED:
         assert (out / name).read_text() == (WIRE / name).read_text(), (
-            f"{name} is stale: run matching/wire/generate.sh")
+            f"{name} is stale: run matching/wire/generate.sh"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
