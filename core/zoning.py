@@ -83,7 +83,8 @@ class Zones:
                 f"node ids must be in [0, {self.n_nodes}): build the zones after every node "
                 "exists (on a plane, after demand and fleet are located)"
             )
-        return self.node_cell[nodes]
+        cells: np.ndarray = self.node_cell[nodes]
+        return cells
 
     def count(self, nodes: np.ndarray) -> np.ndarray:
         """How many of ``nodes`` (repeats count) fall in each cell: int64, one per row."""

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from functools import cached_property
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -56,9 +56,17 @@ class UnmatchedReason(IntEnum):
     """The matcher chose to hold the request for a later decision."""
 
 
-def _frozen_array(values: Any, dtype: Any, name: str, ndim: int = 1) -> np.ndarray:
-    # A read-only view: the caller's own array stays writeable, the matcher's copy cannot be
-    # written through. Converting copies only when the dtype differs.
+_M = TypeVar("_M")
+
+
+def frozen_array(values: Any, dtype: Any, name: str, ndim: int = 1) -> np.ndarray:
+    """``values`` as a read-only array of ``dtype`` and ``ndim`` dimensions (``ValueError``
+    naming ``name`` otherwise); an empty 2-d column may be given as any empty array.
+
+    A read-only view: the caller's own array stays writeable, the matcher's copy cannot be
+    written through. Converting copies only when the dtype differs. Shared by every message of
+    the matching and surge contracts.
+    """
     arr = np.asarray(values, dtype=dtype).view()
     if arr.ndim != ndim:
         if ndim == 2 and arr.size == 0:
@@ -69,18 +77,23 @@ def _frozen_array(values: Any, dtype: Any, name: str, ndim: int = 1) -> np.ndarr
     return arr
 
 
-def _unchecked(
-    cls: type, columns: Mapping[str, Any], extra: Mapping[str, Any] | None = None
-) -> Any:
-    # The fast path for producers that already guarantee dtypes, shapes and sorted ids (the
-    # simulator builds every snapshot from fresh fancy-indexed arrays): skip validation, keep
-    # the arrays read-only.
+def unchecked_message(
+    cls: type[_M], columns: Mapping[str, np.ndarray], extra: Mapping[str, Any] | None = None
+) -> _M:
+    """An instance of the frozen message class ``cls`` built without validation.
+
+    The fast path for producers that already guarantee dtypes, shapes and sorted ids (the
+    simulator builds every snapshot from fresh fancy-indexed arrays): the arrays are made
+    read-only (a matcher still cannot write through them), nothing else is checked.
+    """
     obj = object.__new__(cls)
-    for name, arr in columns.items():
+    for arr in columns.values():
         arr.flags.writeable = False
-        object.__setattr__(obj, name, arr)
-    for name, value in (extra or {}).items():
-        object.__setattr__(obj, name, value)
+    # A frozen dataclass without slots keeps its fields in __dict__: one update, no
+    # per-field object.__setattr__.
+    obj.__dict__.update(columns)
+    if extra:
+        obj.__dict__.update(extra)
     return obj
 
 
@@ -119,7 +132,7 @@ class OpenRequests:
 
         For trusted producers on the hot path (the simulator); the arrays become read-only.
         """
-        return _unchecked(cls, columns)
+        return unchecked_message(cls, columns)
 
     @classmethod
     def empty(cls) -> OpenRequests:
@@ -163,7 +176,7 @@ class CandidateDrivers:
     @classmethod
     def unchecked(cls, **columns: np.ndarray) -> CandidateDrivers:
         """Build without validation (see :meth:`OpenRequests.unchecked`)."""
-        return _unchecked(cls, columns)
+        return unchecked_message(cls, columns)
 
     @classmethod
     def empty(cls) -> CandidateDrivers:
@@ -175,7 +188,7 @@ class CandidateDrivers:
 def _freeze_columns(obj: Any, spec: Mapping[str, tuple[Any, int]], kind: str) -> None:
     n = None
     for name, (dtype, ndim) in spec.items():
-        arr = _frozen_array(getattr(obj, name), dtype, f"{kind}.{name}", ndim)
+        arr = frozen_array(getattr(obj, name), dtype, f"{kind}.{name}", ndim)
         if n is None:
             n = arr.shape[0]
         elif arr.shape[0] != n:
@@ -213,7 +226,7 @@ class CandidatePairs:
 def _freeze_columns_no_id(obj: Any, spec: Mapping[str, Any], kind: str) -> None:
     n = None
     for name, dtype in spec.items():
-        arr = _frozen_array(getattr(obj, name), dtype, f"{kind}.{name}")
+        arr = frozen_array(getattr(obj, name), dtype, f"{kind}.{name}")
         if n is None:
             n = arr.shape[0]
         elif arr.shape[0] != n:
@@ -325,7 +338,7 @@ class MatchResponse:
         """Build without validation from arrays of the right dtypes (int64 ids, float64 ETAs,
         int8 reasons), for matchers on the hot path; the arrays become read-only."""
         extra = {"diagnostics": diagnostics or {}, "api_version": API_VERSION}
-        return _unchecked(cls, columns, extra)
+        return unchecked_message(cls, columns, extra)
 
     @classmethod
     def empty(cls) -> MatchResponse:
@@ -338,9 +351,30 @@ class MatchResponse:
 class Matcher(Protocol):
     """Anything that turns a :class:`MatchRequest` into a :class:`MatchResponse`.
 
-    The constructor stores parameters only; all work happens in :meth:`match`.
+    The constructor stores parameters only; all work happens in :meth:`match`. ``optimal``
+    says whether the matcher claims a maximum matching of least total :meth:`pair_costs`
+    (the conformance suite then checks that claim against brute force on tiny instances).
+    :class:`matching.matchers.MatcherBase` gives the defaults (not optimal; costs are the
+    pickup ETAs).
     """
 
-    def match(self, request: MatchRequest) -> MatchResponse: ...
+    optimal: ClassVar[bool]
 
-    def get_params(self) -> dict[str, Any]: ...
+    def match(self, request: MatchRequest) -> MatchResponse:
+        """The decision for one snapshot."""
+        ...
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor's parameters, JSON-serialisable (they go into the manifest)."""
+        ...
+
+    def pair_costs(
+        self,
+        request: MatchRequest,
+        request_row: np.ndarray,
+        driver_row: np.ndarray,
+        pickup_eta_s: np.ndarray,
+    ) -> np.ndarray:
+        """The cost of each (request row, driver row) pair that an optimal matcher minimises
+        in total (seconds; by default the pickup ETA)."""
+        ...

@@ -45,8 +45,8 @@ from matching.api import (
     UnmatchedReason,
 )
 from matching.candidates import to_wire
-from matching.plugins import spec_factory, spec_label
-from matching.registry import make_matcher, matcher_params
+from matching.conformance import Suite, assert_rebuilds, check_get_params_json
+from matching.registry import make_matcher
 
 MatcherFactory = Callable[[], Matcher]
 Check = Callable[[MatcherFactory], None]
@@ -367,26 +367,28 @@ def _same_response(a: MatchResponse, b: MatchResponse, what: str) -> None:
 # The checks: each takes a factory returning a fresh matcher
 
 
-def check_get_params_json(factory: MatcherFactory) -> None:
-    """get_params() returns a JSON-serialisable dict with string keys."""
-    try:
-        matcher_params(factory())
-    except TypeError as e:
-        raise AssertionError(str(e)) from e
+def check_declares_protocol(factory: MatcherFactory) -> None:
+    """The matcher declares the whole Matcher protocol (match, get_params, optimal,
+    pair_costs); matching.matchers.MatcherBase gives the defaults."""
+    m = factory()
+    missing = [
+        name
+        for name in ("match", "get_params", "pair_costs")
+        if not callable(getattr(m, name, None))
+    ]
+    if not isinstance(getattr(m, "optimal", None), bool):
+        missing.append("optimal (a bool)")
+    assert not missing, f"{type(m).__name__} does not declare {', '.join(missing)}"
+    assert isinstance(m, Matcher)
 
 
 def check_init_stores_params(factory: MatcherFactory) -> None:
     """A fresh instance built from get_params() behaves identically; match keeps the params."""
-    m = factory()
-    params = matcher_params(m)
-    twin = type(m)(**params)
-    assert matcher_params(twin) == params, (
-        f"{type(m).__name__}(**get_params()).get_params() = {matcher_params(twin)}, "
-        f"expected {params}"
+    assert_rebuilds(
+        factory,
+        lambda m: [m.match(request) for request in _instances()[:4]],
+        _same_response,
     )
-    for request in _instances()[:4]:
-        _same_response(m.match(request), twin.match(request), "rebuilt from get_params()")
-    assert matcher_params(m) == params, "get_params() changed after match()"
 
 
 def check_deterministic(factory: MatcherFactory) -> None:
@@ -543,10 +545,7 @@ def check_optimal_vs_brute_force(factory: MatcherFactory) -> None:
 def _costs(
     m: Matcher, request: MatchRequest, r: np.ndarray, d: np.ndarray, eta: np.ndarray
 ) -> np.ndarray:
-    pair_costs = getattr(m, "pair_costs", None)
-    if pair_costs is None:
-        return np.asarray(eta, dtype=np.float64)
-    return np.asarray(pair_costs(request, r, d, eta), dtype=np.float64)
+    return np.asarray(m.pair_costs(request, r, d, eta), dtype=np.float64)
 
 
 def _total_cost(m: Matcher, request: MatchRequest, response: MatchResponse) -> float:
@@ -583,6 +582,7 @@ def _brute_force(m: Matcher, request: MatchRequest) -> tuple[int, float]:
 # Running the suite
 
 _GENERAL_CHECKS: list[Check] = [
+    check_declares_protocol,
     check_get_params_json,
     check_init_stores_params,
     check_deterministic,
@@ -599,32 +599,26 @@ _GENERAL_CHECKS: list[Check] = [
 ]
 
 
-def all_checks(factory: MatcherFactory) -> list[tuple[str, Check]]:
-    """The checks that apply to this matcher, as (name, check); call ``check(factory)``."""
-    checks = list(_GENERAL_CHECKS)
-    if getattr(factory(), "optimal", False):
-        checks.append(check_optimal_vs_brute_force)
-    return [(c.__name__, c) for c in checks]
+def _extra_checks(matcher: Any) -> list[Check]:
+    # Only a matcher that claims optimality is held to brute force; one that does not declare
+    # `optimal` at all fails check_declares_protocol instead.
+    return [check_optimal_vs_brute_force] if getattr(matcher, "optimal", False) is True else []
 
 
-def check_matcher(factory: MatcherFactory) -> None:
-    """Run every applicable check; raise AssertionError naming the first that fails."""
-    for name, check in all_checks(factory):
-        try:
-            check(factory)
-        except AssertionError as e:
-            raise AssertionError(f"{name} failed for {_label(factory)}: {e}") from e
-
+SUITE = Suite("matcher", make_matcher, _GENERAL_CHECKS, _extra_checks)
+"""The matcher conformance suite."""
 
 MatcherSpec = str | tuple[str, dict[str, Any]] | MatcherFactory
 
 
-def _factory(spec: Any) -> Any:
-    return spec_factory(spec, make_matcher)
+def all_checks(factory: MatcherFactory) -> list[tuple[str, Check]]:
+    """The checks that apply to this matcher, as (name, check); call ``check(factory)``."""
+    return SUITE.checks_for(factory)
 
 
-def _label(spec: Any) -> str:
-    return spec_label(spec, make_matcher)
+def check_matcher(factory: MatcherFactory) -> None:
+    """Run every applicable check; raise AssertionError naming the first that fails."""
+    SUITE.run(factory)
 
 
 def parametrize_with_checks(specs: Sequence[MatcherSpec]) -> Any:
@@ -633,19 +627,12 @@ def parametrize_with_checks(specs: Sequence[MatcherSpec]) -> Any:
     A spec is a registered name, a ``(name, params)`` pair, or a factory returning a matcher.
     The decorated test takes ``matcher_factory`` and ``check`` and calls ``check(matcher_factory)``.
     """
-    import pytest  # deferred: only the test suite needs pytest
-
-    cases, ids = [], []
-    for spec in specs:
-        factory = _factory(spec)
-        for name, check in all_checks(factory):
-            cases.append((factory, check))
-            ids.append(f"{_label(spec)}-{name}")
-    return pytest.mark.parametrize(("matcher_factory", "check"), cases, ids=ids)
+    return SUITE.parametrize(specs, "matcher_factory")
 
 
 __all__ = (
     [
+        "SUITE",
         "all_checks",
         "assert_valid_response",
         "check_matcher",

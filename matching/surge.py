@@ -27,14 +27,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Annotated, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
+from pydantic import Field, ValidationInfo, field_validator
 
 from core.errors import InputError
 from core.zoning import Zones, check_csr
-from matching.api import API_VERSION, _frozen_array, _unchecked
-from matching.plugins import make_plugin
+from matching.api import API_VERSION, frozen_array, unchecked_message
+from matching.plugins import NonNegative, Number, Params, Plugin, Positive, Registry
 
 _COUNTS = ("open_requests", "quotes", "unconverted_quotes", "idle_drivers", "en_route_drivers")
 _FLOATS = ("recent_pickup_eta_s", "previous_multiplier")
@@ -78,7 +79,7 @@ class SupplyDemandSnapshot:
                 f"{kind}: time must be finite and interval_s > 0, got "
                 f"{self.time}, {self.interval_s}"
             )
-        cell = _frozen_array(self.cell, object, f"{kind}.cell")
+        cell = frozen_array(self.cell, object, f"{kind}.cell")
         if not all(isinstance(c, str) for c in cell.tolist()):
             raise ValueError(f"{kind}.cell: expected str cell ids")
         if cell.shape[0] > 1 and not bool(np.all(cell[1:] > cell[:-1])):
@@ -90,7 +91,7 @@ class SupplyDemandSnapshot:
             raw = getattr(self, name)
             if dtype is np.int64 and np.asarray(raw).dtype.kind == "f":
                 raise ValueError(f"{kind}.{name}: expected integer counts")
-            arr = _frozen_array(raw, dtype, f"{kind}.{name}")
+            arr = frozen_array(raw, dtype, f"{kind}.{name}")
             if arr.shape[0] != n:
                 raise ValueError(f"{kind}.{name}: has {arr.shape[0]} rows, expected {n}")
             if dtype is np.int64 and arr.size and arr.min() < 0:
@@ -104,8 +105,8 @@ class SupplyDemandSnapshot:
         m = self.previous_multiplier
         if not bool(np.all(np.isfinite(m) & (m > 0))):
             raise ValueError(f"{kind}.previous_multiplier: expected finite values > 0")
-        ptr = _frozen_array(self.neighbour_ptr, np.int64, f"{kind}.neighbour_ptr")
-        idx = _frozen_array(self.neighbour_idx, np.int64, f"{kind}.neighbour_idx")
+        ptr = frozen_array(self.neighbour_ptr, np.int64, f"{kind}.neighbour_ptr")
+        idx = frozen_array(self.neighbour_idx, np.int64, f"{kind}.neighbour_idx")
         check_csr(ptr, idx, n, kind)
         object.__setattr__(self, "neighbour_ptr", ptr)
         object.__setattr__(self, "neighbour_idx", idx)
@@ -128,7 +129,7 @@ class SupplyDemandSnapshot:
             "seed": int(seed),
             "api_version": API_VERSION,
         }
-        return _unchecked(cls, columns, extra)
+        return unchecked_message(cls, columns, extra)
 
     @classmethod
     def for_zones(
@@ -186,17 +187,31 @@ class SurgePolicy(Protocol):
 # Helpers for policies
 
 
-def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise TypeError(f"{name}: expected a number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{name}: expected a finite number, got {value!r}")
-    return v
+class BoundedParams(Params):
+    """Parameters of a policy with a declared range ``0 < floor <= cap``."""
+
+    floor: Positive = 1.0
+    cap: Positive = 3.0
+
+    @field_validator("cap")
+    @classmethod
+    def _cap_over_floor(cls, cap: float, info: ValidationInfo) -> float:
+        floor = info.data.get("floor")
+        if floor is not None and not cap >= floor:
+            raise ValueError(f"must be >= floor ({floor}), got {cap}")
+        return cap
 
 
-def _bounds(floor: Any, cap: Any) -> tuple[float, float]:
-    lo, hi = _number(floor, "floor"), _number(cap, "cap")
+def check_bounds(floor: Any, cap: Any) -> tuple[float, float]:
+    """``(floor, cap)`` as floats when they are finite numbers with ``0 < floor <= cap``;
+    ``ValueError`` otherwise (a policy that does not derive from :class:`BoundedParams` is
+    checked with this when it is built)."""
+    for name, v in (("floor", floor), ("cap", cap)):
+        if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
+            raise ValueError(f"{name}: expected a number, got {v!r}")
+        if not math.isfinite(float(v)):
+            raise ValueError(f"{name}: expected a finite number, got {v!r}")
+    lo, hi = float(floor), float(cap)
     if not lo > 0:
         raise ValueError(f"floor: must be > 0, got {lo}")
     if not hi >= lo:
@@ -242,7 +257,7 @@ def neighbour_mean(values: np.ndarray, ptr: np.ndarray, idx: np.ndarray) -> np.n
 # Built-in policies
 
 
-class NoSurge:
+class NoSurge(Plugin):
     """A fixed price: the multiplier is 1 everywhere, always."""
 
     name: ClassVar[str] = "none"
@@ -253,12 +268,8 @@ class NoSurge:
         """Ones, one per row."""
         return np.ones(len(snapshot), dtype=np.float64)
 
-    def get_params(self) -> dict[str, Any]:
-        """No parameters."""
-        return {}
 
-
-class RatioSurge:
+class RatioSurge(Plugin):
     """Price by the ratio of demand to idle supply, smoothed in space and time.
 
     For each cell ``i`` (``N(i)`` its neighbours in the snapshot)::
@@ -285,46 +296,22 @@ class RatioSurge:
 
     name: ClassVar[str] = "ratio"
 
-    def __init__(
-        self,
-        floor: float = 1.0,
-        cap: float = 3.0,
-        threshold: float = 1.0,
-        sensitivity: float = 0.5,
-        neighbour_weight: float = 0.3,
-        alpha: float = 0.5,
-        step: float = 0.1,
-        demand: str = "quotes",
-    ) -> None:
-        self.floor, self.cap = _bounds(floor, cap)
-        if demand not in ("quotes", "unserved"):
-            raise ValueError(f"demand: must be 'quotes' or 'unserved', got {demand!r}")
-        self.demand = demand
-        self.threshold = _number(threshold, "threshold")
-        self.sensitivity = _number(sensitivity, "sensitivity")
-        self.neighbour_weight = _number(neighbour_weight, "neighbour_weight")
-        self.alpha = _number(alpha, "alpha")
-        self.step = _number(step, "step")
-        if self.sensitivity < 0:
-            raise ValueError(f"sensitivity: must be >= 0, got {self.sensitivity}")
-        if not 0 <= self.neighbour_weight <= 1:
-            raise ValueError(f"neighbour_weight: must be in [0, 1], got {self.neighbour_weight}")
-        if not 0 < self.alpha <= 1:
-            raise ValueError(f"alpha: must be in (0, 1], got {self.alpha}")
-        if self.step < 0:
-            raise ValueError(f"step: must be >= 0, got {self.step}")
+    class Params(BoundedParams):
+        threshold: Number = 1.0
+        sensitivity: NonNegative = 0.5
+        neighbour_weight: Annotated[Number, Field(ge=0, le=1)] = 0.3
+        alpha: Annotated[Number, Field(gt=0, le=1)] = 0.5
+        step: NonNegative = 0.1
+        demand: Literal["quotes", "unserved"] = "quotes"
 
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "floor": self.floor,
-            "cap": self.cap,
-            "threshold": self.threshold,
-            "sensitivity": self.sensitivity,
-            "neighbour_weight": self.neighbour_weight,
-            "alpha": self.alpha,
-            "step": self.step,
-            "demand": self.demand,
-        }
+    floor: float
+    cap: float
+    threshold: float
+    sensitivity: float
+    neighbour_weight: float
+    alpha: float
+    step: float
+    demand: str
 
     def price(self, snapshot: SupplyDemandSnapshot) -> np.ndarray:
         s = snapshot
@@ -335,10 +322,11 @@ class RatioSurge:
         ratio = (1.0 - w) * raw + w * neighbour_mean(raw, s.neighbour_ptr, s.neighbour_idx)
         target = np.clip(1.0 + self.sensitivity * (ratio - self.threshold), self.floor, self.cap)
         m = self.alpha * target + (1.0 - self.alpha) * s.previous_multiplier
-        return np.clip(round_to_step(m, self.step), self.floor, self.cap)
+        out: np.ndarray = np.clip(round_to_step(m, self.step), self.floor, self.cap)
+        return out
 
 
-class EtaTargetSurge:
+class EtaTargetSurge(Plugin):
     """A controller holding pickup ETAs near ``target_eta_s`` by moving the price.
 
     For each cell ``i`` with ``p_i = previous_multiplier_i``::
@@ -355,34 +343,18 @@ class EtaTargetSurge:
 
     name: ClassVar[str] = "eta_target"
 
-    def __init__(
-        self,
-        target_eta_s: float = 420.0,
-        gain: float = 0.5,
-        decay: float = 0.1,
-        floor: float = 1.0,
-        cap: float = 3.0,
-        step: float = 0.1,
-    ) -> None:
-        self.floor, self.cap = _bounds(floor, cap)
-        self.target_eta_s = _number(target_eta_s, "target_eta_s")
-        self.gain = _number(gain, "gain")
-        self.decay = _number(decay, "decay")
-        self.step = _number(step, "step")
-        if not self.target_eta_s > 0:
-            raise ValueError(f"target_eta_s: must be > 0, got {self.target_eta_s}")
-        if self.gain < 0 or self.decay < 0 or self.step < 0:
-            raise ValueError("gain, decay and step: must be >= 0")
+    class Params(BoundedParams):
+        target_eta_s: Positive = 420.0
+        gain: NonNegative = 0.5
+        decay: NonNegative = 0.1
+        step: NonNegative = 0.1
 
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "target_eta_s": self.target_eta_s,
-            "gain": self.gain,
-            "decay": self.decay,
-            "floor": self.floor,
-            "cap": self.cap,
-            "step": self.step,
-        }
+    floor: float
+    cap: float
+    target_eta_s: float
+    gain: float
+    decay: float
+    step: float
 
     def price(self, snapshot: SupplyDemandSnapshot) -> np.ndarray:
         prev = snapshot.previous_multiplier
@@ -394,11 +366,18 @@ class EtaTargetSurge:
         gap = prev - 1.0
         relax = prev - np.sign(gap) * np.minimum(np.abs(gap), self.decay)
         m = np.where(known, push, relax)
-        return np.clip(round_to_step(m, self.step), self.floor, self.cap)
+        out: np.ndarray = np.clip(round_to_step(m, self.step), self.floor, self.cap)
+        return out
 
 
-SURGE_POLICIES: dict[str, type] = {cls.name: cls for cls in (NoSurge, RatioSurge, EtaTargetSurge)}
-"""The built-in policies by name."""
+SURGE_POLICIES = Registry(
+    "surge policy",
+    ("price", "get_params"),
+    (NoSurge, RatioSurge, EtaTargetSurge),
+    field="surge.policy",
+    params_field="surge.params",
+)
+"""The registered policies by name (the built-ins, and any added with ``register``)."""
 
 
 def make_surge_policy(
@@ -407,36 +386,29 @@ def make_surge_policy(
     """The scenario's surge policy from its name (``surge.policy``: a key of
     :data:`SURGE_POLICIES` or an import path ``package.module:Class``) and parameters
     (``surge.params``); raises :class:`~core.errors.InputError` naming the field at fault."""
-    policy = make_plugin(
-        name,
-        params,
-        SURGE_POLICIES,
-        kind="surge policy",
-        methods=("price", "get_params"),
-        source=source,
-        field="surge.policy",
-        params_field="surge.params",
-    )
-    floor, cap = getattr(policy, "floor", None), getattr(policy, "cap", None)
+    policy = SURGE_POLICIES.make(name, params, source=source)
     try:
-        _bounds(floor, cap)
-    except (TypeError, ValueError) as e:
+        check_bounds(getattr(policy, "floor", None), getattr(policy, "cap", None))
+    except ValueError as e:
         raise InputError(
             source,
             "surge.policy",
             f"{name!r} must declare its bounds as numbers 0 < floor <= cap ({e})",
         ) from e
-    return policy
+    checked: SurgePolicy = policy
+    return checked
 
 
 __all__ = [
     "API_VERSION",
+    "BoundedParams",
     "SURGE_POLICIES",
     "EtaTargetSurge",
     "NoSurge",
     "RatioSurge",
     "SupplyDemandSnapshot",
     "SurgePolicy",
+    "check_bounds",
     "make_surge_policy",
     "neighbour_mean",
     "round_to_step",

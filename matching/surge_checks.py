@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from matching.plugins import plugin_params, spec_factory, spec_label
+from matching.conformance import Suite, assert_rebuilds, check_get_params_json
 from matching.surge import SupplyDemandSnapshot, SurgePolicy, make_surge_policy
 
 PolicyFactory = Callable[[], SurgePolicy]
@@ -182,27 +182,14 @@ def _with_previous(s: SupplyDemandSnapshot, previous: np.ndarray) -> SupplyDeman
 # The checks: each takes a factory returning a fresh policy
 
 
-def check_get_params_json(factory: PolicyFactory) -> None:
-    """get_params() returns a JSON-serialisable dict with string keys."""
-    try:
-        plugin_params(factory())
-    except TypeError as e:
-        raise AssertionError(str(e)) from e
-
-
 def check_init_stores_params(factory: PolicyFactory) -> None:
     """A fresh instance built from get_params() behaves identically; price keeps the params."""
-    p = factory()
-    params = plugin_params(p)
-    twin = type(p)(**params)
-    assert plugin_params(twin) == params, (
-        f"{type(p).__name__}(**get_params()).get_params() = {plugin_params(twin)}, "
-        f"expected {params}"
+    p, twin = assert_rebuilds(
+        factory,
+        lambda policy: [np.asarray(policy.price(s)) for s in _snapshots()],
+        _same,
     )
     assert (twin.floor, twin.cap) == (p.floor, p.cap), "rebuilt policy declares other bounds"
-    for s in _snapshots():
-        _same(np.asarray(p.price(s)), np.asarray(twin.price(s)), "rebuilt from get_params()")
-    assert plugin_params(p) == params, "get_params() changed after price()"
 
 
 def check_declared_bounds(factory: PolicyFactory) -> None:
@@ -316,34 +303,22 @@ _CHECKS: list[Check] = [
 ]
 
 
+SUITE = Suite("surge policy", make_surge_policy, _CHECKS)
+"""The surge policy conformance suite."""
+
+
 def all_surge_checks(factory: PolicyFactory) -> list[tuple[str, Check]]:
     """Every check, as (name, check); call ``check(factory)``."""
-    return [(c.__name__, c) for c in _CHECKS]
+    return SUITE.checks_for(factory)
 
 
 def check_surge_policy(factory: PolicyFactory) -> None:
     """Run every check; raise AssertionError naming the first that fails (a policy that
     raises instead is reported the same way, with its exception)."""
-    for name, check in all_surge_checks(factory):
-        try:
-            check(factory)
-        except AssertionError as e:
-            raise AssertionError(f"{name} failed for {_label(factory)}: {e}") from e
-        except Exception as e:  # a crash inside the policy fails the check it happened in
-            raise AssertionError(
-                f"{name} failed for {_label(factory)}: {type(e).__name__}: {e}"
-            ) from e
+    SUITE.run(factory)
 
 
 PolicySpec = str | tuple[str, dict[str, Any]] | PolicyFactory
-
-
-def _factory(spec: Any) -> Any:
-    return spec_factory(spec, make_surge_policy)
-
-
-def _label(spec: Any) -> str:
-    return spec_label(spec, make_surge_policy)
 
 
 def parametrize_with_surge_checks(specs: Sequence[PolicySpec]) -> Any:
@@ -353,18 +328,11 @@ def parametrize_with_surge_checks(specs: Sequence[PolicySpec]) -> Any:
     returning a policy. The decorated test takes ``policy_factory`` and ``check`` and calls
     ``check(policy_factory)``.
     """
-    import pytest  # deferred: only the test suite needs pytest
-
-    cases, ids = [], []
-    for spec in specs:
-        factory = _factory(spec)
-        for name, check in all_surge_checks(factory):
-            cases.append((factory, check))
-            ids.append(f"{_label(spec)}-{name}")
-    return pytest.mark.parametrize(("policy_factory", "check"), cases, ids=ids)
+    return SUITE.parametrize(specs, "policy_factory")
 
 
 __all__ = [
+    "SUITE",
     "all_surge_checks",
     "assert_valid_prices",
     "check_surge_policy",

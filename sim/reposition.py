@@ -20,7 +20,10 @@ import numpy as np
 
 from cities.demand import choose_per_row
 from matching.api import TravelTimeFn
-from matching.plugins import make_plugin
+from matching.plugins import NonNegative, Params, Plugin, Positive, PositiveInt, Registry
+
+CHUNK_ELEMENTS = 1 << 20
+"""Driver x point values a policy holds at once (8 MiB of float64): the bound on memory."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,7 +66,7 @@ class RepositionPolicy(Protocol):
     def get_params(self) -> dict[str, Any]: ...
 
 
-class Stay:
+class Stay(Plugin):
     """Idle drivers wait where they are."""
 
     name: ClassVar[str] = "stay"
@@ -72,12 +75,8 @@ class Stay:
         """Nobody moves."""
         return RepositionPlan.none()
 
-    def get_params(self) -> dict[str, Any]:
-        """No parameters."""
-        return {}
 
-
-class TowardDemand:
+class TowardDemand(Plugin):
     """Each eligible driver heads for the pickup point of a recent request within
     ``max_drive_s``, drawn at random with weight ``multiplier ** surge_power`` (so busy places,
     and with ``surge_power > 0`` expensive ones, attract more drivers). Drivers already within
@@ -85,45 +84,50 @@ class TowardDemand:
 
     name: ClassVar[str] = "demand"
 
-    def __init__(
-        self,
-        max_drive_s: float = 600.0,
-        min_move_s: float = 60.0,
-        surge_power: float = 0.0,
-        max_points: int = 2000,
-    ) -> None:
-        if max_drive_s <= 0 or min_move_s < 0 or surge_power < 0 or max_points < 1:
-            raise ValueError("max_drive_s > 0, min_move_s >= 0, surge_power >= 0, max_points >= 1")
-        self.max_drive_s = float(max_drive_s)
-        self.min_move_s = float(min_move_s)
-        self.surge_power = float(surge_power)
-        self.max_points = int(max_points)
+    class Params(Params):
+        max_drive_s: Positive = 600.0
+        min_move_s: NonNegative = 60.0
+        surge_power: NonNegative = 0.0
+        max_points: PositiveInt = 2000
 
-    def get_params(self) -> dict[str, Any]:
-        """Parameters as given."""
-        return {
-            "max_drive_s": self.max_drive_s,
-            "min_move_s": self.min_move_s,
-            "surge_power": self.surge_power,
-            "max_points": self.max_points,
-        }
+    max_drive_s: float
+    min_move_s: float
+    surge_power: float
+    max_points: int
 
     def decide(self, snapshot: RepositionSnapshot) -> RepositionPlan:
-        """One random reachable recent pickup point per eligible driver."""
+        """One random reachable recent pickup point per eligible driver.
+
+        Vectorised over drivers a block of rows at a time, so memory stays within
+        :data:`CHUNK_ELEMENTS` driver x point values however many drivers are eligible at
+        once; each driver's row is computed exactly as in one dense matrix.
+        """
         points = snapshot.recent_pickup_node[-self.max_points :]
         n_drv = snapshot.driver_id.shape[0]
         if n_drv == 0 or points.size == 0:
             return RepositionPlan.none()
         rng = np.random.default_rng(snapshot.seed)
-        tt = snapshot.travel_time(snapshot.driver_node[:, None], points[None, :])
-        weight = np.where(tt <= self.max_drive_s, 1.0, 0.0)
+        u = rng.random(n_drv)  # one uniform per driver, id order
+        pull = None
         if self.surge_power > 0:
-            weight = weight * snapshot.multiplier(points)[None, :] ** self.surge_power
-        total = weight.sum(axis=1)
-        pick = choose_per_row(rng.random(n_drv), weight)  # one uniform per driver, id order
-        rows = np.arange(n_drv)
-        go = (total > 0) & (tt[rows, pick] >= self.min_move_s)
-        return RepositionPlan(snapshot.driver_id[go], points[pick[go]])
+            pull = snapshot.multiplier(points)[None, :] ** self.surge_power
+        go = np.zeros(n_drv, dtype=bool)
+        pick = np.zeros(n_drv, dtype=np.int64)
+        block = max(1, CHUNK_ELEMENTS // points.size)
+        for lo in range(0, n_drv, block):
+            hi = min(n_drv, lo + block)
+            tt = snapshot.travel_time(snapshot.driver_node[lo:hi, None], points[None, :])
+            weight = np.where(tt <= self.max_drive_s, 1.0, 0.0)
+            if pull is not None:
+                weight = weight * pull
+            total = weight.sum(axis=1)
+            p = choose_per_row(u[lo:hi], weight)
+            pick[lo:hi] = p
+            go[lo:hi] = (total > 0) & (tt[np.arange(hi - lo), p] >= self.min_move_s)
+        return RepositionPlan(
+            np.asarray(snapshot.driver_id[go], dtype=np.int64),
+            np.asarray(points[pick[go]], dtype=np.int64),
+        )
 
 
 class TowardSurge(TowardDemand):
@@ -131,31 +135,26 @@ class TowardSurge(TowardDemand):
 
     name: ClassVar[str] = "surge"
 
-    def __init__(
-        self,
-        max_drive_s: float = 600.0,
-        min_move_s: float = 60.0,
-        surge_power: float = 2.0,
-        max_points: int = 2000,
-    ) -> None:
-        super().__init__(max_drive_s, min_move_s, surge_power, max_points)
+    class Params(TowardDemand.Params):
+        surge_power: NonNegative = 2.0
 
 
-BUILTIN: dict[str, type] = {cls.name: cls for cls in (Stay, TowardDemand, TowardSurge)}
+REPOSITION_POLICIES = Registry(
+    "reposition policy",
+    ("decide", "get_params"),
+    (Stay, TowardDemand, TowardSurge),
+    field="drivers.reposition",
+    params_field="drivers.reposition_params",
+)
+"""The registered repositioning policies by name."""
+
+BUILTIN = REPOSITION_POLICIES
+"""The same registry under its earlier name."""
 
 
 def make_reposition(
     name: str, params: Mapping[str, Any] | None = None, *, source: str = ""
 ) -> RepositionPolicy | None:
     """The scenario's repositioning policy (``None`` for ``stay``: nothing to ask)."""
-    policy = make_plugin(
-        name,
-        params,
-        BUILTIN,
-        kind="reposition policy",
-        methods=("decide", "get_params"),
-        source=source,
-        field="drivers.reposition",
-        params_field="drivers.reposition_params",
-    )
+    policy = REPOSITION_POLICIES.make(name, params, source=source)
     return None if isinstance(policy, Stay) else policy

@@ -1,7 +1,8 @@
-"""The built-in matchers; importing this package registers them."""
+"""The built-in matchers (registered by name in :mod:`matching.registry`)."""
 
 from matching.matchers.assignment import Assignment
+from matching.matchers.base import MatcherBase
 from matching.matchers.batched_greedy import BatchedGreedy
 from matching.matchers.immediate_greedy import ImmediateGreedy
 
-__all__ = ["Assignment", "BatchedGreedy", "ImmediateGreedy"]
+__all__ = ["Assignment", "BatchedGreedy", "ImmediateGreedy", "MatcherBase"]

@@ -56,9 +56,3 @@ def rows_with_pairs(n_requests: int, request_row: np.ndarray) -> np.ndarray:
     out = np.zeros(n_requests, dtype=bool)
     out[request_row] = True
     return out
-
-
-def check_k(k: Any) -> None:
-    """Reject a candidate count that is not a positive integer (bool is not an integer here)."""
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k: expected a positive integer, got {k!r}")

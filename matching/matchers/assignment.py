@@ -18,7 +18,7 @@ per matched pair.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 from ortools.graph.python import min_cost_flow
@@ -31,17 +31,15 @@ from scipy.sparse.csgraph import (
 
 from matching.api import MatchRequest, MatchResponse
 from matching.candidates import candidate_pairs
-from matching.matchers._response import build_response, check_k, rows_with_pairs
-from matching.registry import register
+from matching.matchers._response import build_response, rows_with_pairs
+from matching.matchers.base import MatcherBase
+from matching.plugins import NonNegative, Params, PositiveInt
 
 COST_UNIT_S = 0.001
 """Resolution of the integer costs the solvers see (seconds)."""
 
-BACKENDS = ("scipy", "ortools")
 
-
-@register("assignment")
-class Assignment:
+class Assignment(MatcherBase):
     """Maximum matching of minimum total cost over each request's ``k`` nearest drivers.
 
     Pair cost is ``pickup_eta - wait_weight * (decision_time - requested_at)``: with a positive
@@ -55,46 +53,23 @@ class Assignment:
     5,000 x 5,000 batch it takes about a quarter of scipy's time; elsewhere they are close.
     """
 
+    name: ClassVar[str] = "assignment"
     optimal: ClassVar[bool] = True
 
-    def __init__(
-        self,
-        k: int = 20,
-        backend: str = "ortools",
-        wait_weight: float = 0.0,
-        fairness_weight_s: float = 0.0,
-    ) -> None:
-        check_k(k)
-        if backend not in BACKENDS:
-            raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
-        if (
-            isinstance(wait_weight, bool)
-            or not isinstance(wait_weight, int | float)
-            or not (np.isfinite(wait_weight) and wait_weight >= 0)
-        ):
-            raise ValueError(f"wait_weight: expected a finite number >= 0, got {wait_weight!r}")
-        if (
-            isinstance(fairness_weight_s, bool)
-            or not isinstance(fairness_weight_s, int | float)
-            or not (np.isfinite(fairness_weight_s) and fairness_weight_s >= 0)
-        ):
-            raise ValueError(
-                f"fairness_weight_s: expected a finite number >= 0, got {fairness_weight_s!r}"
-            )
-        self.k = k
-        self.backend = backend
-        self.wait_weight = wait_weight
-        self.fairness_weight_s = fairness_weight_s
+    class Params(Params):
+        """``k`` candidates per request, solver ``backend``, waiting-time credit
+        ``wait_weight`` (seconds of ETA per second waited), income-fairness weight
+        ``fairness_weight_s``."""
 
-    def get_params(self) -> dict[str, Any]:
-        """``k`` candidates per request, solver ``backend``, waiting-time credit ``wait_weight``,
-        income-fairness weight ``fairness_weight_s``."""
-        return {
-            "k": self.k,
-            "backend": self.backend,
-            "wait_weight": self.wait_weight,
-            "fairness_weight_s": self.fairness_weight_s,
-        }
+        k: PositiveInt = 20
+        backend: Literal["scipy", "ortools"] = "ortools"
+        wait_weight: NonNegative = 0.0
+        fairness_weight_s: NonNegative = 0.0
+
+    k: int
+    backend: str
+    wait_weight: float
+    fairness_weight_s: float
 
     def pair_costs(
         self,

@@ -2,33 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from matching.api import MatchRequest, MatchResponse
 from matching.candidates import candidate_pairs
-from matching.matchers._response import build_response, check_k, rows_with_pairs
-from matching.registry import register
+from matching.matchers._response import build_response, rows_with_pairs
+from matching.matchers.base import MatcherBase
+from matching.plugins import Params, PositiveInt
 
 
-@register("batched_greedy")
-class BatchedGreedy:
+class BatchedGreedy(MatcherBase):
     """Sort every candidate pair once by (pickup ETA, driver id, request id) and take each pair
     whose request and driver are both still free.
 
     Candidates are each request's ``k`` nearest drivers within max pickup ETA.
     """
 
-    optimal: ClassVar[bool] = False
+    name: ClassVar[str] = "batched_greedy"
 
-    def __init__(self, k: int = 20) -> None:
-        check_k(k)
-        self.k = k
-
-    def get_params(self) -> dict[str, Any]:
+    class Params(Params):
         """``k``: candidate drivers per request."""
-        return {"k": self.k}
+
+        k: PositiveInt = 20
+
+    k: int
 
     def match(self, request: MatchRequest) -> MatchResponse:
         """Greedy by global pickup-ETA order over the candidate graph."""

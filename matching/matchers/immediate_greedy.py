@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from matching.api import MatchRequest, MatchResponse, UnmatchedReason
 from matching.candidates import DENSE_LIMIT, candidate_pairs
 from matching.matchers._response import build_response
-from matching.registry import register
+from matching.matchers.base import MatcherBase
 
 # Candidates per request on the large-batch path. It changes speed only, never the result: a
 # request whose candidates are all taken falls back to its full row of ETAs.
 _PROBE_K = 16
 
 
-@register("immediate_greedy")
-class ImmediateGreedy:
+class ImmediateGreedy(MatcherBase):
     """Requests in order of (requested_at, id); each takes the still-free driver with the
     smallest pickup ETA within ``max_pickup_eta_s`` (ties to the lower driver id).
 
@@ -26,14 +25,7 @@ class ImmediateGreedy:
     vectorised pass over the drivers with no index building.
     """
 
-    optimal: ClassVar[bool] = False
-
-    def __init__(self) -> None:
-        pass
-
-    def get_params(self) -> dict[str, Any]:
-        """No parameters."""
-        return {}
+    name: ClassVar[str] = "immediate_greedy"
 
     def match(self, request: MatchRequest) -> MatchResponse:
         """Assign requests one at a time in arrival order."""

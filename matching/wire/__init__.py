@@ -23,6 +23,7 @@ committed (a test fails when they are stale).
 
 from __future__ import annotations
 
+from matching.registry import register
 from matching.wire.client import RemoteMatcher
 from matching.wire.convert import (
     WireError,
@@ -36,8 +37,6 @@ from matching.wire.server import serve, serve_named
 
 def register_remote(name: str = "remote") -> None:
     """Make :class:`RemoteMatcher` available in the matcher registry as ``name``."""
-    from matching.registry import register
-
     register(name)(RemoteMatcher)
 
 

@@ -15,23 +15,25 @@ served matcher gives locally on ``to_wire(request, k)``.
 from __future__ import annotations
 
 import json
-import math
 import threading
 from collections.abc import Mapping
 from typing import Any
 
 import grpc
 import numpy as np
+from pydantic import StrictStr, field_validator
 
 from matching.api import API_VERSION, MatchRequest, MatchResponse
 from matching.candidates import to_wire
+from matching.matchers.base import MatcherBase
+from matching.plugins import Params, Positive, PositiveInt
 from matching.wire import ridesim_matching_pb2 as pb
 from matching.wire import ridesim_matching_pb2_grpc as pb_grpc
 from matching.wire.convert import WireError, request_to_proto, response_from_proto
 from matching.wire.server import CHANNEL_OPTIONS
 
 
-class RemoteMatcher:
+class RemoteMatcher(MatcherBase):
     """The matcher served at ``address`` (``host:port``), called over gRPC.
 
     ``k`` candidates per request are sent (``None``: all within max pickup ETA); each call
@@ -44,27 +46,31 @@ class RemoteMatcher:
     deadline exceeded, the matcher's own error) raise :class:`RuntimeError` naming the address.
     """
 
-    def __init__(
-        self,
-        address: str,
-        k: int | None = 20,
-        timeout_s: float = 30.0,
-        remote: Mapping[str, Any] | None = None,
-    ) -> None:
-        if not isinstance(address, str) or not address.strip():
-            raise ValueError(f"address: expected 'host:port', got {address!r}")
-        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-            raise ValueError(f"k: expected a positive integer or None, got {k!r}")
-        if (
-            isinstance(timeout_s, bool)
-            or not isinstance(timeout_s, int | float)
-            or not (math.isfinite(timeout_s) and timeout_s > 0)
-        ):
-            raise ValueError(f"timeout_s: expected a finite number > 0, got {timeout_s!r}")
-        self.address = address
-        self.k = k
-        self.timeout_s = timeout_s
-        self.remote = None if remote is None else _check_remote(remote)
+    class Params(Params):
+        address: StrictStr
+        k: PositiveInt | None = 20
+        timeout_s: Positive = 30.0
+        remote: dict[str, Any] | None = None
+
+        @field_validator("address")
+        @classmethod
+        def _address(cls, address: str) -> str:
+            if not address.strip():
+                raise ValueError(f"expected 'host:port', got {address!r}")
+            return address
+
+        @field_validator("remote")
+        @classmethod
+        def _remote(cls, remote: dict[str, Any] | None) -> dict[str, Any] | None:
+            return None if remote is None else _check_remote(remote)
+
+    address: str
+    k: int | None
+    timeout_s: float
+    remote: dict[str, Any] | None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._channel: grpc.Channel | None = None
         self._stub: pb_grpc.MatcherStub | None = None
         self._described: dict[str, Any] | None = None
@@ -197,11 +203,11 @@ def _check_remote(remote: Mapping[str, Any]) -> dict[str, Any]:
         or not isinstance(remote["name"], str)
         or not isinstance(remote["params"], Mapping)
     ):
-        raise ValueError(f"remote: expected {{'name': str, 'params': {{...}}}}, got {remote!r}")
+        raise ValueError(f"expected {{'name': str, 'params': {{...}}}}, got {remote!r}")
     try:
         return json.loads(json.dumps(dict(remote), sort_keys=True, allow_nan=False))
     except (TypeError, ValueError) as e:
-        raise ValueError(f"remote: not JSON-serialisable: {e}") from e
+        raise ValueError(f"not JSON-serialisable: {e}") from e
 
 
 def _check_ids(request: MatchRequest, response: MatchResponse, address: str) -> None:

@@ -21,6 +21,11 @@ class LatestFirst:
     def get_params(self) -> dict[str, Any]:
         return {"k": self.k}
 
+    def pair_costs(
+        self, request: MatchRequest, request_row: Any, driver_row: Any, pickup_eta_s: Any
+    ) -> np.ndarray:
+        return np.asarray(pickup_eta_s, dtype=np.float64)
+
     def match(self, request: MatchRequest) -> MatchResponse:
         reqs, drvs = request.requests, request.drivers
         pairs = candidate_pairs(request, self.k)

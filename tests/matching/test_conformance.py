@@ -11,6 +11,7 @@ from matching.api import MatchRequest, MatchResponse, UnmatchedReason
 from matching.checks import (
     all_checks,
     check_assignments_valid,
+    check_declares_protocol,
     check_deterministic,
     check_every_request_explained,
     check_init_stores_params,
@@ -18,7 +19,7 @@ from matching.checks import (
     check_optimal_vs_brute_force,
     parametrize_with_checks,
 )
-from matching.matchers import BatchedGreedy
+from matching.matchers import BatchedGreedy, MatcherBase
 from matching.registry import available
 
 SPECS: list[Any] = available() + [
@@ -53,7 +54,7 @@ def test_optimal_check_only_for_optimal_matchers():
 # Broken matchers: the suite must catch each of them, naming the check.
 
 
-class _Base:
+class _Base(MatcherBase):
     optimal: ClassVar[bool] = False
 
     def __init__(self) -> None:
@@ -132,6 +133,16 @@ class _HiddenParam(_Base):
         return BatchedGreedy(k=self.k).match(request)
 
 
+class _Undeclared:
+    """Runs, but declares neither optimal nor pair_costs."""
+
+    def get_params(self) -> dict[str, Any]:
+        return {}
+
+    def match(self, request: MatchRequest) -> MatchResponse:
+        return BatchedGreedy().match(request)
+
+
 @pytest.mark.parametrize(
     ("factory", "check", "needle"),
     [
@@ -141,6 +152,7 @@ class _HiddenParam(_Base):
         (_Liar, check_every_request_explained, "NO_DRIVER_IN_RANGE"),
         (_Stateful, check_deterministic, "differs"),
         (lambda: _HiddenParam(k=1), check_init_stores_params, "differs"),
+        (_Undeclared, check_declares_protocol, "does not declare pair_costs, optimal"),
     ],
 )
 def test_suite_catches_broken_matchers(factory, check, needle):

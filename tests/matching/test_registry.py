@@ -49,20 +49,48 @@ def test_unknown_name_lists_known_and_import_path():
     assert str(err).startswith("scenarios/x.toml: dispatch.matcher: unknown matcher")
 
 
-@pytest.mark.parametrize("params", [{"k": 0}, {"backend": "gurobi"}, {"speed": 3}])
-def test_bad_params_are_input_errors_on_params_field(params):
-    """A constructor's TypeError/ValueError becomes InputError on dispatch.params."""
-    with pytest.raises(InputError) as e:
+@pytest.mark.parametrize(
+    ("params", "name", "needle"),
+    [
+        ({"k": 0}, "k", "greater than or equal to 1, got 0"),
+        ({"k": True}, "k", "valid integer, got True"),
+        ({"k": 2.5}, "k", "valid integer"),
+        ({"backend": "gurobi"}, "backend", "'scipy' or 'ortools', got 'gurobi'"),
+        ({"wait_weight": -1}, "wait_weight", "greater than or equal to 0"),
+        ({"fairness_weight_s": float("nan")}, "fairness_weight_s", "finite"),
+        ({"speed": 3}, "speed", "unknown parameter"),
+    ],
+)
+def test_bad_params_are_input_errors_on_the_param(params, name, needle):
+    """A bad declared parameter is an InputError on dispatch.params.<name> naming the matcher."""
+    with pytest.raises(InputError, match=needle) as e:
         make_matcher("assignment", params, source="s.toml")
+    assert e.value.field == f"dispatch.params.{name}"
+    assert "matcher 'assignment'" in e.value.expected
+
+
+def test_plain_class_constructor_errors_are_input_errors(monkeypatch):
+    """A plain user class's TypeError (an unknown keyword) is an InputError on params."""
+    monkeypatch.syspath_prepend(str(HERE))
+    with pytest.raises(InputError, match="unexpected keyword") as e:
+        make_matcher("custom_matcher:LatestFirst", {"speed": 3})
     assert e.value.field == "dispatch.params"
-    assert "assignment" in e.value.expected
+
+
+def test_declared_params_positional_and_repr():
+    """Declared parameters may be given positionally (field order); repr shows them."""
+    m = Assignment(5, "scipy")
+    assert (m.k, m.backend) == (5, "scipy")
+    assert repr(m) == ("Assignment(k=5, backend='scipy', wait_weight=0.0, fairness_weight_s=0.0)")
+    with pytest.raises(ValueError, match="given twice"):
+        Assignment(5, k=6)
 
 
 def test_params_field_follows_matcher_field():
     """The params field sits next to the matcher field that was given."""
     with pytest.raises(InputError) as e:
         make_matcher("batched_greedy", {"k": -1}, field="shards.west.matcher")
-    assert e.value.field == "shards.west.params"
+    assert e.value.field == "shards.west.params.k"
 
 
 def test_params_must_be_a_table():
