@@ -144,6 +144,13 @@ class PricingSpec(Frozen):
         raw = self.base + self.per_km * km + self.per_min * np.asarray(duration_s) / 60.0
         return np.maximum(self.min_fare, raw) * np.asarray(multiplier)
 
+    def fare_one(self, distance_m: float, duration_s: float, multiplier: float) -> float:
+        """:meth:`fare` of one trip on Python floats (the same operations in the same order,
+        so the same bits), for the engine's per-dropoff hot path."""
+        km = distance_m * self.detour / 1000.0
+        raw = self.base + self.per_km * km + self.per_min * duration_s / 60.0
+        return max(self.min_fare, raw) * multiplier
+
 
 class TravelSpec(Frozen):
     """Congestion by clock hour and the noise on actual and quoted travel times."""

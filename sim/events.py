@@ -1,5 +1,7 @@
 """The event log writer: rows appended in simulated-time order, written in chunks.
 
+Rows are buffered as tuples (one append per event) and turned into columns once per chunk.
+
 The schema and the meaning of every column and kind are declared in :mod:`core.schemas`.
 """
 
@@ -13,9 +15,12 @@ import pyarrow.parquet as pq
 
 from core.schemas import EVENTS_SCHEMA, NONE
 
+Row = tuple[float, str, int, int, int, int, float, float, str | None]
+"""One event: ``(t, kind, rider, driver, node, dest_node, value, fare, detail)``."""
+
 
 class EventLog:
-    """Buffers events in columns and streams them to disk every ``chunk_rows`` rows.
+    """Buffers events as rows and streams them to disk every ``chunk_rows`` rows.
 
     While the run goes, chunks are appended to an Arrow IPC stream next to ``path``
     (``events.arrows``), which stays readable up to the last complete chunk if the process
@@ -34,15 +39,7 @@ class EventLog:
         self._reset()
 
     def _reset(self) -> None:
-        self._t: list[float] = []
-        self._kind: list[str] = []
-        self._rider: list[int] = []
-        self._driver: list[int] = []
-        self._node: list[int] = []
-        self._dest: list[int] = []
-        self._value: list[float] = []
-        self._fare: list[float] = []
-        self._detail: list[str | None] = []
+        self._rows: list[Row] = []
 
     def __len__(self) -> int:
         return self._seq
@@ -60,37 +57,36 @@ class EventLog:
         fare: float = np.nan,
     ) -> None:
         """Append one event (in simulated-time order)."""
-        self._t.append(t)
-        self._kind.append(kind)
-        self._rider.append(rider)
-        self._driver.append(driver)
-        self._node.append(node)
-        self._dest.append(dest_node)
-        self._value.append(value)
-        self._fare.append(fare)
-        self._detail.append(detail)
+        self.row((t, kind, rider, driver, node, dest_node, value, fare, detail))
+
+    def row(self, row: Row) -> None:
+        """Append one event given as a full row ``(t, kind, rider, driver, node, dest_node,
+        value, fare, detail)``: the engine's hot path (one tuple, no keyword handling)."""
+        rows = self._rows
+        rows.append(row)
         self._seq += 1
-        if len(self._t) >= self.chunk_rows:
+        if len(rows) >= self.chunk_rows:
             self.flush()
 
     def flush(self) -> None:
         """Write the buffered rows as one record batch."""
-        n = len(self._t)
+        n = len(self._rows)
         if n == 0:
             return
         start = self._seq - n
+        t, kind, rider, driver, node, dest, value, fare, detail = zip(*self._rows, strict=True)
         batch = pa.record_batch(
             [
                 pa.array(np.arange(start, self._seq, dtype=np.int64)),
-                pa.array(np.asarray(self._t, dtype=np.float64)),
-                pa.array(self._kind, type=pa.string()),
-                _ids(self._rider),
-                _ids(self._driver),
-                _ids(self._node),
-                _ids(self._dest),
-                _values(self._value),
-                _values(self._fare),
-                pa.array(self._detail, type=pa.string()),
+                pa.array(np.asarray(t, dtype=np.float64)),
+                pa.array(kind, type=pa.string()),
+                _ids(rider),
+                _ids(driver),
+                _ids(node),
+                _ids(dest),
+                _values(value),
+                _values(fare),
+                pa.array(detail, type=pa.string()),
             ],
             schema=EVENTS_SCHEMA,
         )
@@ -125,11 +121,11 @@ class EventLog:
         return pa.Table.from_batches(self._chunks, schema=EVENTS_SCHEMA)
 
 
-def _ids(values: list[int]) -> pa.Array:
+def _ids(values: tuple[int, ...]) -> pa.Array:
     arr = np.asarray(values, dtype=np.int64)
     return pa.array(arr, mask=arr < 0)
 
 
-def _values(values: list[float]) -> pa.Array:
+def _values(values: tuple[float, ...]) -> pa.Array:
     arr = np.asarray(values, dtype=np.float64)
     return pa.array(arr, mask=np.isnan(arr))

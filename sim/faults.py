@@ -25,6 +25,15 @@ from pydantic import Field
 
 from core.clock import DAY, ClockTime, clock_to_seconds
 from core.frozen import Frozen, NonNegFloat, PositiveFloat
+from core.schemas import NONE, Kind
+from sim.dispatcher import Dispatcher
+from sim.events import EventLog
+from sim.scheduler import Scheduler
+from sim.shifts import Shifts
+from sim.state import D_IDLE, Drivers, Requests
+
+K_FAULT = str(Kind.FAULT)
+NAN = float("nan")
 
 
 class Outage(Frozen):
@@ -93,3 +102,78 @@ def _merge(windows: list[tuple[float, float]]) -> np.ndarray:
         else:
             out.append([a, b])
     return np.asarray(out, dtype=np.float64).reshape(-1, 2)
+
+
+class FaultController:
+    """Applies a :class:`FaultPlan` during a run: takes the matcher down and up, and crashes
+    idle drivers' apps (they reconnect ``reconnect_s`` later)."""
+
+    def __init__(
+        self,
+        plan: FaultPlan,
+        sched: Scheduler,
+        requests: Requests,
+        drivers: Drivers,
+        dispatcher: Dispatcher,
+        shifts: Shifts,
+        log: EventLog,
+    ) -> None:
+        self.plan = plan
+        self.sched = sched
+        self.requests = requests
+        self.drivers = drivers
+        self.dispatcher = dispatcher
+        self.shifts = shifts
+        self.log = log
+        self._windows = plan.matcher_down.tolist()
+        self._crash_t = plan.crash_t.tolist()
+        self._crash_driver = plan.crash_driver.tolist()
+
+    def start(self) -> None:
+        """Begin the outage schedule and the crash schedule (in that order)."""
+        self.sched.start(self._next_outage, 0)
+        self.sched.start(self._next_crash, 0)
+
+    def _next_outage(self, k: int) -> None:
+        if k >= len(self._windows):
+            return
+        start = self._windows[k][0]
+        now = self.sched.now
+        if start > now:
+            self.sched.after(start - now, self._down, k)
+        else:
+            self._down(k)
+
+    def _down(self, k: int) -> None:
+        self.dispatcher.matcher_up = False
+        now = self.sched.now
+        self.log.row((now, K_FAULT, NONE, NONE, NONE, NONE, NAN, NAN, "matcher_down"))
+        self.sched.after(self._windows[k][1] - now, self._up, k)
+
+    def _up(self, k: int) -> None:
+        self.dispatcher.matcher_up = True
+        self.log.row((self.sched.now, K_FAULT, NONE, NONE, NONE, NONE, NAN, NAN, "matcher_up"))
+        if self.dispatcher.policy.immediate and self.requests.open and self.drivers.n_free:
+            self.dispatcher.dispatch()
+        self._next_outage(k + 1)
+
+    def _next_crash(self, k: int) -> None:
+        times = self._crash_t
+        while k < len(times):
+            now = self.sched.now
+            if times[k] > now:
+                self.sched.after(times[k] - now, self._crash, k)
+                return
+            self._crash_now(k)
+            k += 1
+
+    def _crash(self, k: int) -> None:
+        self._crash_now(k)
+        self._next_crash(k + 1)
+
+    def _crash_now(self, k: int) -> None:
+        d = self._crash_driver[k]
+        dv = self.drivers
+        if dv.status[d] == D_IDLE and not dv.leaving[d]:
+            self.shifts.offline(d, detail="crash")
+            self.sched.after(self.plan.reconnect_s, self.shifts.reconnect, d)

@@ -14,6 +14,8 @@ import numpy as np
 
 from core.zoning import Zones
 from matching.surge import SupplyDemandSnapshot, SurgePolicy
+from sim.scheduler import Scheduler
+from sim.state import D_TO_PICKUP, R_QUOTE_DECLINED, Drivers, Requests
 
 
 @dataclass(frozen=True)
@@ -140,3 +142,41 @@ class SurgeController:
         self._mult = mult
         columns.pop("previous_multiplier")
         self.record.add(t=np.full(n_cells, now), cell=zones.cell, multiplier=mult, **columns)
+
+
+def market_state(now: float, window_s: float, requests: Requests, drivers: Drivers) -> MarketState:
+    """What surge pricing reads: the market now and over the last ``window_s`` seconds."""
+    pick = requests.pickup_node
+    lo, hi = np.searchsorted(requests.t, [now - window_s, now], side="left")
+    window = np.arange(lo, hi)
+    declined = window[requests.status[window] == R_QUOTE_DECLINED]
+    to_pickup = np.flatnonzero(drivers.status == D_TO_PICKUP)
+    return MarketState(
+        time=now,
+        open_pickups=pick[requests.open_ids()],
+        quote_pickups=pick[window],
+        declined_pickups=pick[declined],
+        free_driver_nodes=drivers.node[drivers.free],
+        en_route_pickups=drivers.next_pickup_node(to_pickup),
+    )
+
+
+class PricingController:
+    """Asks the surge controller for new prices every interval, from t = 0."""
+
+    def __init__(
+        self, surge: SurgeController, sched: Scheduler, requests: Requests, drivers: Drivers
+    ) -> None:
+        self.surge = surge
+        self.sched = sched
+        self.requests = requests
+        self.drivers = drivers
+
+    def start(self) -> None:
+        """Price now, then every ``interval_s``."""
+        self.sched.start(self._step)
+
+    def _step(self) -> None:
+        surge = self.surge
+        surge.step(market_state(self.sched.now, surge.interval_s, self.requests, self.drivers))
+        self.sched.after(surge.interval_s, self._step)

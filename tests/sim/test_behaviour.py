@@ -193,7 +193,7 @@ def test_fare_and_driver_earnings(tmp_path: Path) -> None:
     fare = 2.0 + 1.0 * 0.8 * 1.5 + 0.5 * 80 / 60  # 800 m straight line, 80 s
     dropoff = events[events.kind == "dropoff"].iloc[0]
     assert dropoff.fare == pytest.approx(fare)
-    assert sim.d_earnings[0] == pytest.approx(0.8 * fare)
+    assert sim.drivers.earnings[0] == pytest.approx(0.8 * fare)
     assert pricing.fare(0.0, 0.0, 2.0) == pytest.approx(4.0)  # base times the multiplier
     assert PricingSpec().fare(0.0, 0.0, 1.0) == PricingSpec().min_fare
 

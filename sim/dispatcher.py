@@ -1,0 +1,243 @@
+"""The dispatcher: snapshot the market for the matcher, check its answer, hand it on.
+
+On each decision the dispatcher takes the open requests (or the one that just arrived) and
+every free driver, splits them by shard, builds one :class:`~matching.api.MatchRequest` per
+shard, times the matcher's wall clock (perf only), refuses a response that would corrupt the
+market (:class:`MatcherContractError`), and passes the assignments on, now or after the
+simulated decision delay (reserving both sides in the meantime).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from matching.api import CandidateDrivers, Matcher, MatchRequest, MatchResponse, OpenRequests
+from sim.movement import Travel
+from sim.scheduler import Scheduler
+from sim.state import CONTRACT_STATE, R_OPEN, Drivers, Requests
+
+SEED_BLOCK = 1024
+"""Matcher seeds drawn per call of the generator (the same sequence as one draw per decision,
+since 64-bit draws are independent of how many are requested at once)."""
+
+Apply = Callable[[np.ndarray, np.ndarray, np.ndarray, int], None]
+"""``apply(request_id, driver_id, pickup_eta_s, batch_id)``: carry out a decision."""
+
+
+class MatcherContractError(RuntimeError):
+    """A matcher returned a response that breaks the v1 contract."""
+
+
+@dataclass(frozen=True)
+class DispatchPolicy:
+    """When the matcher is asked and how long its decisions take (simulated time)."""
+
+    batch_window_s: float
+    max_pickup_eta_s: float
+    decision_delay_s: float = 0.0
+    decision_delay_per_request_s: float = 0.0
+    shard_of_node: np.ndarray | None = None
+    """Matcher shard owning each access node (``None``: one shard for the whole city)."""
+
+    @property
+    def immediate(self) -> bool:
+        """Ask on every arrival and every driver release instead of every window."""
+        return self.batch_window_s == 0
+
+
+@dataclass
+class MatcherCalls:
+    """Wall-clock cost of every matcher call (perf only: never steers the run)."""
+
+    batch_id: list[int] = field(default_factory=list)
+    shard_id: list[int] = field(default_factory=list)
+    n_requests: list[int] = field(default_factory=list)
+    n_drivers: list[int] = field(default_factory=list)
+    wall_s: list[float] = field(default_factory=list)
+
+
+class _Seeds:
+    """Tie-break seeds for the matcher from its own stream, one per decision."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self._block: list[int] = []
+
+    def next(self) -> int:
+        if not self._block:
+            self._block = self.rng.integers(2**63, size=SEED_BLOCK).tolist()[::-1]
+        return self._block.pop()
+
+
+class Dispatcher:
+    """Asks the matcher and hands its decisions to ``apply`` (set by the engine)."""
+
+    def __init__(
+        self,
+        matcher: Matcher,
+        policy: DispatchPolicy,
+        sched: Scheduler,
+        requests: Requests,
+        drivers: Drivers,
+        travel: Travel,
+        node_xy: np.ndarray,
+        max_speed_mps: float,
+        rng: np.random.Generator,
+    ) -> None:
+        self.matcher = matcher
+        self.policy = policy
+        self.sched = sched
+        self.requests = requests
+        self.drivers = drivers
+        self.travel = travel
+        self.node_xy = node_xy
+        self.max_speed_mps = max_speed_mps
+        self.seeds = _Seeds(rng)
+        self.calls = MatcherCalls()
+        self.matcher_up = True
+        """False during a matcher outage: nobody is assigned until it ends."""
+        self.batch_id = 0
+        self.apply: Apply = _unwired
+
+    def dispatch(self, request_ids: np.ndarray | None = None) -> None:
+        """Ask the matcher about ``request_ids`` (default: every open request, by id) and
+        every free driver, shard by shard."""
+        if not self.matcher_up:
+            return
+        if request_ids is None:
+            request_ids = self.requests.open_ids()
+            request_ids.sort()
+        drivers = np.flatnonzero(self.drivers.free)
+        shard_of = self.policy.shard_of_node
+        if shard_of is None:
+            self._dispatch_shard(0, request_ids, drivers)
+        else:
+            req_shard = shard_of[self.requests.pickup_node[request_ids]]
+            drv_shard = shard_of[self.drivers.node[drivers]]
+            for shard in np.unique(req_shard).tolist():
+                self._dispatch_shard(
+                    shard, request_ids[req_shard == shard], drivers[drv_shard == shard]
+                )
+        self.batch_id += 1
+
+    def dispatch_one(self, i: int) -> None:
+        """Ask the matcher about request ``i`` alone (immediate dispatch on arrival)."""
+        if self.policy.shard_of_node is None and self.matcher_up:
+            self._dispatch_shard(0, i, np.flatnonzero(self.drivers.free))
+            self.batch_id += 1
+        else:
+            self.dispatch(np.array([i], dtype=np.int64))
+
+    def _dispatch_shard(self, shard: int, rid: np.ndarray | int, did: np.ndarray) -> None:
+        request = self.snapshot(rid, did, shard)
+        t0 = time.perf_counter()
+        response = self.matcher.match(request)
+        wall = time.perf_counter() - t0
+        n_req = len(request.requests)
+        c = self.calls
+        c.batch_id.append(self.batch_id)
+        c.shard_id.append(shard)
+        c.n_requests.append(n_req)
+        c.n_drivers.append(len(did))
+        c.wall_s.append(wall)
+        self.check(request, response)
+        if response.request_id.shape[0] == 0:
+            return
+        rid_a, did_a, eta = response.request_id, response.driver_id, response.pickup_eta_s
+        policy = self.policy
+        delay = policy.decision_delay_s + policy.decision_delay_per_request_s * n_req
+        if delay <= 0:
+            self.apply(rid_a, did_a, eta, self.batch_id)
+            return
+        # Reserve both sides until the decision lands, so no other decision takes them.
+        self.requests.decided(rid_a)
+        self.drivers.reserve(did_a)
+        self.sched.after(delay, self.apply, rid_a, did_a, eta, self.batch_id)
+
+    def snapshot(self, rid: np.ndarray | int, did: np.ndarray, shard: int = 0) -> MatchRequest:
+        """The market as the matcher sees it now: requests ``rid`` (sorted ids, or one id)
+        and drivers ``did`` (sorted ids)."""
+        now = self.sched.now
+        rq, dv, xy = self.requests, self.drivers, self.node_xy
+        # One request: slices of read-only columns (no copies); several: gathers.
+        sel = slice(rid, rid + 1) if isinstance(rid, int) else rid
+        nodes = dv.node[did]
+        return MatchRequest(
+            decision_time=now,
+            batch_id=self.batch_id,
+            shard_id=shard,
+            requests=OpenRequests.unchecked(
+                id=rq.id[sel],
+                pickup_node=rq.pickup_node[sel],
+                dropoff_node=rq.dropoff_node[sel],
+                pickup_xy=rq.pickup_xy[sel],
+                dropoff_xy=rq.dropoff_xy[sel],
+                requested_at=rq.t[sel],
+                quoted_price=rq.price[sel],
+                patience_s=rq.patience_s[sel],
+            ),
+            drivers=CandidateDrivers.unchecked(
+                id=did,
+                node=nodes,
+                xy=xy[nodes],
+                state=CONTRACT_STATE[dv.status[did]],
+                free_at=np.maximum(dv.free_at[did], now),
+                earnings=dv.earnings[did],
+                online_s=dv.online_s[did] + (now - dv.online_since[did]),
+            ),
+            max_pickup_eta_s=self.policy.max_pickup_eta_s,
+            seed=self.seeds.next(),
+            travel_time=self.travel.expected(now),
+            max_speed_mps=self.max_speed_mps,
+        )
+
+    def check(self, request: MatchRequest, response: MatchResponse) -> None:
+        """Refuse a decision that would corrupt the market: the conformance suite checks
+        matchers in depth; this cheap guard (from the engine's own state) stops a plug-in that
+        slipped through from double-booking anyone."""
+        rid, did = response.request_id, response.driver_id
+        n = rid.shape[0]
+        if n == 0:
+            return
+        if n == 1 and did.shape[0] == 1 and response.pickup_eta_s.shape[0] == 1:
+            problems = self._check_one(int(rid[0]), int(did[0]), float(response.pickup_eta_s[0]))
+        else:
+            problems = self._check_many(rid, did, response.pickup_eta_s)
+        if problems:
+            name = type(self.matcher).__name__
+            raise MatcherContractError(f"matcher {name}: " + "; ".join(problems))
+
+    def _check_one(self, r: int, d: int, eta: float) -> list[str]:
+        # The same verdicts as _check_many, on Python scalars (the immediate path's one pair).
+        if not (0 <= r < self.requests.n and self.requests.status[r] == R_OPEN):
+            return ["assigned a request that was not open"]
+        if not (0 <= d < self.drivers.n and self.drivers.free[d]):
+            return ["assigned a driver that was not free"]
+        if eta > self.policy.max_pickup_eta_s + 1e-9:
+            return ["exceeded max_pickup_eta_s"]
+        return []
+
+    def _check_many(self, rid: np.ndarray, did: np.ndarray, eta: np.ndarray) -> list[str]:
+        problems = []
+        if rid.size > 1 and np.any(np.diff(np.sort(rid)) == 0):
+            problems.append("assigned a request twice")
+        if did.size > 1 and np.any(np.diff(np.sort(did)) == 0):
+            problems.append("assigned a driver twice")
+        status, free = self.requests.status, self.drivers.free
+        if rid.size != did.size or rid.size != eta.size:
+            problems.append("request_id, driver_id and pickup_eta_s differ in length")
+        elif rid.min() < 0 or rid.max() >= status.size or not np.all(status[rid] == R_OPEN):
+            problems.append("assigned a request that was not open")
+        elif did.min() < 0 or did.max() >= free.size or not np.all(free[did]):
+            problems.append("assigned a driver that was not free")
+        elif np.any(eta > self.policy.max_pickup_eta_s + 1e-9):
+            problems.append("exceeded max_pickup_eta_s")
+        return problems
+
+
+def _unwired(rid: np.ndarray, did: np.ndarray, eta: np.ndarray, batch_id: int) -> None:
+    raise RuntimeError("Dispatcher.apply was not wired to the market")

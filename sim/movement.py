@@ -1,0 +1,87 @@
+"""Movement: how long legs take, as quoted (expected) and as driven (actual).
+
+Travel times come from the space's table (``Space.travel_time``), never from a path search per
+event. Every congestion lookup of the engine goes through one :class:`Congestion` object, so
+a richer traffic model (say, day type x hour profiles) replaces that one class and nothing
+else: the engine asks it for ``factor(t)`` at a simulated time, ``factors(t)`` over an array
+of times, and whether traffic is ``flat`` (every factor 1, which lets the hot path skip it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from cities.space import Space
+from core.clock import HOUR
+from matching.api import TravelTimeFn
+from sim.behaviour import TravelSpec
+
+HOURS_PER_DAY = 24
+
+
+class Congestion:
+    """Travel-time factors by clock hour (``TravelSpec.congestion``; free flow without it).
+
+    ``start_s`` is the clock time (seconds after midnight) at simulated t = 0.
+    """
+
+    def __init__(self, by_hour: tuple[float, ...] | None, start_s: float = 0.0) -> None:
+        self.by_hour = np.asarray(by_hour or (1.0,) * HOURS_PER_DAY, dtype=np.float64)
+        self.start_s = float(start_s)
+        self.flat = bool(np.all(self.by_hour == 1.0))
+        """Every factor is 1: travel is free flow all day."""
+
+    @classmethod
+    def from_spec(cls, travel: TravelSpec, start_s: float = 0.0) -> Congestion:
+        """The congestion a scenario's ``[travel]`` table describes."""
+        return cls(travel.congestion, start_s)
+
+    def factor(self, t: float) -> float:
+        """The factor in force at simulated time ``t``."""
+        return float(self.by_hour[int((self.start_s + t) // HOUR) % HOURS_PER_DAY])
+
+    def factors(self, t: np.ndarray) -> np.ndarray:
+        """The factor in force at each simulated time of ``t``."""
+        hours = ((self.start_s + np.asarray(t)) // HOUR).astype(np.int64) % HOURS_PER_DAY
+        return self.by_hour[hours]
+
+
+class Travel:
+    """Leg times on a space: free flow from the table, congestion and noise on top."""
+
+    def __init__(self, space: Space, congestion: Congestion) -> None:
+        self.space = space
+        self.congestion = congestion
+        self.free_flow: TravelTimeFn = space.travel_time
+
+    def expected(self, now: float) -> TravelTimeFn:
+        """Travel times as quoted at ``now``: free flow times the congestion factor."""
+        if self.congestion.flat:
+            return self.free_flow
+        return _Scaled(self.free_flow, self.congestion.factor(now))
+
+    def actual(self, free_flow: float, depart: float, noise: float) -> float:
+        """Seconds a leg departing at ``depart`` really takes: never faster than free flow."""
+        if noise == 1.0 and self.congestion.flat:
+            return free_flow
+        return max(free_flow, free_flow * self.congestion.factor(depart) * noise)
+
+    def leg(self, src: int, dst: int) -> float:
+        """Free-flow seconds from node ``src`` to node ``dst``."""
+        one = np.array([src, dst], dtype=np.int64)
+        return float(self.free_flow(one[:1], one[1:])[0])
+
+
+class _Scaled:
+    """A travel-time function times a constant factor."""
+
+    __slots__ = ("tt", "factor")
+
+    def __init__(self, tt: Callable[[np.ndarray, np.ndarray], np.ndarray], factor: float) -> None:
+        self.tt = tt
+        self.factor = factor
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return self.tt(a, b) * self.factor
