@@ -49,6 +49,8 @@ from pydantic import Field, field_validator, model_validator
 from core.frozen import Frozen, NonNegFloat, PositiveFloat
 
 Probability = Annotated[float, Field(ge=0, le=1)]
+ArrayOrFloat = np.ndarray | float
+"""A number or an array of them (the models are vectorised and broadcast)."""
 
 
 def sigmoid(x: np.ndarray | float) -> np.ndarray:
@@ -80,7 +82,7 @@ class RiderSpec(Frozen):
     eta_coef_per_min: NonNegFloat = 0.15
     cancel_after_match: CancelAfterMatch = CancelAfterMatch()
 
-    def request_probability(self, multiplier: np.ndarray, eta_s: np.ndarray) -> np.ndarray:
+    def request_probability(self, multiplier: ArrayOrFloat, eta_s: ArrayOrFloat) -> np.ndarray:
         """P(request | quote) for surge multipliers and quoted ETAs (seconds)."""
         if self.choice == "always":
             return np.ones(np.broadcast(multiplier, eta_s).shape)
@@ -117,7 +119,7 @@ class DriverSpec(Frozen):
             raise ValueError("response_s upper bound must not exceed offer_timeout_s")
         return self
 
-    def accept_probability(self, multiplier: np.ndarray, eta_s: np.ndarray) -> np.ndarray:
+    def accept_probability(self, multiplier: ArrayOrFloat, eta_s: ArrayOrFloat) -> np.ndarray:
         """P(accept | offer) for surge multipliers and pickup ETAs (seconds)."""
         if self.accept == "always":
             return np.ones(np.broadcast(multiplier, eta_s).shape)
@@ -137,12 +139,13 @@ class PricingSpec(Frozen):
     detour: Annotated[float, Field(ge=1.0)] = 1.3
 
     def fare(
-        self, distance_m: np.ndarray, duration_s: np.ndarray, multiplier: np.ndarray
+        self, distance_m: ArrayOrFloat, duration_s: ArrayOrFloat, multiplier: ArrayOrFloat
     ) -> np.ndarray:
         """Fares for trips of ``distance_m`` straight-line metres and ``duration_s`` seconds."""
         km = np.asarray(distance_m) * self.detour / 1000.0
         raw = self.base + self.per_km * km + self.per_min * np.asarray(duration_s) / 60.0
-        return np.maximum(self.min_fare, raw) * np.asarray(multiplier)
+        fares: np.ndarray = np.maximum(self.min_fare, raw) * np.asarray(multiplier)
+        return fares
 
     def fare_one(self, distance_m: float, duration_s: float, multiplier: float) -> float:
         """:meth:`fare` of one trip on Python floats (the same operations in the same order,

@@ -91,6 +91,7 @@ class EventLog:
             schema=EVENTS_SCHEMA,
         )
         if self._writer is not None:
+            assert self._sink is not None
             self._writer.write_batch(batch)
             self._sink.flush()
         else:
@@ -102,6 +103,7 @@ class EventLog:
         self.flush()
         if self._writer is None:
             return
+        assert self._sink is not None
         self._writer.close()
         self._sink.close()
         self._writer = None

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.schemas import NONE, Kind
-from sim.behaviour import DriverSpec, PricingSpec, RiderDraws, RiderSpec, TravelSpec
+from sim.behaviour import (
+    CancelAfterMatch,
+    DriverSpec,
+    PricingSpec,
+    RiderDraws,
+    RiderSpec,
+    TravelSpec,
+)
 from sim.dispatcher import Dispatcher
 from sim.events import EventLog
 from sim.movement import Travel
@@ -48,7 +55,7 @@ class MarketRules:
     def neutral(cls) -> MarketRules:
         """Everyone requests and accepts, nobody cancels after a match, free-flow travel."""
         return cls(
-            RiderSpec(choice="always", cancel_after_match={"base": 0, "per_min": 0}),
+            RiderSpec(choice="always", cancel_after_match=CancelAfterMatch(base=0, per_min=0)),
             DriverSpec(accept="always"),
             PricingSpec(),
             TravelSpec(),
@@ -158,7 +165,7 @@ class Market:
         cand = np.flatnonzero(dv.free)
         now = self.sched.now
         wait = np.maximum(dv.free_at[cand] - now, 0.0)
-        eta = float(np.min(wait + self.travel.expected(now)(dv.node[cand], pickup)))
+        eta = float(np.min(wait + self.travel.expected(now)(dv.node[cand], np.asarray(pickup))))
         return min(eta, limit)
 
     # ------------------------------------------------------------ cancellations

@@ -82,7 +82,8 @@ class SurgeController:
 
     def multiplier_at(self, nodes: np.ndarray) -> np.ndarray:
         """The multiplier in force at ``nodes``."""
-        return self._mult[self._node_cell[np.asarray(nodes, dtype=np.int64)]]
+        mult: np.ndarray = self._mult[self._node_cell[np.asarray(nodes, dtype=np.int64)]]
+        return mult
 
     def note_assignment(self, t: float, pickup_node: int, quoted_eta_s: float) -> None:
         """Remember an assignment for the recent-pickup-ETA column of the next snapshot."""

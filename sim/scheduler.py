@@ -44,7 +44,8 @@ class Scheduler:
     @property
     def now(self) -> float:
         """The current simulated time (seconds; the int 0 before the first step, as in SimPy)."""
-        return self.env.now  # type: ignore[return-value]
+        now: float = self.env.now
+        return now
 
     def after(self, delay: float, fn: Callable[..., None], *args: Any) -> None:
         """Call ``fn(*args)`` ``delay`` seconds from now (after everything already due then)."""
