@@ -1,0 +1,111 @@
+"""The dispatcher: snapshots, the contract guard, decision delay, shards and seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from matching.api import MatchRequest, MatchResponse
+from sim.dispatcher import SEED_BLOCK, DispatchPolicy, MatcherContractError, _Seeds
+from sim.state import D_RESERVED, R_DECIDED
+from tests.sim.street import build, events
+
+
+class Scripted:
+    """A matcher that records each request and answers with fixed (request, driver) pairs."""
+
+    def __init__(self, pairs: list[tuple[int, int]], eta: float = 1.0) -> None:
+        self.pairs, self.eta, self.seen = pairs, eta, []
+
+    def get_params(self) -> dict[str, Any]:
+        return {}
+
+    def match(self, request: MatchRequest) -> MatchResponse:
+        self.seen.append(request)
+        n = len(self.pairs)
+        return MatchResponse(
+            np.array([p[0] for p in self.pairs], dtype=np.int64),
+            np.array([p[1] for p in self.pairs], dtype=np.int64),
+            np.full(n, self.eta),
+            np.zeros(0, dtype=np.int64),
+            np.zeros(0, dtype=np.int8),
+        )
+
+
+@pytest.mark.parametrize(
+    ("pairs", "eta", "message"),
+    [
+        ([(0, 0), (0, 1)], 1.0, "assigned a request twice"),
+        ([(0, 0), (1, 0)], 1.0, "assigned a driver twice"),
+        ([(1, 0)], 1.0, "not open"),
+        ([(0, 5)], 1.0, "not free"),
+        ([(0, 0)], 700.0, "exceeded max_pickup_eta_s"),
+        ([(0, 0), (1, 1)], 700.0, "not open"),
+    ],
+)
+def test_guard_refuses_responses_that_would_corrupt_the_market(
+    tmp_path: Path, pairs: list[tuple[int, int]], eta: float, message: str
+) -> None:
+    """Double bookings, closed requests, busy drivers and ETAs over the limit raise
+    MatcherContractError naming the matcher (one pair and many pairs alike)."""
+    sim, _, _ = build(tmp_path, [(0, 1, 3), (50, 2, 4)], [0, 1], matcher=Scripted(pairs, eta))
+    with pytest.raises(MatcherContractError, match=f"Scripted: .*{message}"):
+        sim.run()
+
+
+def test_one_request_snapshot_equals_the_batch_snapshot(tmp_path: Path) -> None:
+    """The immediate path's sliced snapshot of one request holds what the gathered one does."""
+    sim, _, _ = build(tmp_path, [(0, 1, 3)], [0, 5])
+    sim.run(steps=1)
+    d = sim.dispatcher
+    did = np.array([0, 1])
+    one, many = d.snapshot(0, did), d.snapshot(np.array([0]), did)
+    for name in ("id", "pickup_node", "dropoff_node", "pickup_xy", "dropoff_xy", "requested_at"):
+        assert np.array_equal(getattr(one.requests, name), getattr(many.requests, name))
+        assert getattr(one.requests, name).dtype == getattr(many.requests, name).dtype
+    for name in ("node", "xy", "state", "free_at", "earnings", "online_s"):
+        assert np.array_equal(getattr(one.drivers, name), getattr(many.drivers, name))
+
+
+def test_decision_delay_reserves_both_sides_until_it_lands(tmp_path: Path) -> None:
+    """With a decision delay, the request is DECIDED and the driver RESERVED until the
+    assignment lands delay seconds later."""
+    policy = DispatchPolicy(batch_window_s=0, max_pickup_eta_s=600, decision_delay_s=4.0)
+    sim, log, _ = build(tmp_path, [(0, 1, 3)], [0], policy=policy, horizon=100.0)
+    at_2s: list[tuple[int, int]] = []
+
+    def look(t: float, n: int, e: int) -> None:
+        if t == 2.0:
+            at_2s.append((int(sim.requests.status[0]), int(sim.drivers.status[0])))
+
+    sim.run(look, steps=50)
+    assert at_2s == [(R_DECIDED, D_RESERVED)]
+    assign = [e for e in events(log) if e[0] == "assign"]
+    assert assign[0][1] == 4.0
+
+
+def test_sharded_dispatch_asks_once_per_shard_with_its_own_drivers(tmp_path: Path) -> None:
+    """With shards, each shard's requests meet only the drivers located in that shard."""
+    scripted = Scripted([])
+    _, _, node = build(tmp_path, [(5, 0, 3)], [1])
+    shard_of = np.zeros(int(node.max()) + 1, dtype=np.int64)
+    shard_of[node[5:]] = 1
+    policy = DispatchPolicy(batch_window_s=10, max_pickup_eta_s=600, shard_of_node=shard_of)
+    sim, _, _ = build(tmp_path, [(5, 0, 3), (5, 8, 6)], [1, 7], matcher=scripted, policy=policy)
+    sim.run()
+    first = scripted.seen[:2]
+    assert [r.shard_id for r in first] == [0, 1]
+    assert [list(r.requests.id) for r in first] == [[0], [1]]
+    assert [list(r.drivers.id) for r in first] == [[0], [1]]
+    assert first[0].batch_id == first[1].batch_id
+
+
+def test_seeds_come_in_blocks_but_match_one_draw_per_decision() -> None:
+    """Block-drawn tie-break seeds are the sequence one draw per decision would give."""
+    seeds = _Seeds(np.random.default_rng(11))
+    one_by_one = np.random.default_rng(11)
+    n = SEED_BLOCK + 5
+    assert [seeds.next() for _ in range(n)] == [int(one_by_one.integers(2**63)) for _ in range(n)]

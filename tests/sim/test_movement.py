@@ -1,0 +1,46 @@
+"""Movement: congestion by clock hour and leg times."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sim.behaviour import TravelSpec
+from sim.movement import Congestion, Travel
+from tests.sim.street import street
+
+RUSH = tuple([1.0] * 8 + [2.0] + [1.0] * 15)  # 08:00-09:00 doubles travel times
+
+
+def test_congestion_factor_follows_the_clock_hour() -> None:
+    """factor(t) is the factor of the clock hour at start_s + t, wrapping at midnight."""
+    c = Congestion(RUSH, start_s=7.5 * 3600)
+    assert c.factor(0.0) == 1.0
+    assert c.factor(1800.0) == 2.0  # 08:00
+    assert c.factor(5400.0) == 1.0  # 09:00
+    assert c.factor(1800.0 + 86400.0) == 2.0  # the next day
+    t = np.array([0.0, 1800.0, 5399.0, 5400.0, 88200.0])
+    assert list(c.factors(t)) == [c.factor(x) for x in t]
+    assert not c.flat
+
+
+def test_no_congestion_is_flat_free_flow() -> None:
+    """Without hourly factors every factor is 1 and traffic is flat."""
+    c = Congestion.from_spec(TravelSpec())
+    assert c.flat and c.factor(12345.0) == 1.0
+
+
+def test_travel_quotes_and_drives_with_congestion(tmp_path: Path) -> None:
+    """Expected times scale by the factor now; actual legs never beat free flow."""
+    space, node = street(tmp_path)
+    travel = Travel(space, Congestion(RUSH, start_s=8 * 3600))
+    ff = travel.leg(int(node[0]), int(node[3]))
+    assert ff == pytest.approx(30.0)
+    quoted = travel.expected(0.0)(node[:1], node[3:4])
+    assert quoted[0] == pytest.approx(60.0)
+    assert travel.actual(ff, 0.0, 1.0) == pytest.approx(60.0)
+    assert travel.actual(ff, 3600.0, 0.5) == ff  # noise below 1 cannot beat free flow
+    flat = Travel(space, Congestion(None))
+    assert flat.expected(0.0) == space.travel_time and flat.actual(ff, 0.0, 1.0) == ff
