@@ -4,6 +4,7 @@
     python cli.py validate scenarios/default.toml
     python cli.py sweep scenarios/a.toml scenarios/b.toml --vary demand.multiplier=1,2,5
     python cli.py capacity scenarios/default.toml --shards 1,2,4 --loads 1,5,10
+    python cli.py check scenarios/nightly/smoke.toml --baseline baselines/smoke [--junit FILE]
     python cli.py serve-matcher assignment --params '{"k": 20}' --address 127.0.0.1:50051
     python cli.py report runs/<run-id>
     python cli.py compare runs/<a> runs/<b> [...] [--out DIR]
@@ -129,6 +130,47 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     print(plan.recommendations.to_string(index=False))
     print(f"capacity plan: {Path(args.out) / 'capacity.md'}")
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Run a check suite; exit 0 when every gate passes, 1 on a regression, 2 on bad input."""
+    # deferred: each command imports only what it uses, so the CLI starts fast
+    from harness.check import gate_table, run_check
+
+    done = 0
+
+    def tick(row: dict[str, Any]) -> None:
+        nonlocal done
+        done += 1
+        state = "reused" if row["reused"] else "ran"
+        print(
+            f"  [{done}] {row['scenario']} seed {row['seed']} {row['run_id']} ({state})", flush=True
+        )
+
+    out = Path(args.out)
+    result = run_check(
+        args.suite,
+        out,
+        baseline=Path(args.baseline) if args.baseline else None,
+        update_baseline=args.update_baseline,
+        junit=Path(args.junit) if args.junit else None,
+        runs_dir=Path(args.runs) if args.runs else None,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        cache_dir=Path(args.cache) if args.cache else None,
+        reports=args.reports,
+        on_done=tick,
+    )
+    print(gate_table(result))
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"summary: {out / 'summary.md'} ({out / 'summary.html'}), {out / 'check.json'}")
+    failed = result.failed
+    print(
+        f"check {result.suite}: {result.status.upper()} ({len(failed)} of {len(result.gates)} "
+        "gates failed)"
+    )
+    return 1 if failed else 0
 
 
 def cmd_serve_matcher(args: argparse.Namespace) -> int:
@@ -277,6 +319,26 @@ def build_parser() -> argparse.ArgumentParser:
     cap.add_argument("--cache", help="travel-time cache folder")
     cap.set_defaults(fn=cmd_capacity)
 
+    chk = sub.add_parser("check", help="the nightly gate: run a suite, judge SLO/baseline/perf")
+    chk.add_argument("suite", help="check suite file (TOML), e.g. scenarios/nightly/smoke.toml")
+    chk.add_argument("--baseline", metavar="DIR", help="folder holding baseline.json")
+    chk.add_argument(
+        "--update-baseline", action="store_true", help="write tonight's results as the baseline"
+    )
+    chk.add_argument("--junit", metavar="FILE", help="JUnit XML path (default: OUT/junit.xml)")
+    chk.add_argument("--out", default="runs/check", help="output folder (default: runs/check)")
+    chk.add_argument("--runs", metavar="DIR", help="run directories' parent (default: OUT/runs)")
+    chk.add_argument("--workers", type=_workers, default=2, help="local Dask workers (1: no Dask)")
+    chk.add_argument("--scheduler", help="address of a Dask scheduler instead of a local cluster")
+    chk.add_argument("--cache", help="travel-time cache folder")
+    chk.add_argument(
+        "--reports",
+        choices=("failed", "all", "none"),
+        default="failed",
+        help="which runs get a report.html linked from the summary (default: failed)",
+    )
+    chk.set_defaults(fn=cmd_check)
+
     srv = sub.add_parser("serve-matcher", help="serve a matcher over gRPC")
     srv.add_argument("name", help="registered matcher name or import path package.module:Class")
     srv.add_argument("--params", default="{}", help="constructor parameters as a JSON object")
@@ -302,6 +364,16 @@ def _seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
     return value
 
 
