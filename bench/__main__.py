@@ -1,7 +1,8 @@
 """The nightly command: every benchmark, each in its own process; exit 1 if any is over budget.
 
-python -m bench            # all benchmarks
-python -m bench plane      # some of them: plane, matchers, city, milan, scale
+python -m bench                       # all benchmarks
+python -m bench plane                 # some of them: plane, matchers, city, milan, scale, city_day
+python -m bench city_day --hours 2    # flags after the names go to each benchmark named
 """
 
 from __future__ import annotations
@@ -16,24 +17,28 @@ BENCHMARKS = {
     "city": ["bench.bench_city"],
     "milan": ["bench.bench_milan"],
     "scale": ["bench.bench_scale"],
+    "city_day": ["bench.bench_city_day"],
 }
 
 
 def main(argv: list[str]) -> int:
-    names = argv or list(BENCHMARKS)
+    flags_at = next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))
+    names, flags = argv[:flags_at] or list(BENCHMARKS), argv[flags_at:]
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         print(f"unknown benchmark(s) {unknown}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
         return 2
     failed = []
     for name in names:
-        print(f"=== {name}", flush=True)
+        # The verdicts go to stderr: each benchmark's own last stdout line is its JSON figures.
+        print(f"=== {name}", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
-        code = subprocess.call([sys.executable, "-m", *BENCHMARKS[name]])
-        print(f"=== {name}: exit {code} after {time.perf_counter() - t0:.0f} s", flush=True)
+        code = subprocess.call([sys.executable, "-m", *BENCHMARKS[name], *flags])
+        elapsed = time.perf_counter() - t0
+        print(f"=== {name}: exit {code} after {elapsed:.0f} s", file=sys.stderr, flush=True)
         if code != 0:
             failed.append(name)
-    print("over budget or failed: " + (", ".join(failed) if failed else "none"))
+    print("over budget or failed: " + (", ".join(failed) if failed else "none"), file=sys.stderr)
     return 1 if failed else 0
 
 

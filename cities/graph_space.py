@@ -83,6 +83,9 @@ class GraphSpace:
     origin: tuple[float, float] = field(init=False)
     _xy: np.ndarray = field(init=False, repr=False)
     _tree: cKDTree | None = field(default=None, init=False, repr=False)
+    _zone_bounds: dict[float, tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         lon, lat = self.node_lonlat[:, 0], self.node_lonlat[:, 1]
@@ -148,6 +151,40 @@ class GraphSpace:
         lon = lon0 + np.degrees(xy[..., 0] / (EARTH_RADIUS_M * np.cos(np.radians(lat0))))
         lat = lat0 + np.degrees(xy[..., 1] / EARTH_RADIUS_M)
         return np.stack([lon, lat], axis=-1)
+
+    # -- for candidate search ----------------------------------------------------------
+    def zone_bounds(self, cell_m: float = 1000.0) -> tuple[np.ndarray, np.ndarray]:
+        """Square zones of ``cell_m`` metres over the nodes, and lower bounds on travel time
+        into every node from each zone: ``(node_zone, into_node_s)`` with ``node_zone`` (n,)
+        int64 and ``into_node_s[v, z] = min(table[u, v] for u in zone z)`` (n, n_zones)
+        float32, so one destination's bounds are one contiguous row.
+
+        Reads the whole table once (a few seconds on Milan), then kept for this space's life.
+        The bounds are exact minima of the table's own float32 values, so a travel time
+        computed as ``table[u, v] * factor`` is never below ``into_node_s[v, z] * factor``.
+        """
+        if not (np.isfinite(cell_m) and cell_m > 0):
+            raise ValueError(f"zone_bounds: cell_m must be a finite number > 0, got {cell_m}")
+        key = float(cell_m)
+        if key not in self._zone_bounds:
+            xy = self._xy
+            ij = np.floor((xy - xy.min(axis=0)) / key).astype(np.int64)
+            _, node_zone = np.unique(
+                ij[:, 0] * (int(ij[:, 1].max()) + 1) + ij[:, 1], return_inverse=True
+            )
+            node_zone = node_zone.astype(np.int64).ravel()
+            n_zones = int(node_zone.max()) + 1 if node_zone.size else 0
+            into = np.empty((self.n_nodes, n_zones), dtype=np.float32)
+            members = np.argsort(node_zone, kind="stable")
+            ptr = np.searchsorted(node_zone[members], np.arange(n_zones + 1))
+            for z in range(n_zones):
+                # Rows of one zone, in node order: a few contiguous reads of the table each.
+                rows = members[ptr[z] : ptr[z + 1]]
+                into[:, z] = self.table[rows].min(axis=0)
+            node_zone.flags.writeable = False
+            into.flags.writeable = False
+            self._zone_bounds[key] = (node_zone, into)
+        return self._zone_bounds[key]
 
     # -- for maps ------------------------------------------------------------------------
     def road_segments(self) -> np.ndarray:

@@ -20,6 +20,7 @@ access nodes (the travel-time table).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -235,6 +236,58 @@ def _freeze_columns_no_id(obj: Any, spec: Mapping[str, Any], kind: str) -> None:
 
 
 @dataclass(frozen=True, eq=False)
+class EtaBounds:
+    """Lower bounds on travel time into each node from each zone of nodes, so that candidate
+    search can skip whole zones of drivers (work grows with the answer, not the city).
+
+    ``node_zone[u]`` is the zone of node ``u`` (int64 in ``[0, n_zones)``);
+    ``into_node_s[v, z]`` bounds the travel from any node of zone ``z`` to node ``v``: for every
+    node ``u`` with ``node_zone[u] == z``, ``travel_time(u, v) >= scale * into_node_s[v, z]``
+    holds for the float values ``travel_time`` returns (a minimum over the very table
+    ``travel_time`` reads, times the same factor, is such a bound). One pickup's bounds are one
+    contiguous row. The producer guarantees it; nothing here checks it (it would cost what
+    the bound saves).
+    """
+
+    node_zone: np.ndarray
+    into_node_s: np.ndarray
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "node_zone", frozen_array(self.node_zone, np.int64, "node_zone"))
+        into = np.asarray(self.into_node_s)
+        if into.ndim != 2 or into.dtype.kind != "f" or into.shape[0] != self.node_zone.shape[0]:
+            raise ValueError(
+                f"EtaBounds.into_node_s: expected a float (n_nodes, n_zones) array with "
+                f"n_nodes = {self.node_zone.shape[0]}, got {into.dtype} {into.shape}"
+            )
+        if self.node_zone.size and (
+            self.node_zone.min() < 0 or self.node_zone.max() >= into.shape[1]
+        ):
+            raise ValueError("EtaBounds.node_zone: zones must be in [0, n_zones)")
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise ValueError(f"EtaBounds.scale: expected a finite number > 0, got {self.scale}")
+        into = into.view()
+        into.flags.writeable = False
+        object.__setattr__(self, "into_node_s", into)
+        object.__setattr__(self, "scale", float(self.scale))
+
+    @property
+    def n_zones(self) -> int:
+        return int(self.into_node_s.shape[1])
+
+    def scaled(self, scale: float) -> EtaBounds:
+        """The same bounds for ``travel_time`` scaled by ``scale`` (a congestion factor >= 0
+        applied to the table the bounds came from); shares the arrays."""
+        obj = object.__new__(EtaBounds)
+        obj.__dict__.update(node_zone=self.node_zone, into_node_s=self.into_node_s)
+        if not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"EtaBounds.scale: expected a finite number > 0, got {scale}")
+        obj.__dict__["scale"] = float(scale)
+        return obj
+
+
+@dataclass(frozen=True, eq=False)
 class MatchRequest:
     """A snapshot of the market at one decision time, for one shard.
 
@@ -256,6 +309,10 @@ class MatchRequest:
     """An upper bound on road speed: a driver ``d`` metres away (straight line) needs at least
     ``d / max_speed_mps`` seconds, which lets candidate search prune by distance."""
     api_version: int = API_VERSION
+    eta_bounds: EtaBounds | None = None
+    """Optional zone lower bounds on ``travel_time`` (see :class:`EtaBounds`): with them,
+    candidate search evaluates only the drivers of zones that could hold a request's k
+    nearest. Not part of the wire form (it is the simulator's knowledge of its table)."""
 
     def __post_init__(self) -> None:
         if self.travel_time is None and self.candidates is None:

@@ -5,11 +5,16 @@ a sparse candidate graph, each request joined to its ``k`` drivers with the smal
 that are within ``max_pickup_eta_s``. This module builds that graph, exactly (not a heuristic):
 
 * small batches (``n_requests * n_drivers <= DENSE_LIMIT``): the dense ETA matrix;
-* large batches with a finite ``max_speed_mps``: a KD-tree over driver positions. A driver ``d``
-  metres away in a straight line needs at least ``d / max_speed_mps`` seconds, so drivers beyond
-  ``max_pickup_eta_s * max_speed_mps`` are never probed, and a request whose probe of the nearest
-  drivers by distance cannot prove that no unprobed driver beats its k-th ETA is probed again
-  with twice as many neighbours;
+* large batches with zone lower bounds (``request.eta_bounds``, a real city's table): drivers
+  bucketed by zone; each request evaluates the zones in order of their lower bound until it
+  holds ``k`` drivers, then exactly the zones whose bound does not exceed its k-th ETA so far
+  (no unevaluated driver can then beat or tie its k-th), so the work grows with the answer,
+  not with the city;
+* other large batches with a finite ``max_speed_mps``: a KD-tree over driver positions. A
+  driver ``d`` metres away in a straight line needs at least ``d / max_speed_mps`` seconds, so
+  drivers beyond ``max_pickup_eta_s * max_speed_mps`` are never probed, and a request whose
+  probe of the nearest drivers by distance cannot prove that no unprobed driver beats its k-th
+  ETA is probed again with twice as many neighbours;
 * large batches without a speed bound: the dense matrix, a block of requests at a time.
 
 Requests that crossed a wire carry their candidates (``request.candidates``); those are used
@@ -24,10 +29,13 @@ from dataclasses import replace
 import numpy as np
 from scipy.spatial import cKDTree
 
-from matching.api import CandidatePairs, MatchRequest
+from matching.api import CandidatePairs, EtaBounds, MatchRequest
 
 DENSE_LIMIT = 200_000
 """Largest ``n_requests * n_drivers`` for which the dense ETA matrix is computed at once."""
+
+ZONE_BLOCK = 1 << 21
+"""Request x zone bounds held at once by the zone search (16 MiB of float64)."""
 
 # Slack on the straight-line lower bound, so that the last-bit difference between the KD-tree's
 # distance and the travel-time function's own arithmetic can never make a bound look stronger
@@ -53,6 +61,8 @@ def candidate_pairs(request: MatchRequest, k: int) -> CandidatePairs:
         return empty_pairs()
     if n_req * n_drv <= DENSE_LIMIT:
         return _dense(request, np.arange(n_req, dtype=np.int64), k)
+    if request.eta_bounds is not None:
+        return _zoned(request, request.eta_bounds, k)
     if math.isfinite(request.max_speed_mps) and request.max_speed_mps > 0:
         return _kdtree(request, k)
     # No speed bound: distance proves nothing, so every pair is evaluated, a block at a time.
@@ -85,6 +95,104 @@ def _dense(request: MatchRequest, rows: np.ndarray, k: int) -> CandidatePairs:
         keep = eta <= max_eta
     r_idx, d_idx = np.nonzero(keep)
     return _top_k(rows[r_idx], d_idx, eta[r_idx, d_idx], max_eta, k)
+
+
+def _zoned(request: MatchRequest, bounds: EtaBounds, k: int) -> CandidatePairs:
+    """Top-k by zone buckets and zone lower bounds, exact given the bounds."""
+    drivers = request.drivers
+    zone = bounds.node_zone[drivers.node]
+    # Drivers grouped by zone (id order within a zone); only zones that hold drivers count.
+    by_zone = np.argsort(zone, kind="stable")
+    occupied, size = np.unique(zone, return_counts=True)
+    ptr = np.zeros(occupied.size + 1, dtype=np.int64)
+    np.cumsum(size, out=ptr[1:])
+    n_req = len(request.requests)
+    block = max(1, ZONE_BLOCK // occupied.size)
+    parts = [
+        _zoned_block(
+            request,
+            bounds,
+            np.arange(lo, min(lo + block, n_req), dtype=np.int64),
+            occupied,
+            size,
+            ptr,
+            by_zone,
+            k,
+        )
+        for lo in range(0, n_req, block)
+    ]
+    return _concat(parts)
+
+
+def _zoned_block(
+    request: MatchRequest,
+    bounds: EtaBounds,
+    rows: np.ndarray,
+    occupied: np.ndarray,
+    size: np.ndarray,
+    ptr: np.ndarray,
+    by_zone: np.ndarray,
+    k: int,
+) -> CandidatePairs:
+    max_eta = float(request.max_pickup_eta_s)
+    pickup = request.requests.pickup_node[rows]
+    # Each request's occupied zones in order of their lower bound (a contiguous row each).
+    lb = bounds.into_node_s[pickup][:, occupied].astype(np.float64) * bounds.scale
+    zorder = np.argsort(lb, axis=1, kind="stable")
+    lb = np.take_along_axis(lb, zorder, axis=1)
+    drivers_upto = np.cumsum(size[zorder], axis=1)
+    in_reach = (lb <= max_eta).sum(axis=1)  # a prefix: lb is sorted (inf last)
+    # Round 1: the nearest zones (by bound) that together hold k drivers.
+    first = np.minimum((drivers_upto < k).sum(axis=1) + 1, in_reach)
+    r1, d1, e1 = _zone_pairs(request, rows, zorder, np.zeros_like(first), first, ptr, by_zone)
+    # The k-th smallest ETA within max_eta so far (max_eta when fewer than k are in range):
+    # a driver in a zone whose bound exceeds it can neither beat nor tie the k-th.
+    order = np.lexsort((e1, r1))
+    r1s, e1s = r1[order], e1[order]
+    local = r1s - rows[0]  # rows is a contiguous range
+    starts = np.searchsorted(local, np.arange(rows.size))
+    in_range = np.bincount(local[e1s <= max_eta], minlength=rows.size)
+    kth = np.full(rows.size, max_eta)
+    full = in_range >= k
+    kth[full] = e1s[starts[full] + k - 1]
+    # Round 2: exactly the remaining zones whose bound is at most that.
+    last = np.maximum((lb <= kth[:, None]).sum(axis=1), first)
+    r2, d2, e2 = _zone_pairs(request, rows, zorder, first, last, ptr, by_zone)
+    r, d, eta = np.r_[r1, r2], np.r_[d1, d2], np.r_[e1, e2]
+    # Only pairs at or below a request's k-th ETA so far can be among its k nearest: the
+    # final selection sorts those few, not every pair evaluated.
+    near = eta <= kth[r - rows[0]]
+    return _top_k(r[near], d[near], eta[near], max_eta, k)
+
+
+def _zone_pairs(
+    request: MatchRequest,
+    rows: np.ndarray,
+    zorder: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    ptr: np.ndarray,
+    by_zone: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(request row, driver row, ETA) for every driver in zones ``zorder[i, lo[i]:hi[i]]``."""
+    n_z = hi - lo
+    which = np.repeat(np.arange(rows.size), n_z)
+    col = _ragged(n_z) + np.repeat(lo, n_z)
+    zones = zorder[which, col]
+    n_d = ptr[zones + 1] - ptr[zones]
+    r = np.repeat(rows[which], n_d)
+    d = by_zone[np.repeat(ptr[zones], n_d) + _ragged(n_d)]
+    eta = np.asarray(request.pickup_eta(d, r), dtype=np.float64)
+    return r, d, eta
+
+
+def _ragged(lengths: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(n) for n in lengths])`` without the loop."""
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.cumsum(lengths) - lengths
+    return np.arange(total, dtype=np.int64) - np.repeat(starts, lengths)
 
 
 def _kdtree(request: MatchRequest, k: int) -> CandidatePairs:
@@ -190,4 +298,4 @@ def to_wire(request: MatchRequest, k: int | None = None) -> MatchRequest:
     """
     n_drv = len(request.drivers)
     pairs = candidate_pairs(request, max(1, n_drv) if k is None else k)
-    return replace(request, travel_time=None, candidates=pairs)
+    return replace(request, travel_time=None, candidates=pairs, eta_bounds=None)

@@ -192,3 +192,25 @@ def test_named_default_city(cache_dir: Path) -> None:
     attribution = (space.source_path.parent / "ATTRIBUTION.md").read_text(encoding="utf-8")
     assert "© OpenStreetMap contributors" in attribution and "ODbL" in attribution
     assert space.source_sha256 in attribution
+
+
+def test_zone_bounds_are_minima_of_the_table(cache_dir: Path) -> None:
+    """zone_bounds: every node in one square zone; each bound is the least table time from
+    that zone's nodes into the node, and no table entry is below its zone's bound."""
+    space = load_city(
+        NamedCity(name="campo_grande"), base_dir=Path("."), source="s.toml", cache_dir=cache_dir
+    )
+    assert isinstance(space, GraphSpace)
+    node_zone, into = space.zone_bounds(2000.0)
+    assert node_zone.shape == (space.n_nodes,) and into.shape[0] == space.n_nodes
+    assert into.dtype == np.float32 and not into.flags.writeable
+    assert space.zone_bounds(2000.0)[1] is into  # computed once per space
+    rng = np.random.default_rng(0)
+    u = rng.integers(0, space.n_nodes, 5000)
+    v = rng.integers(0, space.n_nodes, 5000)
+    assert (space.table[u, v] >= into[v, node_zone[u]]).all()
+    z = int(node_zone[0])
+    members = np.flatnonzero(node_zone == z)
+    assert np.array_equal(into[:, z], space.table[members].min(axis=0))
+    with pytest.raises(ValueError, match="cell_m"):
+        space.zone_bounds(0.0)

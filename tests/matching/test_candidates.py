@@ -6,11 +6,14 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from scipy.sparse import coo_array
+from scipy.sparse.csgraph import shortest_path
 
 import matching.candidates as cand
-from matching.api import CandidatePairs
+from matching.api import CandidatePairs, EtaBounds
 from matching.candidates import candidate_pairs, to_wire
 from matching.checks import dense_etas, random_instance
+from matching.matchers import Assignment
 
 
 def _reference(request, k: int) -> list[tuple[int, int, float]]:
@@ -132,3 +135,90 @@ def test_bad_k_rejected(k):
     """k must be a positive integer."""
     with pytest.raises(ValueError, match="k must be"):
         candidate_pairs(random_instance(13, 2, 2), k)
+
+
+def _table_instance(seed: int, n_req: int, n_drv: int, *, factor: float, cell_m: float):
+    """A random road graph with integer edge times (many ties) and some one-way, unreachable
+    pairs; its table, zone bounds from that table, and a request that carries them."""
+    rng = np.random.default_rng(seed)
+    n_nodes = 80
+    xy = rng.uniform(0.0, 3000.0, size=(n_nodes, 2))
+    dist = np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(axis=-1))
+    near = (dist < 600.0) & ~np.eye(n_nodes, dtype=bool) & (rng.random((n_nodes, n_nodes)) < 0.8)
+    src, dst = np.nonzero(near)
+    w = np.ceil(dist[src, dst] / 10.0 * rng.uniform(1.0, 2.0, size=src.size))
+    table = shortest_path(coo_array((w, (src, dst)), shape=(n_nodes, n_nodes)).tocsr())
+    table = table.astype(np.float32)
+    ij = np.floor(xy / cell_m).astype(np.int64)
+    _, node_zone = np.unique(ij[:, 0] * 1000 + ij[:, 1], return_inverse=True)
+    into = np.stack([table[node_zone == z].min(axis=0) for z in range(node_zone.max() + 1)], axis=1)
+
+    def travel_time(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.asarray(table[a, b], dtype=np.float64) * factor
+
+    base = random_instance(seed, n_req, n_drv, "plane", max_pickup_eta_s=250.0)
+    pick = rng.integers(0, n_nodes, n_req)
+    drv = rng.integers(0, n_nodes, n_drv)
+    requests = replace(base.requests, pickup_node=pick, pickup_xy=xy[pick])
+    drivers = replace(base.drivers, node=drv, xy=xy[drv])
+    return replace(
+        base,
+        requests=requests,
+        drivers=drivers,
+        travel_time=travel_time,
+        max_speed_mps=float("inf"),
+        eta_bounds=EtaBounds(node_zone, into, scale=factor),
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("k", [1, 2, 5, 20, 1000])
+@pytest.mark.parametrize(("factor", "cell_m"), [(1.0, 400.0), (1.37, 900.0), (2.0, 5000.0)])
+def test_zone_path_matches_definition(monkeypatch, seed, k, factor, cell_m):
+    """With zone bounds the search is exact: each request's k nearest, ties by driver id."""
+    request = _table_instance(seed, 35, 120, factor=factor, cell_m=cell_m)
+    monkeypatch.setattr(cand, "DENSE_LIMIT", 0)
+    monkeypatch.setattr(cand, "ZONE_BLOCK", 7)  # several request blocks
+    assert _as_list(candidate_pairs(request, k)) == _reference(request, k)
+
+
+def test_zone_path_evaluates_few_drivers(monkeypatch):
+    """The zone search asks for far fewer ETAs than the dense matrix has (it scales with k)."""
+    request = _table_instance(11, 30, 2000, factor=1.0, cell_m=300.0)
+    asked = []
+    inner = request.travel_time
+
+    def counting(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        asked.append(np.broadcast(a, b).size)
+        return inner(a, b)
+
+    request = replace(request, travel_time=counting)
+    monkeypatch.setattr(cand, "DENSE_LIMIT", 0)
+    pairs = candidate_pairs(request, 3)
+    assert _as_list(pairs) == _reference(replace(request, travel_time=inner), 3)
+    assert sum(asked) < 30 * 2000 / 4
+
+
+def test_assignment_identical_with_zone_bounds(monkeypatch):
+    """The assignment matcher's answer is the same with and without zone bounds."""
+    monkeypatch.setattr(cand, "DENSE_LIMIT", 0)
+    for seed in range(4):
+        request = _table_instance(seed, 60, 90, factor=1.2, cell_m=500.0)
+        with_b = Assignment(k=4).match(request)
+        without = Assignment(k=4).match(replace(request, eta_bounds=None, max_speed_mps=1e9))
+        for name in ("request_id", "driver_id", "pickup_eta_s", "unmatched_id"):
+            assert np.array_equal(getattr(with_b, name), getattr(without, name))
+
+
+def test_eta_bounds_validated_and_not_sent():
+    """EtaBounds rejects bad shapes, zones and scales; the wire form drops the bounds."""
+    with pytest.raises(ValueError, match="into_node_s"):
+        EtaBounds(np.zeros(3, dtype=np.int64), np.zeros((2, 1), dtype=np.float32))
+    with pytest.raises(ValueError, match="node_zone"):
+        EtaBounds(np.array([0, 1, 2]), np.zeros((3, 2), dtype=np.float32))
+    with pytest.raises(ValueError, match="scale"):
+        EtaBounds(np.zeros(3, dtype=np.int64), np.zeros((3, 1)), scale=0.0)
+    b = EtaBounds(np.zeros(3, dtype=np.int64), np.zeros((3, 1), dtype=np.float32))
+    assert b.scaled(1.5).scale == 1.5 and b.scaled(1.5).into_node_s is b.into_node_s
+    request = _table_instance(1, 4, 5, factor=1.0, cell_m=500.0)
+    assert to_wire(request).eta_bounds is None
