@@ -107,7 +107,7 @@ class TowardDemand(Plugin):
         if n_drv == 0 or points.size == 0:
             return RepositionPlan.none()
         rng = np.random.default_rng(snapshot.seed)
-        u = rng.random(n_drv)  # one uniform per driver, id order
+        u = np.asarray(rng.random(n_drv), dtype=np.float64)  # one uniform per driver, id order
         pull = None
         if self.surge_power > 0:
             pull = snapshot.multiplier(points)[None, :] ** self.surge_power

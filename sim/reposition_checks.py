@@ -46,7 +46,8 @@ def random_reposition_snapshot(
     mult.flags.writeable = False
 
     def travel_time(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-        return np.sqrt(((xy[src] - xy[dst]) ** 2).sum(axis=-1)) / 8.0
+        seconds: np.ndarray = np.sqrt(((xy[src] - xy[dst]) ** 2).sum(axis=-1)) / 8.0
+        return seconds
 
     def multiplier(nodes: np.ndarray) -> np.ndarray:
         return mult[np.asarray(nodes, dtype=np.int64)]
