@@ -12,10 +12,12 @@ arrival, and checks the assignment matcher against bench/budgets.toml [matchers]
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 
 import numpy as np
 
-from bench.common import finish, median_time
+from bench.common import check, median_time
 from matching.api import CandidateDrivers, DriverState, MatchRequest, OpenRequests
 from matching.registry import make_matcher, matcher_params
 
@@ -82,7 +84,7 @@ def _label(name: str, params: dict) -> str:
     return f"{name}[{backend}]" if backend else name
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     """Time every matcher at every size, print medians, check the budgets."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15, help="calls per cell (small sizes)")
@@ -111,9 +113,14 @@ def main(argv: list[str] | None = None) -> None:
     greedy.match(single)
     med, _ = median_time(lambda: greedy.match(single), 2_000)
     print(f"immediate_greedy, 1 request x 1,000 idle drivers: {med * 1e6:.1f} us median")
-
-    finish("matchers", measured)
+    print("[matchers]")
+    ok = check("matchers", measured)
+    # The last line: every figure as one JSON object, for machines.
+    figures = {k: round(v, 3) for k, v in measured.items()}
+    figures["immediate_greedy_1x1000_us"] = round(med * 1e6, 2)
+    print(json.dumps({"benchmark": "matchers", **figures}))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
