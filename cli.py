@@ -6,6 +6,7 @@
     python cli.py capacity scenarios/default.toml --shards 1,2,4 --loads 1,5,10
     python cli.py check scenarios/nightly/smoke.toml --baseline baselines/smoke [--junit FILE]
     python cli.py serve-matcher assignment --params '{"k": 20}' --address 127.0.0.1:50051
+    python cli.py cache list|prune|clear [--max-size 5GB]
     python cli.py report runs/<run-id>
     python cli.py compare runs/<a> runs/<b> [...] [--out DIR]
 
@@ -15,11 +16,12 @@ Bad input (a scenario, city file or flag) prints one clear line per problem and 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from core.errors import InputError
 
@@ -28,9 +30,10 @@ EXIT_INPUT = 2
 
 def _load(path: str, seed: int | None, overrides: list[str] | None = None) -> Any:
     # deferred: each command imports only what it uses, so the CLI starts fast
-    from harness.scenario import load_scenario, parse_overrides
+    from harness.run import read_scenario
+    from harness.scenario import parse_overrides
 
-    scenario = load_scenario(path, overrides=parse_overrides(overrides or []))
+    scenario = read_scenario(path, overrides=parse_overrides(overrides or []))
     return scenario.with_seed(seed) if seed is not None else scenario
 
 
@@ -71,8 +74,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from harness.run import validate_scenario
 
     scenario = _load(args.scenario, None)
-    validate_scenario(scenario, source=args.scenario, base_dir=Path(args.scenario).resolve().parent)
+    estimate = validate_scenario(
+        scenario,
+        source=args.scenario,
+        base_dir=Path(args.scenario).resolve().parent,
+        cache_dir=Path(args.cache) if args.cache else None,
+    )
     print(f"{args.scenario}: ok (scenario '{scenario.name}', seed {scenario.seed})")
+    for line in estimate.lines():
+        print(f"  {line}")
     return 0
 
 
@@ -81,8 +91,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     # deferred: each command imports only what it uses, so the CLI starts fast
     from harness.sweep import parse_vary, run_sweep, sweep_points
 
-    seeds = [_seed(s) for s in args.seeds.split(",")] if args.seeds else None
-    points = sweep_points(args.scenarios, parse_vary(args.vary or []), seeds)
+    points = sweep_points(args.scenarios, parse_vary(args.vary or []), args.seeds)
     out = Path(args.out)
     done = 0
 
@@ -118,8 +127,8 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 
     plan = plan_capacity(
         args.scenario,
-        [int(x) for x in args.shards.split(",")],
-        [float(x) for x in args.loads.split(",")],
+        args.shards,
+        args.loads,
         Path(args.out),
         budget_fraction=args.budget_fraction,
         workers=args.workers,
@@ -190,11 +199,49 @@ def cmd_serve_matcher(args: argparse.Namespace) -> int:
         raise InputError(
             "--params", "", f"expected a JSON object, got {args.params!r} ({exc})"
         ) from None
+    _address(args.address)
     make_matcher(args.name, params, source="serve-matcher", field="NAME")  # fail fast, clearly
     argv = [args.name, "--params", args.params, "--address", args.address]
     if args.max_seconds is not None:
         argv += ["--max-seconds", str(args.max_seconds)]
-    return serve_main(argv)
+    try:
+        return serve_main(argv)
+    except RuntimeError as exc:  # the address cannot be bound (in use, not ours)
+        if "cannot bind" not in str(exc):
+            raise
+        raise InputError("--address", args.address, f"{exc} (is the port in use?)") from None
+
+
+def _address(text: str) -> tuple[str, int]:
+    """``host:port`` with a port in 0..65535; raises InputError on ``--address``."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise InputError("--address", text, "expected HOST:PORT with a port in 0..65535")
+    return host, int(port)
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    """List, prune or clear the travel-time cache."""
+    # deferred: each command imports only what it uses, so the CLI starts fast
+    from harness import cache
+
+    folder = Path(args.cache) if args.cache else None
+    where = cache.cities_dir(folder)
+    if args.action == "list":
+        entries = cache.list_entries(folder)
+        for e in entries:
+            print(f"{cache.human(e.bytes):>10}  {e.path.name[:16]}  {e.what}")
+        total = sum(e.bytes for e in entries)
+        print(f"{len(entries)} entries, {cache.human(total)} in {where}")
+    elif args.action == "prune":
+        cap = cache.parse_size(args.max_size) if args.max_size is not None else None
+        removed = cache.prune(folder, cap)
+        for path in removed:
+            print(f"removed {path}")
+        print(f"pruned {len(removed)} items in {where}")
+    else:
+        print(f"cleared {cache.human(cache.clear(folder))} from {where}")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -260,10 +307,17 @@ class _ProgressBar:
         self._progress.stop()
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (``error: ridesim run: ...``), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_INPUT, f"error: {self.prog}: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="ridesim", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="ridesim", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a scenario and write a run directory")
     run.add_argument("scenario", help="scenario file (TOML)")
@@ -286,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     val = sub.add_parser("validate", help="check a scenario file without running it")
     val.add_argument("scenario")
+    val.add_argument("--cache", help="travel-time cache folder (as for run)")
     val.set_defaults(fn=cmd_validate)
 
     swp = sub.add_parser("sweep", help="run scenario files x varied values x seeds in parallel")
@@ -296,9 +351,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=V1,V2,...",
         help="values to sweep, e.g. --vary demand.multiplier=1,2,5 (repeatable: a grid)",
     )
-    swp.add_argument("--seeds", help="comma-separated root seeds (default: each scenario's own)")
+    swp.add_argument(
+        "--seeds",
+        type=_list_of(_seed),
+        help="comma-separated root seeds (default: each scenario's own)",
+    )
     swp.add_argument("--out", default="runs", help="parent folder of the run directories")
-    swp.add_argument("--workers", type=int, default=2, help="local Dask workers (1: no Dask)")
+    swp.add_argument(
+        "--workers", type=_positive_int, default=2, help="local Dask workers (1: no Dask)"
+    )
     swp.add_argument("--scheduler", help="address of a Dask scheduler instead of a local cluster")
     swp.add_argument("--cache", help="travel-time cache folder")
     swp.add_argument("--plot", metavar="KEY", help="draw the KPI curves against this varied key")
@@ -306,8 +367,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     cap = sub.add_parser("capacity", help="size geo-partitioned matcher shards for a load")
     cap.add_argument("scenario")
-    cap.add_argument("--shards", default="1,2,4,8", help="shard counts to try (default 1,2,4,8)")
-    cap.add_argument("--loads", default="1,5,10", help="demand multipliers (default 1,5,10)")
+    cap.add_argument(
+        "--shards",
+        type=_list_of(_positive_int),
+        default=[1, 2, 4, 8],
+        help="shard counts to try (default 1,2,4,8)",
+    )
+    cap.add_argument(
+        "--loads",
+        type=_list_of(_positive_float),
+        default=[1.0, 5.0, 10.0],
+        help="demand multipliers (default 1,5,10)",
+    )
     cap.add_argument(
         "--budget-fraction",
         type=float,
@@ -315,7 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of the batch window a shard's p99 matcher call may use",
     )
     cap.add_argument("--out", default="runs/capacity")
-    cap.add_argument("--workers", type=int, default=1, help="parallel runs (1: in process)")
+    cap.add_argument(
+        "--workers", type=_positive_int, default=1, help="parallel runs (1: in process)"
+    )
     cap.add_argument("--cache", help="travel-time cache folder")
     cap.set_defaults(fn=cmd_capacity)
 
@@ -346,6 +419,16 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--max-seconds", type=float, help="stop after this many seconds")
     srv.set_defaults(fn=cmd_serve_matcher)
 
+    cch = sub.add_parser("cache", help="list, prune or clear the travel-time cache")
+    cch.add_argument("action", choices=["list", "prune", "clear"])
+    cch.add_argument(
+        "--max-size",
+        help="with prune: remove least recently used entries until the cache is this size "
+        "(e.g. 5GB)",
+    )
+    cch.add_argument("--cache", help="cache folder (default: $RIDESIM_CACHE or ~/.cache/ridesim)")
+    cch.set_defaults(fn=cmd_cache)
+
     rep = sub.add_parser("report", help="write report.html for a run directory")
     rep.add_argument("run_dir")
     rep.set_defaults(fn=cmd_report)
@@ -362,12 +445,12 @@ def _seed(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0 and < 2**63, got {text!r}")
     return value
 
 
-def _workers(text: str) -> int:
+def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -375,6 +458,33 @@ def _workers(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
     return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def _list_of(item: Callable[[str], Any]) -> Callable[[str], list[Any]]:
+    """An argparse type for comma-separated values of ``item``."""
+
+    def parse(text: str) -> list[Any]:
+        parts = [p.strip() for p in text.split(",")]
+        if not all(parts):
+            raise argparse.ArgumentTypeError(f"expected comma-separated values, got {text!r}")
+        return [item(p) for p in parts]
+
+    parse.__name__ = f"list of {item.__name__.lstrip('_')}"
+    return parse
+
+
+_workers = _positive_int
+"""Dask worker counts (``check --workers``): a whole number >= 1."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,9 +8,12 @@ table pages the simulation touches are ever read.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import re
+import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,10 +219,21 @@ def load_graph_space(
     cached = _read_cache(graph_file, table_file)
     if cached is not None:
         graph, table = cached
+        _touch(folder)
         return _space(name, graph, table, key, sha, path, from_cache=True)
 
     graph = load_road_graph(path, speeds, service_roads=service_roads)
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(folder)
+    n = graph.n_nodes
+    need = table_bytes(n)
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise OSError(
+            errno.ENOSPC,
+            f"the travel-time table of {n:,} nodes needs {need / 1e9:.2f} GB (4 x nodes^2 "
+            f"bytes) but {folder} has {free / 1e9:.2f} GB free",
+        )
     tmp = f".{os.getpid()}.{uuid.uuid4().hex}.tmp"
     table_tmp = folder / f"table{tmp}.npy"
     try:
@@ -227,10 +241,67 @@ def load_graph_space(
         os.replace(table_tmp, table_file)
     finally:
         table_tmp.unlink(missing_ok=True)
+    _write_entry(
+        folder, name=name, path=path, sha=sha, speeds=speeds, service_roads=service_roads, n_nodes=n
+    )
     # graph.npz is written last: its presence marks a complete cache entry.
     _write_npz(graph_file, folder / f"graph{tmp}.npz", graph)
     table = np.load(table_file, mmap_mode="r")
     return _space(name, graph, table, key, sha, path, from_cache=False)
+
+
+ENTRY_FILE = "entry.json"
+"""What a cache entry is (city, source file, speeds, nodes), for ``ridesim cache list``."""
+
+_TMP_PID = re.compile(r"\.(\d+)\.[0-9a-f]{32}\.tmp")
+
+
+def table_bytes(n_nodes: int) -> int:
+    """Bytes of a travel-time table: 4 x nodes^2 (float32) plus the .npy header."""
+    return 4 * n_nodes * n_nodes + 128
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete the temporaries (``table.<pid>.<uuid>.tmp.npy`` and its ``.graph.npz``,
+    ``graph.<pid>.<uuid>.tmp.npz``) of builds whose process is gone; returns what was removed.
+    A live build's files are kept (its pid still runs)."""
+    removed = []
+    for p in sorted(folder.glob("*.tmp*")):
+        m = _TMP_PID.search(p.name)
+        if m is None or _pid_alive(int(m.group(1))):
+            continue
+        p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _touch(folder: Path) -> None:
+    """Mark an entry as used now (the cache's size cap removes the least recently used)."""
+    try:
+        os.utime(folder)
+    except OSError:
+        pass  # a read-only cache is still usable
+
+
+def _write_entry(folder: Path, **info: object) -> None:
+    text = json.dumps(
+        {k: str(v) if isinstance(v, Path) else v for k, v in info.items()},
+        indent=2,
+        sort_keys=True,
+    )
+    (folder / ENTRY_FILE).write_text(text + "\n")
 
 
 def _space(

@@ -9,7 +9,10 @@ process holds one block of rows at a time.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
+import signal
 import subprocess
 import sys
 import warnings
@@ -43,6 +46,7 @@ def build_table(graph: csr_matrix, path: Path, *, workers: int | None = None) ->
     n = graph.shape[0]
     graph = csr_matrix(graph)
     table = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, n))
+    _reserve(path)
     single_exit = np.diff(graph.indptr) == 1
     sources = np.flatnonzero(~single_exit)
     workers = default_workers() if workers is None else max(1, workers)
@@ -53,6 +57,34 @@ def build_table(graph: csr_matrix, path: Path, *, workers: int | None = None) ->
         _fill_parallel(graph, table, path, sources, workers)
     _derive_single_exit_rows(graph, table, single_exit)
     table.flush()
+
+
+def _reserve(path: Path) -> None:
+    """Allocate the whole file now: a sparse memory-mapped file on a disk that fills up kills
+    the process with SIGBUS on a later write; allocating first fails here with ENOSPC."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # e.g. a file system without it
+            raise
+    finally:
+        os.close(fd)
+
+
+def _die_with_parent() -> None:
+    """In a helper, before exec: be killed when the process that started it dies (Linux), so
+    a killed build leaves no helper running."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _fill_parallel(
@@ -76,7 +108,12 @@ def _fill_parallel(
             # -P: the worker is a plain script; nothing of the caller's sys.path belongs on its own.
             cmd = [sys.executable, "-P", _table_worker.__file__, str(graph_file), str(path)]
             cmd += [str(k), str(workers), str(BLOCK_ROWS)]
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            proc = subprocess.Popen(
+                cmd,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
             helpers.append((k, proc))
         share = _table_worker.my_blocks(sources, BLOCK_ROWS, 0, workers)
         _table_worker.fill_rows(graph, table, share)

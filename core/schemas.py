@@ -170,15 +170,50 @@ RUN_TABLES: dict[str, pa.Schema] = {
 
 def read_events(path: Path) -> pa.Table:
     """Read an event log (``events.parquet``, or the ``events.arrows`` prefix a crashed run
-    left behind), checking its schema."""
+    left behind), checking its schema.
+
+    An ``events.arrows`` stream cut short (disk full, a killed run, a partial copy) yields
+    every complete record batch before the cut; a damaged ``events.parquet`` raises
+    ``ValueError`` naming the file."""
     path = Path(path)
     if path.suffix == ".arrows":
-        with pa.memory_map(str(path)) as source:
-            table = pa.ipc.open_stream(source).read_all()
+        table = _read_stream_prefix(path)
     else:
-        table = pq.read_table(path)
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            if not path.is_file():
+                raise
+            raise ValueError(f"{path}: not a complete Parquet event log ({exc})") from None
     if not table.schema.equals(EVENTS_SCHEMA, check_metadata=False):
         raise ValueError(
             f"{path}: not a ridesim event log (schema differs from v{EVENTS_SCHEMA_VERSION})"
         )
     return table
+
+
+def _read_stream_prefix(path: Path) -> pa.Table:
+    """The complete record batches of an Arrow IPC stream, up to where it was cut."""
+    batches: list[pa.RecordBatch] = []
+    with pa.OSFile(str(path), "rb") as source:
+        head = source.read(4)
+        source.seek(0)
+        try:
+            reader = pa.ipc.open_stream(source)
+        except pa.ArrowInvalid:
+            # Cut inside the schema message (the stream starts with a 0xFFFFFFFF marker):
+            # nothing complete was written yet. Anything else is not a stream at all.
+            if _STREAM_MARKER.startswith(head):
+                return EVENTS_SCHEMA.empty_table()
+            raise ValueError(f"{path}: not an Arrow IPC stream (not a ridesim event log)") from None
+        while True:
+            try:
+                batches.append(reader.read_next_batch())
+            except StopIteration:
+                break
+            except (pa.ArrowInvalid, OSError):
+                break  # a batch cut short: keep the complete ones before it
+        return pa.Table.from_batches(batches, schema=reader.schema)
+
+
+_STREAM_MARKER = b"\xff\xff\xff\xff"

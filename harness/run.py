@@ -15,16 +15,22 @@ log prefix (``events.arrows``), never something that looks like a result.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import gc
 import hashlib
 import importlib.metadata
 import json
+import os
 import platform
 import resource
 import shutil
+import sys
+import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +38,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cities import check_city, load_city
+from cities import load_city
 from cities.demand import Trips, spatial_mix, synthetic_trips
 from cities.fitted import FittedDemandSpec, fit_demand, fitted_trips
 from cities.graph_space import file_sha256
 from cities.replay import (
     ReplayDemandSpec,
-    read_trip_records,
     replay_trips,
     resolve_trip_files,
 )
@@ -46,6 +51,7 @@ from cities.space import Space
 from cities.spec import NamedCity, read_city_def
 from cities.supply import Fleet, generate_fleet
 from cities.zones import zones_for
+from core.errors import InputError
 from core.schemas import (
     MATCHER_CALLS_SCHEMA,
     NODES_SCHEMA,
@@ -54,8 +60,10 @@ from core.schemas import (
     TRIPS_SCHEMA,
 )
 from core.zoning import Zones
-from harness.scenario import Scenario
+from harness.estimate import Estimate, check_fits, estimate
+from harness.scenario import Scenario, load_scenario
 from matching.api import Matcher
+from matching.checks import assert_valid_response, random_instance
 from matching.plugins import plugin_params
 from matching.registry import make_matcher, matcher_params
 from matching.sharding import partition_nodes
@@ -87,13 +95,16 @@ def code_hash() -> str:
 
 
 def run_id_for(scenario: Scenario, market: Market, code: str | None = None) -> str:
-    """Content address of a run: canonical scenario + input data + code."""
+    """Content address of a run: canonical scenario, every file it read (city extract and
+    definition, trip files, plug-in modules outside ridesim), the values resolved from them
+    (e.g. a city's congestion) and the code."""
     inputs = {role: f["sha256"] for role, f in sorted(market.inputs.items())}
     payload = json.dumps(
         {
             "scenario": scenario.canonical(),
             "city": market.space.content_hash,
             "inputs": inputs,
+            "resolved": market.resolved,
             "code": code or code_hash(),
         },
         sort_keys=True,
@@ -102,16 +113,106 @@ def run_id_for(scenario: Scenario, market: Market, code: str | None = None) -> s
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def validate_scenario(scenario: Scenario, *, source: str, base_dir: Path) -> None:
-    """Check everything a run would read, without running it: the matcher and its parameters,
-    the city extract (read, not tabulated) and any trip files. Raises :class:`InputError`."""
-    make_matcher(scenario.dispatch.matcher, scenario.dispatch.params, source=source)
-    make_reposition(scenario.drivers.reposition, scenario.drivers.reposition_params, source=source)
-    if scenario.surge is not None:
-        make_surge_policy(scenario.surge.policy, scenario.surge.params, source=source)
-    check_city(scenario.city, base_dir=base_dir, source=source)
-    if isinstance(scenario.demand, ReplayDemandSpec | FittedDemandSpec):
-        read_trip_records(scenario.demand, base_dir=base_dir, source=source)
+def read_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
+    """:func:`load_scenario`, with unreadable and absurdly nested files as input errors."""
+    try:
+        return load_scenario(path, overrides=overrides)
+    except PermissionError as exc:
+        raise InputError(str(path), "", f"cannot read the scenario file: {exc.strerror}") from None
+    except RecursionError:
+        raise InputError(
+            str(path), "", "not valid TOML: arrays or tables nested too deeply"
+        ) from None
+
+
+def validate_scenario(
+    scenario: Scenario, *, source: str, base_dir: Path, cache_dir: Path | None = None
+) -> Estimate:
+    """Check everything a run would do before simulating, without simulating: the resources it
+    needs fit this machine, every plug-in builds, answers a smoke call and has JSON
+    parameters, and the market is set up exactly as a run sets it up (city, trip files with
+    their coordinates checked against the city, fleet, faults). Returns the resource estimate.
+    Raises :class:`InputError`."""
+    estimate = check_resources(scenario, source=source, base_dir=base_dir)
+    market, _ = build_market(scenario, source=source, base_dir=base_dir, cache_dir=cache_dir)
+    if hasattr(market.space, "table"):  # a road network: its travel-time table is on disk
+        estimate = replace(estimate, table_bytes=float(market.space.table.nbytes))
+    del market
+    gc.collect()
+    return estimate
+
+
+def check_resources(
+    scenario: Scenario, *, source: str, base_dir: Path, out: Path | None = None
+) -> Estimate:
+    """Estimate what the scenario needs and refuse, naming the field at fault, what this
+    machine (memory; with ``out``, the disk there) cannot hold."""
+    est = estimate(scenario, base_dir=base_dir)
+    check_fits(scenario, est, source=source, out=out)
+    return est
+
+
+def _plugins(scenario: Scenario, source: str) -> tuple[Matcher, Any, Any]:
+    """The scenario's matcher, repositioning and surge policies, built and checked: a
+    constructor that raises, ``get_params()`` that is not JSON, or a matcher whose answer to
+    a tiny request breaks the contract is an input error on the plug-in's field."""
+    d, drv, surge = scenario.dispatch, scenario.drivers, scenario.surge
+
+    def build(field: str, make: Callable[[], Any]) -> Any:
+        try:
+            obj = make()
+        except InputError:
+            raise
+        except Exception as exc:  # any failure of a user's constructor is their input error
+            raise InputError(source, field, f"constructor raised {_describe(exc)}") from None
+        if obj is not None:
+            try:
+                plugin_params(obj)
+            except Exception as exc:
+                raise InputError(
+                    source, field, f"get_params() must return a JSON object: {_describe(exc)}"
+                ) from None
+        return obj
+
+    matcher = build("dispatch.matcher", lambda: make_matcher(d.matcher, d.params, source=source))
+    # The smoke call goes to a second instance: a matcher may keep state between calls.
+    _smoke_matcher(build("dispatch.matcher", lambda: make_matcher(d.matcher, d.params)), source)
+    reposition = build(
+        "drivers.reposition",
+        lambda: make_reposition(drv.reposition, drv.reposition_params, source=source),
+    )
+    policy = None
+    if surge is not None:
+        policy = build(
+            "surge.policy", lambda: make_surge_policy(surge.policy, surge.params, source=source)
+        )
+    return matcher, reposition, policy
+
+
+def _smoke_matcher(matcher: Matcher, source: str) -> None:
+    """One tiny request (4 riders, 5 drivers on a plane): the response must keep the contract."""
+    request = random_instance(0, 4, 5, "plane", max_pickup_eta_s=1e9)
+    try:
+        response = matcher.match(request)
+    except Exception as exc:
+        raise InputError(
+            source, "dispatch.matcher", f"match() raised {_describe(exc)} on a 4 x 5 smoke request"
+        ) from None
+    try:
+        assert_valid_response(request, response)
+    except AssertionError as exc:
+        raise InputError(
+            source, "dispatch.matcher", f"match() broke the contract on a smoke request: {exc}"
+        ) from None
+    except Exception as exc:
+        raise InputError(
+            source, "dispatch.matcher", f"match() returned an unusable response: {_describe(exc)}"
+        ) from None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -132,13 +233,16 @@ class Market:
     demand_stats: dict[str, int | float]
     inputs: dict[str, dict[str, str]]
     """Input files the run read beyond the scenario: {role: {"path", "sha256"}}."""
+    resolved: dict[str, Any]
+    """Values the run took from outside the scenario (a named city's definition, the travel
+    table with its congestion filled in), as JSON data: part of the run id and manifest."""
 
 
 def build_market(
     scenario: Scenario, *, source: str, base_dir: Path, cache_dir: Path | None = None
 ) -> tuple[Market, float]:
     """Load the city and draw demand and supply. Returns the market and the city load time."""
-    matcher = make_matcher(scenario.dispatch.matcher, scenario.dispatch.params, source=source)
+    matcher, reposition, surge_policy = _plugins(scenario, source)
     t0 = time.perf_counter()
     space = load_city(scenario.city, base_dir=base_dir, source=source, cache_dir=cache_dir)
     city_load_s = time.perf_counter() - t0
@@ -181,20 +285,30 @@ def build_market(
     riders = RiderDraws.draw(
         streams["riders"], streams["travel"], scenario.riders, scenario.travel, len(trips)
     )
-    reposition = make_reposition(
-        scenario.drivers.reposition, scenario.drivers.reposition_params, source=source
-    )
     surge = None
     if scenario.surge is not None:
         spec = scenario.surge
-        policy = make_surge_policy(spec.policy, spec.params, source=source)
+        policy = surge_policy
         # Zones after demand and fleet: on a plane those are what create the nodes.
         zones = zones_for(space, h3_resolution=spec.h3_resolution, cell_m=spec.cell_m)
         surge = SurgePricing(policy, zones, spec.interval_s)
     travel = scenario.travel
-    if travel.congestion is None and isinstance(scenario.city, NamedCity):
-        city_def, _ = read_city_def(scenario.city.name)
-        travel = travel.model_copy(update={"congestion": city_def.congestion})
+    resolved: dict[str, Any] = {}
+    if isinstance(scenario.city, NamedCity):
+        city_def, def_path = read_city_def(scenario.city.name)
+        inputs["city_def"] = {"path": str(def_path), "sha256": file_sha256(def_path)}
+        resolved["city_def"] = json.loads(city_def.model_dump_json())
+        if travel.congestion is None:
+            travel = travel.model_copy(update={"congestion": city_def.congestion})
+    resolved["travel"] = json.loads(travel.model_dump_json())
+    for role, obj in (("matcher", matcher), ("reposition", reposition), ("surge", surge)):
+        plugin = obj.policy if isinstance(obj, SurgePricing) else obj
+        module_file = _outside_module_file(plugin)
+        if module_file is not None:
+            inputs[f"plugin.{role}"] = {
+                "path": str(module_file),
+                "sha256": file_sha256(module_file),
+            }
     faults = None
     if scenario.faults is not None:
         faults = plan_faults(streams["faults"], scenario.faults, start_s, horizon_s, len(fleet))
@@ -211,8 +325,24 @@ def build_market(
         faults=faults,
         demand_stats=dict(stats),
         inputs=inputs,
+        resolved=resolved,
     )
     return market, city_load_s
+
+
+def _outside_module_file(plugin: Any) -> Path | None:
+    """The source file of a plug-in defined outside ridesim's code (which the code hash
+    already covers), so that editing a user's matcher changes the run id."""
+    if plugin is None:
+        return None
+    module = sys.modules.get(type(plugin).__module__)
+    file = getattr(module, "__file__", None)
+    if not file:
+        return None
+    path = Path(file).resolve()
+    if any(path.is_relative_to(ROOT / d) for d in CODE_DIRS):
+        return None
+    return path if path.is_file() else None
 
 
 def _hourly_profile(demand: Any, trips: Trips, start_s: float) -> np.ndarray:
@@ -298,17 +428,114 @@ def run_scenario(
     and code, hence the same results) is kept and returned instead of recomputed.
     ``event_chunk_rows`` sets how often the event log is flushed (what a crash can lose)."""
     wall0 = time.perf_counter()
+    check_out_dir(out)  # before the city: a build can take minutes
+    check_resources(scenario, source=source, base_dir=base_dir, out=out)
     market, city_load_s = build_market(
         scenario, source=source, base_dir=base_dir, cache_dir=cache_dir
     )
     code = code_hash()  # reads every source file: once per run
     run_id = run_id_for(scenario, market, code)
     final = out / run_id
-    if skip_existing and (final / "metrics.json").is_file() and (final / "perf.json").is_file():
-        metrics = json.loads((final / "metrics.json").read_text())
-        perf = json.loads((final / "perf.json").read_text())
-        return RunResult(final, run_id, metrics, perf, reused=True)
     out.mkdir(parents=True, exist_ok=True)
+    with _run_lock(out, run_id):
+        # Under the lock: a second writer of the same id (a duplicate sweep point, another
+        # sweep on the same folder) waits here, then finds the first one's result.
+        if skip_existing and _is_complete(final):
+            metrics = json.loads((final / "metrics.json").read_text())
+            perf = json.loads((final / "perf.json").read_text())
+            result = RunResult(final, run_id, metrics, perf, reused=True)
+        else:
+            timing = (wall0, city_load_s)
+            try:
+                result = _run_locked(
+                    scenario, source, market, out, run_id, code, progress, event_chunk_rows, timing
+                )
+            except OSError as exc:
+                if not _disk_full(exc):
+                    raise
+                partial = out / f"{run_id}.partial"
+                raise InputError(
+                    str(out),
+                    "",
+                    "the disk filled up while writing the run (no space left on device); "
+                    f"its complete event batches are in {partial / 'events.arrows'}; "
+                    "expected free space for the run (or another --out)",
+                ) from None
+    # The simulation's SimPy callbacks form reference cycles that would keep the city (a
+    # memory-mapped table of up to gigabytes) resident until the next GC pass: in a sweep run
+    # in one process, the next run would map its own copy on top of it.
+    del market
+    gc.collect()
+    return result
+
+
+def _disk_full(exc: OSError) -> bool:
+    """ENOSPC/EDQUOT, also as pyarrow reports them (an OSError without errno)."""
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(exc)
+
+
+def check_out_dir(out: Path) -> None:
+    """``out`` is (or can be made) a writable folder; raises :class:`InputError` otherwise.
+    Creates nothing: a run that fails on its input leaves no empty folder behind."""
+    out = Path(out)
+    probe = out
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        what = "found a file" if probe == out else f"{probe} is a file"
+        raise InputError(str(out), "", f"expected a folder for run directories, {what}")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise InputError(
+            str(out), "", f"cannot write run directories in {probe}: {exc.strerror or exc}"
+        ) from None
+
+
+def _is_complete(run_dir: Path) -> bool:
+    """A finished run directory (metrics and perf are written last, before the rename)."""
+    return (run_dir / "metrics.json").is_file() and (run_dir / "perf.json").is_file()
+
+
+@contextmanager
+def _run_lock(out: Path, run_id: str) -> Iterator[None]:
+    """Exclusive lock on ``out/.<run_id>.lock`` across processes, removed on release."""
+    path = out / f".{run_id}.lock"
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                same = os.fstat(fd).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:  # the holder before us removed this file: lock the new one
+                continue
+            try:
+                yield
+            finally:
+                path.unlink(missing_ok=True)
+            return
+        finally:
+            os.close(fd)
+
+
+def _run_locked(
+    scenario: Scenario,
+    source: str,
+    market: Market,
+    out: Path,
+    run_id: str,
+    code: str,
+    progress: Progress | None,
+    event_chunk_rows: int,
+    timing: tuple[float, float],
+) -> RunResult:
+    """Simulate into ``out/<id>.partial/`` and rename it to ``out/<id>/`` once complete."""
+    final = out / run_id
     partial = out / f"{run_id}.partial"
     if partial.exists():
         shutil.rmtree(partial)
@@ -326,17 +553,14 @@ def run_scenario(
     _write_json(partial / "manifest.json", _manifest(scenario, source, market, run_id, code))
     metrics = write_metrics(partial)
     _write_matcher_calls(partial, sim)
+    wall0, city_load_s = timing
     perf = _perf(sim, sim_wall, city_load_s, time.perf_counter() - wall0)
     _write_json(partial / "perf.json", perf)
 
     if final.exists():
         shutil.rmtree(final)
     partial.rename(final)
-    # The simulation's SimPy callbacks form reference cycles that would keep the city (a
-    # memory-mapped table of up to gigabytes) resident until the next GC pass: in a sweep run
-    # in one process, the next run would map its own copy on top of it.
-    del sim, market
-    gc.collect()
+    del sim
     return RunResult(final, run_id, metrics, perf)
 
 
@@ -359,6 +583,7 @@ def _manifest(
             "geographic": space.to_lonlat(space.node_xy[:1]) is not None,
         },
         "inputs": market.inputs,
+        "resolved": market.resolved,
         "demand": market.demand_stats,
         "matcher": {
             "name": scenario.dispatch.matcher,

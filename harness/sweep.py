@@ -20,8 +20,8 @@ from typing import Any
 import pandas as pd
 
 from core.errors import InputError
-from harness.run import run_scenario
-from harness.scenario import load_scenario, parse_overrides
+from harness.run import check_out_dir, read_scenario, run_scenario
+from harness.scenario import Scenario, parse_overrides
 
 SUMMARY_METRICS = {
     "requests": ("requests", "count"),
@@ -60,6 +60,9 @@ def sweep_points(
     scenarios: Sequence[str], vary: dict[str, list[Any]], seeds: Sequence[int] | None = None
 ) -> list[SweepPoint]:
     """The full grid: every scenario x every combination of varied values x every seed."""
+    for seed in seeds or []:
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+            raise InputError("--seeds", str(seed), "expected whole numbers >= 0 and < 2**63")
     keys = sorted(vary)
     combos = list(itertools.product(*(vary[k] for k in keys))) or [()]
     return [
@@ -70,11 +73,23 @@ def sweep_points(
     ]
 
 
+def load_point(point: SweepPoint) -> Scenario:
+    """The validated scenario of one point (overrides and seed applied)."""
+    scenario = read_scenario(point.scenario, overrides=point.overrides)
+    return scenario.with_seed(point.seed) if point.seed is not None else scenario
+
+
+def point_key(point: SweepPoint, scenario: Scenario) -> str:
+    """What a point's run id follows from besides the code and the files it names: the
+    canonical scenario and the folder its relative paths resolve against. Points with the same
+    key are the same run."""
+    folder = str(Path(point.scenario).resolve().parent)
+    return json.dumps([scenario.canonical(), folder], sort_keys=True)
+
+
 def run_point(point: SweepPoint, out: str, cache_dir: str | None = None) -> dict[str, Any]:
     """Run (or find already done) one point; returns its row of the sweep table."""
-    scenario = load_scenario(point.scenario, overrides=point.overrides)
-    if point.seed is not None:
-        scenario = scenario.with_seed(point.seed)
+    scenario = load_point(point)
     result = run_scenario(
         scenario,
         source=point.scenario,
@@ -95,6 +110,10 @@ def run_point(point: SweepPoint, out: str, cache_dir: str | None = None) -> dict
     return row
 
 
+CONNECT_TIMEOUT_S = 10.0
+"""How long to wait for a Dask scheduler given by address before giving up."""
+
+
 def run_sweep(
     points: Sequence[SweepPoint],
     out: Path,
@@ -103,47 +122,94 @@ def run_sweep(
     scheduler: str | None = None,
     cache_dir: Path | None = None,
     on_done: Callable[[dict[str, Any]], None] | None = None,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
 ) -> pd.DataFrame:
     """Run every point (in parallel unless ``workers == 1``); returns the sweep table, also
-    written to ``out/sweep.csv`` and ``out/sweep.md``, in the order of ``points``."""
-    out.mkdir(parents=True, exist_ok=True)
-    for point in points:  # bad input fails here, before any worker starts
-        load_scenario(point.scenario, overrides=point.overrides)
+    written to ``out/sweep.csv`` and ``out/sweep.md``, in the order of ``points``.
+
+    Points that resolve to the same run (e.g. ``demand.multiplier=5,5.0``) run once; each
+    still gets its own row (``reused`` is true for the repeats)."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InputError("--workers", str(workers), "expected a whole number >= 1")
+    if not points:
+        raise InputError("sweep", "", "no points to run (give at least one scenario file)")
+    first: dict[str, int] = {}  # point key -> index of the first point with it
+    same_as: list[int] = []
+    for i, point in enumerate(points):  # bad input fails here, before any worker starts
+        key = point_key(point, load_point(point))
+        same_as.append(first.setdefault(key, i))
+    check_out_dir(out)
+    unique = [i for i, j in enumerate(same_as) if i == j]
     cache = str(cache_dir) if cache_dir else None
     rows: list[dict[str, Any]] = [{} for _ in points]
-    if workers == 1 and scheduler is None:
-        for i, point in enumerate(points):
-            rows[i] = run_point(point, str(out), cache)
-            if on_done:
-                on_done(rows[i])
-    else:
-        # deferred: dask.distributed costs a second to import and serial sweeps never need it
-        from distributed import Client, LocalCluster, as_completed
 
-        cluster = None
-        if scheduler is None:
-            cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-            )
-        client = Client(scheduler or cluster)
-        try:
-            futures = {
-                client.submit(run_point, p, str(out), cache, pure=False): i
-                for i, p in enumerate(points)
-            }
-            for future in as_completed(futures):
-                rows[futures[future]] = future.result()
-                if on_done:
-                    on_done(rows[futures[future]])
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+    def finish(i: int, row: dict[str, Any]) -> None:
+        for k, j in enumerate(same_as):
+            if j != i:
+                continue
+            rows[k] = row if k == i else _repeat_row(row, points[i], points[k])
+            if on_done:
+                on_done(rows[k])
+
+    if workers == 1 and scheduler is None:
+        for i in unique:
+            finish(i, run_point(points[i], str(out), cache))
+    else:
+        _run_on_dask(points, unique, out, cache, workers, scheduler, connect_timeout_s, finish)
+    out.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame(rows)
     table.to_csv(out / "sweep.csv", index=False)
     (out / "sweep.md").write_text(markdown_table(table))
     (out / "sweep.json").write_text(json.dumps(rows, indent=2, sort_keys=True, default=str) + "\n")
     return table
+
+
+def _repeat_row(row: dict[str, Any], ran: SweepPoint, point: SweepPoint) -> dict[str, Any]:
+    """The row of a point that is the same run as ``ran``: its own overrides, the run's
+    results, marked reused."""
+    own = {k: v for k, v in row.items() if k not in ran.overrides}
+    return {**own, **point.overrides, "reused": True}
+
+
+def _run_on_dask(
+    points: Sequence[SweepPoint],
+    unique: list[int],
+    out: Path,
+    cache: str | None,
+    workers: int,
+    scheduler: str | None,
+    connect_timeout_s: float,
+    finish: Callable[[int, dict[str, Any]], None],
+) -> None:
+    # deferred: dask.distributed costs a second to import and serial sweeps never need it
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+    try:
+        client = Client(scheduler or cluster, timeout=connect_timeout_s)
+    except (OSError, TimeoutError) as exc:
+        if cluster is not None:
+            cluster.close()
+        raise InputError(
+            "--scheduler",
+            str(scheduler),
+            f"no Dask scheduler answered within {connect_timeout_s:g} s "
+            f"(expected an address like tcp://host:8786): {type(exc).__name__}",
+        ) from None
+    try:
+        futures = {
+            client.submit(run_point, points[i], str(out), cache, pure=False): i for i in unique
+        }
+        for future in as_completed(futures):
+            finish(futures[future], future.result())
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def markdown_table(table: pd.DataFrame) -> str:

@@ -113,7 +113,9 @@ def serve(
     servicer = MatcherServicer(matcher, name)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ridesim-matcher"),
-        options=CHANNEL_OPTIONS,
+        # No SO_REUSEPORT: a second server on a port in use must fail, not share it (clients
+        # would reach either matcher at random).
+        options=[*CHANNEL_OPTIONS, ("grpc.so_reuseport", 0)],
     )
     pb_grpc.add_MatcherServicer_to_server(servicer, server)
     try:

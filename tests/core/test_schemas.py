@@ -68,3 +68,31 @@ def test_read_events_refuses_a_foreign_table(tmp_path: Path) -> None:
     pq.write_table(pa.table({"a": [1]}), path)
     with pytest.raises(ValueError, match="not a ridesim event log"):
         read_events(path)
+
+
+def test_read_events_recovers_complete_batches_of_a_cut_stream(tmp_path: Path) -> None:
+    """An events.arrows stream cut anywhere reads as its complete record batches (none when
+    cut inside the schema); a file that is not a stream is refused."""
+    from sim.events import EventLog
+
+    log = EventLog(tmp_path / "events.parquet", chunk_rows=10)
+    for i in range(35):
+        log.add(float(i), "quote", rider=i)
+    log.flush()
+    data = (tmp_path / "events.arrows").read_bytes()
+    full = read_events(tmp_path / "events.arrows")
+    assert full.num_rows == 35  # three batches of 10 and the flushed 5
+    for cut, rows in ((0, 0), (3, 0), (60, 0), (len(data) - 1, 30), (len(data), 35)):
+        part = tmp_path / f"cut{cut}.arrows"
+        part.write_bytes(data[:cut])
+        table = read_events(part)
+        assert table.num_rows == rows, cut
+        assert table.column("seq").to_pylist() == list(range(rows))
+    junk = tmp_path / "junk.arrows"
+    junk.write_bytes(b"not an arrow stream")
+    with pytest.raises(ValueError, match="not an Arrow IPC stream"):
+        read_events(junk)
+    cut_parquet = tmp_path / "cut.parquet"
+    cut_parquet.write_bytes(b"PAR1" + b"\0" * 20)
+    with pytest.raises(ValueError, match="not a complete Parquet event log"):
+        read_events(cut_parquet)

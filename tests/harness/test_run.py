@@ -230,3 +230,190 @@ def test_crash_leaves_readable_prefix_and_no_result(tmp_path: Path, cache_dir: P
     prefix = read_events(runs[0] / "events.arrows")
     assert prefix.num_rows >= 64 and prefix.num_rows % 64 == 0
     assert prefix.column("seq").to_pylist() == list(range(prefix.num_rows))
+
+
+def test_run_id_covers_the_city_definition(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Changing a named city's definition (its congestion 1.0 -> 3.0) changes the run id, and
+    the manifest records the definition's hash and the resolved congestion."""
+    import cities.spec
+    from harness.run import build_market, run_id_for
+    from harness.scenario import load_scenario
+
+    path = Path(__file__).resolve().parents[2] / "scenarios" / "default.toml"
+    scenario = load_scenario(path, overrides={"time.duration_h": 0.1})
+
+    def market_for(congestion: str) -> tuple[str, object]:
+        defs = tmp_path / congestion
+        defs.mkdir()
+        text = (cities.spec.DEFS_DIR / "campo_grande.toml").read_text()
+        head, _, rest = text.partition("congestion = [")
+        _, _, tail = rest.partition("]")
+        (defs / "campo_grande.toml").write_text(
+            f"{head}congestion = [{', '.join([congestion] * 24)}]{tail}"
+        )
+        monkeypatch.setattr(cities.spec, "DEFS_DIR", defs)
+        market, _ = build_market(
+            scenario, source=str(path), base_dir=path.parent, cache_dir=cache_dir
+        )
+        return run_id_for(scenario, market, "code"), market
+
+    id1, m1 = market_for("1.0")
+    id3, m3 = market_for("3.0")
+    assert id1 != id3
+    assert m3.resolved["travel"]["congestion"] == [3.0] * 24
+    assert m1.inputs["city_def"]["sha256"] != m3.inputs["city_def"]["sha256"]
+
+
+def test_run_id_covers_a_plugin_module_outside_ridesim(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A matcher given by import path from the user's own folder: editing its file changes the
+    run id (the code hash covers only ridesim's packages)."""
+    import importlib
+    import sys
+
+    from harness.run import build_market, run_id_for
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = tmp_path / "my_matcher_mod.py"
+    body = (
+        "from matching.matchers.batched_greedy import BatchedGreedy as _B\n"
+        "class Mine(_B):\n    pass\n"
+    )
+    ids = []
+    for extra in ("", "# an edit\n"):
+        module.write_text(body + extra)
+        sys.modules.pop("my_matcher_mod", None)
+        importlib.invalidate_caches()
+        scenario = small_scenario(dispatch={"matcher": "my_matcher_mod:Mine"})
+        market, _ = build_market(scenario, source="t", base_dir=tmp_path, cache_dir=cache_dir)
+        assert market.inputs["plugin.matcher"]["path"] == str(module.resolve())
+        ids.append(run_id_for(scenario, market, "code"))
+    sys.modules.pop("my_matcher_mod", None)
+    assert ids[0] != ids[1]
+
+
+def test_two_writers_of_one_run_id_run_it_once(tmp_path: Path, cache_dir: Path) -> None:
+    """Two concurrent runs of the same id into one folder: one simulates, the other waits and
+    reuses its result; no partial directory or lock file is left."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    scenario = small_scenario()
+
+    def go(_: int):
+        return run_scenario(
+            scenario,
+            source="t",
+            base_dir=tmp_path,
+            out=tmp_path / "runs",
+            cache_dir=cache_dir,
+            skip_existing=True,
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        a, b = pool.map(go, range(2))
+    assert a.run_id == b.run_id and sorted([a.reused, b.reused]) == [False, True]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [a.run_id]
+
+
+def test_out_that_is_a_file_is_an_input_error(tmp_path: Path, cache_dir: Path) -> None:
+    """--out naming an existing file is refused before anything runs, naming the path."""
+    from core.errors import InputError
+
+    out = tmp_path / "afile"
+    out.write_text("x")
+    with pytest.raises(InputError, match="expected a folder") as err:
+        run(small_scenario(), tmp_path, cache_dir, "afile")
+    assert err.value.source == str(out)
+    with pytest.raises(InputError, match="is a file"):
+        run(small_scenario(), tmp_path, cache_dir, "afile/below")
+
+
+class BadMatcher:
+    """A plug-in whose ``mode`` picks how it breaks the contract."""
+
+    def __init__(self, mode: str = "none") -> None:
+        if mode == "ctor":
+            raise RuntimeError("cannot connect to my database")
+        self.mode = mode
+
+    def get_params(self) -> dict:
+        return {"mode": self.mode, "f": (lambda: 0) if self.mode == "params" else 0}
+
+    def match(self, request):
+        from matching.api import MatchResponse
+        from matching.registry import make_matcher
+
+        good = make_matcher("batched_greedy", {}).match(request)
+        if self.mode == "none":
+            return None
+        if self.mode == "dict":
+            return {"request_id": [0]}
+        if self.mode == "raise":
+            raise KeyError("boom")
+        rid, did, eta = good.request_id, good.driver_id, good.pickup_eta_s
+        if self.mode == "unknown":
+            rid = rid + 1000
+        elif self.mode == "twice":
+            did = np.full_like(did, did[0])
+        return MatchResponse(rid, did, eta, good.unmatched_id, good.unmatched_reason)
+
+
+@pytest.mark.parametrize(
+    ("mode", "words"),
+    [
+        ("ctor", "constructor raised RuntimeError: cannot connect"),
+        ("params", "get_params() must return a JSON object"),
+        ("none", "returned NoneType"),
+        ("dict", "returned dict"),
+        ("raise", "match() raised KeyError"),
+        ("unknown", "not in the request"),
+        ("twice", "a driver assigned twice"),
+    ],
+)
+def test_broken_plugin_is_an_input_error_before_the_run(
+    tmp_path: Path, cache_dir: Path, mode: str, words: str
+) -> None:
+    """A plug-in that raises in its constructor, has non-JSON params or answers a smoke call
+    with garbage is refused at set-up (validate and run), naming dispatch.matcher."""
+    from core.errors import InputError
+    from harness.run import validate_scenario
+
+    scenario = small_scenario(
+        dispatch={"matcher": "tests.harness.test_run:BadMatcher", "params": {"mode": mode}}
+    )
+    with pytest.raises(InputError, match="dispatch.matcher") as err:
+        validate_scenario(scenario, source="s.toml", base_dir=tmp_path, cache_dir=cache_dir)
+    assert words in str(err.value)
+    with pytest.raises(InputError, match="dispatch.matcher"):
+        run(scenario, tmp_path, cache_dir)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_event_log_on_a_full_disk_is_one_clear_error(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that fills while the log is written (the free-space estimate fooled) ends the run
+    with an InputError naming --out, no ENOSPC traceback; the complete batches stay readable."""
+    import harness.estimate
+    from core.errors import InputError
+    from tests.small_disk import small_disk
+
+    monkeypatch.setattr(harness.estimate, "free_disk", lambda path: 10**12)
+    scenario = small_scenario(demand={"multiplier": 6})
+    with small_disk(tmp_path / "disk", "256k") as disk:
+        with pytest.raises(InputError, match="disk filled up") as err:
+            run_scenario(
+                scenario,
+                source="t",
+                base_dir=tmp_path,
+                out=disk / "runs",
+                cache_dir=cache_dir,
+                event_chunk_rows=512,
+            )
+        assert err.value.source == str(disk / "runs")
+        (partial,) = (disk / "runs").glob("*.partial")
+        prefix = read_events(partial / "events.arrows")
+        assert prefix.num_rows > 0 and prefix.num_rows % 512 == 0

@@ -59,3 +59,50 @@ def test_sweep_reuses_done_runs_and_is_worker_independent(tmp_path: Path) -> Non
     for run_id in inline.run_id:
         a = (tmp_path / "a" / run_id / "events.parquet").read_bytes()
         assert a == (tmp_path / "b" / run_id / "events.parquet").read_bytes()
+
+
+GRID = str(ROOT / "scenarios" / "grid_small.toml")
+
+
+def test_points_of_one_run_run_once_and_are_reported_per_point(tmp_path: Path) -> None:
+    """`demand.multiplier=5,5.0,5` on 2 workers: one run, three rows (the repeats marked
+    reused), and the sweep table is written."""
+    points = sweep_points([GRID], parse_vary(["demand.multiplier=5,5.0,5"]), seeds=[3])
+    seen = []
+    table = run_sweep(points, tmp_path / "s", workers=2, on_done=seen.append)
+    assert len(table) == 3 and table.run_id.nunique() == 1
+    assert table.reused.tolist() == [False, True, True]
+    assert len(seen) == 3
+    assert (tmp_path / "s" / "sweep.csv").is_file()
+    runs = [p for p in (tmp_path / "s").iterdir() if p.is_dir()]
+    assert [p.name for p in runs] == [table.run_id[0]]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "source"),
+    [
+        ({"workers": 0}, "--workers"),
+        ({"workers": -1}, "--workers"),
+        ({"scheduler": "tcp://127.0.0.1:1", "connect_timeout_s": 1.0}, "--scheduler"),
+    ],
+)
+def test_bad_sweep_settings_are_input_errors_leaving_nothing(
+    tmp_path: Path, kwargs: dict, source: str
+) -> None:
+    """Zero or negative workers and an unreachable scheduler fail fast with an InputError on
+    the flag, and leave no output folder behind."""
+    from core.errors import InputError
+
+    points = sweep_points([GRID], {}, seeds=[1])
+    with pytest.raises(InputError) as err:
+        run_sweep(points, tmp_path / "s", **kwargs)
+    assert err.value.source == source
+    assert not (tmp_path / "s").exists()
+
+
+def test_negative_seed_is_an_input_error() -> None:
+    """A seed below 0 in a sweep is refused, naming --seeds."""
+    from core.errors import InputError
+
+    with pytest.raises(InputError, match="--seeds"):
+        sweep_points([GRID], {}, seeds=[-1])

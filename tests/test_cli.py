@@ -1,0 +1,307 @@
+"""The command line's promise: bad input of any kind is one clear line and exit 2.
+
+One parametrised corpus covers scenario, city, trip and plug-in files, resource limits and
+flags: each case must exit 2, print exactly one line on stderr naming the file (or flag), the
+field and what was expected, print no traceback, and leave nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+BASE = """\
+schema_version = 1
+name = "corpus"
+seed = 1
+
+[city]
+{city}
+
+[time]
+start = "08:00"
+duration_h = {hours}
+
+[demand]
+{demand}
+
+[fleet]
+size = {fleet}
+
+[dispatch]
+matcher = "{matcher}"
+{params}
+{extra}
+"""
+
+GRID = 'kind = "grid"\nrows = 6\ncols = 6\nblock_m = 200\nspeed_kmh = 30'
+POISSON = "requests_per_h = 200"
+CAMPO = 'name = "campo_grande"'
+REPLAY = (
+    'model = "replay"\npath = "trips.csv"\ntime_format = "iso"\nalign = "clock"\n'
+    'destinations = "sampled"\n'
+    'columns = { pickup_time = "t", pickup_lon = "lon", pickup_lat = "lat" }'
+)
+TRIPS_OK = "t,lon,lat\n2020-01-01 08:10:00,-54.62,-20.46\n2020-01-01 08:20:00,-54.61,-20.45\n"
+NO_ROADS_OSM = """<?xml version='1.0' encoding='UTF-8'?>
+<osm version="0.6" generator="test">
+  <node id="1" lat="60.0" lon="24.0"/>
+  <node id="2" lat="60.001" lon="24.001"/>
+  <way id="10"><nd ref="1"/><nd ref="2"/><tag k="highway" v="footway"/></way>
+</osm>
+"""
+
+
+def scenario(**kw: object) -> str:
+    """The corpus scenario text with some parts replaced."""
+    parts = {
+        "city": GRID,
+        "hours": 0.25,
+        "demand": POISSON,
+        "fleet": 10,
+        "matcher": "batched_greedy",
+        "params": "",
+        "extra": "",
+    }
+    parts.update(kw)
+    return BASE.format(**parts)
+
+
+def bad_matcher(mode: str) -> str:
+    return scenario(
+        matcher="tests.harness.test_run:BadMatcher", params=f'params = {{ mode = "{mode}" }}'
+    )
+
+
+# name -> (scenario text or None, extra files {name: text or bytes}, words in the message)
+FILE_CASES: dict[str, tuple[str | None, dict[str, str | bytes], str]] = {
+    "missing-file": (None, {}, "scenario file not found"),
+    "not-toml": ("name = \n[[", {}, "not valid TOML"),
+    "not-utf8": (None, {"s.toml": b"name = '\xff\xfe'"}, "not UTF-8"),
+    "deep-nesting": (None, {"s.toml": "x = " + "[" * 100_000 + "]" * 100_000}, "nested"),
+    "unknown-key": (scenario(extra="[riders]\npatience_sx = 3"), {}, "riders.patience_sx"),
+    "missing-seed": (scenario().replace("seed = 1\n", ""), {}, "seed: required key"),
+    "negative-multiplier": (
+        scenario(demand=POISSON + "\nmultiplier = -3"),
+        {},
+        "demand.multiplier: must be > 0",
+    ),
+    "bad-clock": (scenario().replace('"08:00"', '"25:00"'), {}, "time.start"),
+    "no-duration": (scenario().replace("duration_h = 0.25\n", ""), {}, "duration"),
+    "profile-23": (
+        scenario(demand=POISSON + "\nprofile = [" + ", ".join(["1.0"] * 23) + "]"),
+        {},
+        "demand.profile",
+    ),
+    "bad-name": (scenario().replace('"corpus"', '"my run"'), {}, "name: must match"),
+    "schema-2": (scenario().replace("schema_version = 1", "schema_version = 2"), {}, "schema"),
+    "fleet-shares": (
+        scenario(extra="[fleet.x]\n")
+        .replace("size = 10", 'size = 10\nshifts = [{ start = "06:00", hours = 8, share = 0.5 }]')
+        .replace("[fleet.x]\n", ""),
+        {},
+        "shift shares must add up to 1",
+    ),
+    "grid-rows-0": (scenario(city=GRID.replace("rows = 6", "rows = 0")), {}, "city.rows"),
+    "city-kind": (scenario(city='kind = "sphere"'), {}, "city"),
+    "unknown-city": (scenario(city='name = "atlantis"'), {}, "unknown city 'atlantis'"),
+    "osm-missing": (scenario(city='osm = "nowhere.osm"'), {}, "city.osm: file not found"),
+    "osm-corrupt": (
+        scenario(city='osm = "c.osm"'),
+        {"c.osm": b"\x00\x01garbage" * 50},
+        "city.osm: cannot read",
+    ),
+    "osm-no-roads": (scenario(city='osm = "c.osm"'), {"c.osm": NO_ROADS_OSM}, "no drivable roads"),
+    "trips-missing": (scenario(city=CAMPO, demand=REPLAY), {}, "demand.path: trip file not found"),
+    "trips-header-only": (
+        scenario(city=CAMPO, demand=REPLAY),
+        {"trips.csv": "t,lon,lat\n"},
+        "demand",
+    ),
+    "trips-text-coords": (
+        scenario(city=CAMPO, demand=REPLAY),
+        {"trips.csv": "t,lon,lat\n2020-01-01 08:10:00,west,south\n"},
+        "demand",
+    ),
+    "trips-out-of-range": (
+        scenario(city=CAMPO, demand=REPLAY),
+        {"trips.csv": "t,lon,lat\n2020-01-01 08:10:00,-254.6,-120.4\n"},
+        "demand",
+    ),
+    "trips-swapped": (
+        scenario(city=CAMPO, demand=REPLAY),
+        {
+            "trips.csv": TRIPS_OK.replace("-54.62,-20.46", "-20.46,-54.62").replace(
+                "-54.61,-20.45", "-20.45,-54.61"
+            )
+        },
+        "demand",
+    ),
+    "trips-no-column": (
+        scenario(city=CAMPO, demand=REPLAY),
+        {"trips.csv": "t,x,lat\n2020-01-01 08:10:00,-54.62,-20.46\n"},
+        "lon",
+    ),
+    "matcher-unknown": (scenario(matcher="telepathy"), {}, "dispatch.matcher: unknown matcher"),
+    "matcher-no-module": (
+        scenario(matcher="no_such_pkg.mod:M"),
+        {},
+        "dispatch.matcher: cannot import module",
+    ),
+    "matcher-bad-param": (
+        scenario(matcher="assignment", params="params = { kk = 3 }"),
+        {},
+        "dispatch.params: bad parameters",
+    ),
+    "reposition-unknown": (
+        scenario(extra='[drivers]\nreposition = "teleport"'),
+        {},
+        "drivers.reposition",
+    ),
+    "surge-unknown": (scenario(extra='[surge]\npolicy = "auction"'), {}, "surge.policy"),
+    "matcher-ctor-raises": (bad_matcher("ctor"), {}, "constructor raised RuntimeError"),
+    "matcher-params-not-json": (bad_matcher("params"), {}, "get_params() must return"),
+    "matcher-returns-none": (bad_matcher("none"), {}, "returned NoneType"),
+    "matcher-returns-dict": (bad_matcher("dict"), {}, "returned dict"),
+    "matcher-raises": (bad_matcher("raise"), {}, "match() raised KeyError"),
+    "matcher-unknown-ids": (bad_matcher("unknown"), {}, "not in the request"),
+    "matcher-driver-twice": (bad_matcher("twice"), {}, "a driver assigned twice"),
+    "huge-requests": (
+        scenario(demand="requests_per_h = 1e12"),
+        {},
+        "demand.requests_per_h: this run needs about",
+    ),
+    "huge-fleet": (scenario(fleet=2_000_000_000), {}, "fleet.size: this run needs about"),
+    "huge-duration": (scenario(hours="1e9"), {}, "time.duration_h: this run needs about"),
+    "huge-crashes": (
+        scenario(extra="[faults]\ndriver_crash_per_h = 1e15"),
+        {},
+        "faults.driver_crash_per_h: this run needs",
+    ),
+    "tiny-mtbf": (
+        scenario(extra="[faults]\nmatcher_mtbf_h = 1e-9\nmatcher_mttr_min = 1e-9"),
+        {},
+        "faults.matcher_mtbf_h: this run needs",
+    ),
+}
+
+
+def call(argv: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
+    """``cli.main(argv)`` in ``cwd``: exit status, stdout and stderr."""
+    monkeypatch.chdir(cwd)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli.main(argv)
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+def assert_one_clear_line(code: int, err: str, *words: str) -> None:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert len(lines) == 1, err
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize("case", sorted(FILE_CASES))
+def test_bad_files_exit_2_with_one_line_and_leave_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_dir: Path, case: str, command: str
+) -> None:
+    """Each bad scenario, city, trip or plug-in file (and each scenario too big for the
+    machine) fails `validate` and `run` alike: exit 2, one line naming the file and field."""
+    text, files, words = FILE_CASES[case]
+    for name, body in files.items():
+        target = tmp_path / name
+        target.write_bytes(body) if isinstance(body, bytes) else target.write_text(body)
+    if text is not None:
+        (tmp_path / "s.toml").write_text(text)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    argv = [command, "s.toml", "--cache", str(cache_dir)]
+    if command == "run":
+        argv += ["--out", "runs", "--no-progress", "--no-report"]
+    code, _, err = call(argv, tmp_path, monkeypatch)
+    assert_one_clear_line(code, err, "s.toml", words)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def _file(tmp: Path) -> str:
+    (tmp / "afile").write_text("x")
+    return "afile"
+
+
+FLAG_CASES: dict[str, tuple[Callable[[Path], list[str]], tuple[str, ...]]] = {
+    "run-seed-negative": (lambda t: ["run", "s.toml", "--seed", "-4"], ("--seed",)),
+    "run-seed-text": (lambda t: ["run", "s.toml", "--seed", "x"], ("--seed",)),
+    "run-set-no-equals": (lambda t: ["run", "s.toml", "--set", "oops"], ("--set", "KEY=VALUE")),
+    "run-set-bad-value": (
+        lambda t: ["run", "s.toml", "--set", "demand.multiplier=-2"],
+        ("demand.multiplier",),
+    ),
+    "run-out-file": (
+        lambda t: ["run", "s.toml", "--out", _file(t), "--no-progress"],
+        ("afile", "expected a folder"),
+    ),
+    "sweep-seeds-negative": (lambda t: ["sweep", "s.toml", "--seeds", "-1"], ("--seeds",)),
+    "sweep-seeds-text": (lambda t: ["sweep", "s.toml", "--seeds", "1,a"], ("--seeds",)),
+    "sweep-workers-0": (lambda t: ["sweep", "s.toml", "--workers", "0"], ("--workers", ">= 1")),
+    "sweep-workers-negative": (
+        lambda t: ["sweep", "s.toml", "--workers", "-1"],
+        ("--workers", ">= 1"),
+    ),
+    "sweep-vary-bad": (lambda t: ["sweep", "s.toml", "--vary", "x"], ("--vary", "KEY=V1")),
+    "sweep-out-file": (
+        lambda t: ["sweep", "s.toml", "--out", _file(t), "--workers", "1"],
+        ("afile", "expected a folder"),
+    ),
+    "capacity-shards-text": (lambda t: ["capacity", "s.toml", "--shards", "a"], ("--shards",)),
+    "capacity-shards-zero": (lambda t: ["capacity", "s.toml", "--shards", "0,a"], ("--shards",)),
+    "capacity-loads-text": (lambda t: ["capacity", "s.toml", "--loads", "x"], ("--loads",)),
+    "serve-port-range": (
+        lambda t: ["serve-matcher", "assignment", "--address", "127.0.0.1:99999"],
+        ("--address", "0..65535"),
+    ),
+    "serve-params-json": (
+        lambda t: ["serve-matcher", "assignment", "--params", "{k:1}"],
+        ("--params", "JSON object"),
+    ),
+    "cache-max-size": (lambda t: ["cache", "prune", "--max-size", "lots"], ("--max-size",)),
+    "unknown-command": (lambda t: ["fly"], ("invalid choice",)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FLAG_CASES))
+def test_bad_flags_exit_2_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """Each bad flag value: exit 2, one line naming the flag and what it expects, nothing
+    written beside the scenario."""
+    (tmp_path / "s.toml").write_text(scenario())
+    make_argv, words = FLAG_CASES[case]
+    argv = make_argv(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, _, err = call(argv, tmp_path, monkeypatch)
+    assert_one_clear_line(code, err, *words)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_validate_prints_the_estimate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`validate` on a good scenario says ok and prints riders, drivers, events, memory, disk."""
+    (tmp_path / "s.toml").write_text(scenario())
+    code, out, err = call(["validate", "s.toml"], tmp_path, monkeypatch)
+    assert code == 0, err
+    assert "ok" in out
+    for word in ("riders", "drivers", "events", "memory", "disk"):
+        assert word in out
