@@ -31,7 +31,7 @@ EXIT_INPUT = 2
 def _load(path: str, seed: int | None, overrides: list[str] | None = None) -> Any:
     # deferred: each command imports only what it uses, so the CLI starts fast
     from harness.run import read_scenario
-    from harness.scenario import parse_overrides
+    from harness.scenario import parse_overrides  # deferred: as above
 
     scenario = read_scenario(path, overrides=parse_overrides(overrides or []))
     return scenario.with_seed(seed) if seed is not None else scenario

@@ -159,7 +159,7 @@ FILE_CASES: dict[str, tuple[str | None, dict[str, str | bytes], str]] = {
     "matcher-bad-param": (
         scenario(matcher="assignment", params="params = { kk = 3 }"),
         {},
-        "dispatch.params: bad parameters",
+        "dispatch.params.kk: bad parameters",
     ),
     "reposition-unknown": (
         scenario(extra='[drivers]\nreposition = "teleport"'),
