@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from matching.api import CandidateDrivers, Matcher, MatchRequest, MatchResponse, OpenRequests
+from matching.api import (
+    API_VERSION,
+    CandidateDrivers,
+    Matcher,
+    MatchRequest,
+    MatchResponse,
+    OpenRequests,
+    unchecked_message,
+)
 from sim.movement import Travel
 from sim.scheduler import Scheduler
 from sim.state import CONTRACT_STATE, R_OPEN, Drivers, Requests
@@ -88,6 +96,8 @@ class Dispatcher:
         max_speed_mps: float,
         rng: np.random.Generator,
     ) -> None:
+        if not policy.max_pickup_eta_s > 0:
+            raise ValueError(f"max_pickup_eta_s: must be > 0, got {policy.max_pickup_eta_s}")
         self.matcher = matcher
         self.policy = policy
         self.sched = sched
@@ -111,7 +121,7 @@ class Dispatcher:
         if request_ids is None:
             request_ids = self.requests.open_ids()
             request_ids.sort()
-        drivers = np.flatnonzero(self.drivers.free)
+        drivers = self.drivers.free.nonzero()[0]
         shard_of = self.policy.shard_of_node
         if shard_of is None:
             self._dispatch_shard(0, request_ids, drivers)
@@ -127,7 +137,7 @@ class Dispatcher:
     def dispatch_one(self, i: int) -> None:
         """Ask the matcher about request ``i`` alone (immediate dispatch on arrival)."""
         if self.policy.shard_of_node is None and self.matcher_up:
-            self._dispatch_shard(0, i, np.flatnonzero(self.drivers.free))
+            self._dispatch_shard(0, i, self.drivers.free.nonzero()[0])
             self.batch_id += 1
         else:
             self.dispatch(np.array([i], dtype=np.int64))
@@ -163,37 +173,56 @@ class Dispatcher:
         and drivers ``did`` (sorted ids)."""
         now = self.sched.now
         rq, dv, xy = self.requests, self.drivers, self.node_xy
-        # One request: slices of read-only columns (no copies); several: gathers.
-        sel = slice(rid, rid + 1) if isinstance(rid, int) else rid
+        # One request: slices of read-only columns (no copies); several: gathers. (take on
+        # 2-d rows and nonzero()[0] cost a fraction of fancy indexing and flatnonzero.)
+        if isinstance(rid, int):
+            sel: slice | np.ndarray = slice(rid, rid + 1)
+            pickup_xy, dropoff_xy = rq.pickup_xy[sel], rq.dropoff_xy[sel]
+        else:
+            sel = rid
+            pickup_xy, dropoff_xy = rq.pickup_xy.take(rid, axis=0), rq.dropoff_xy.take(rid, axis=0)
         nodes = dv.node[did]
-        return MatchRequest(
-            decision_time=now,
-            batch_id=self.batch_id,
-            shard_id=shard,
-            requests=OpenRequests.unchecked(
-                id=rq.id[sel],
-                pickup_node=rq.pickup_node[sel],
-                dropoff_node=rq.dropoff_node[sel],
-                pickup_xy=rq.pickup_xy[sel],
-                dropoff_xy=rq.dropoff_xy[sel],
-                requested_at=rq.t[sel],
-                quoted_price=rq.price[sel],
-                patience_s=rq.patience_s[sel],
-            ),
-            drivers=CandidateDrivers.unchecked(
-                id=did,
-                node=nodes,
-                xy=xy[nodes],
-                state=CONTRACT_STATE[dv.status[did]],
-                free_at=np.maximum(dv.free_at[did], now),
-                earnings=dv.earnings[did],
-                online_s=dv.online_s[did] + (now - dv.online_since[did]),
-            ),
-            max_pickup_eta_s=self.policy.max_pickup_eta_s,
-            seed=self.seeds.next(),
-            travel_time=self.travel.expected(now),
-            max_speed_mps=self.max_speed_mps,
+        requests = unchecked_message(
+            OpenRequests,
+            {
+                "id": rq.id[sel],
+                "pickup_node": rq.pickup_node[sel],
+                "dropoff_node": rq.dropoff_node[sel],
+                "pickup_xy": pickup_xy,
+                "dropoff_xy": dropoff_xy,
+                "requested_at": rq.t[sel],
+                "quoted_price": rq.price[sel],
+                "patience_s": rq.patience_s[sel],
+            },
         )
+        drivers = unchecked_message(
+            CandidateDrivers,
+            {
+                "id": did,
+                "node": nodes,
+                "xy": xy.take(nodes, axis=0),
+                "state": CONTRACT_STATE[dv.status[did]],
+                "free_at": np.maximum(dv.free_at[did], now),
+                "earnings": dv.earnings[did],
+                "online_s": dv.online_s[did] + (now - dv.online_since[did]),
+            },
+        )
+        # Every field is valid by construction (the limits were checked once, in __init__):
+        # skip the frozen dataclass's per-field setattr and __post_init__ on each decision.
+        fields = {
+            "decision_time": now,
+            "batch_id": self.batch_id,
+            "shard_id": shard,
+            "requests": requests,
+            "drivers": drivers,
+            "max_pickup_eta_s": self.policy.max_pickup_eta_s,
+            "seed": self.seeds.next(),
+            "travel_time": self.travel.expected(now),
+            "candidates": None,
+            "max_speed_mps": self.max_speed_mps,
+            "api_version": API_VERSION,
+        }
+        return unchecked_message(MatchRequest, {}, fields)
 
     def check(self, request: MatchRequest, response: MatchResponse) -> None:
         """Refuse a decision that would corrupt the market: the conformance suite checks

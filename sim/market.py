@@ -100,6 +100,8 @@ class Market:
         self.quotes = rules.riders.choice != "always"
         self.offers = rules.drivers.accept != "always"
         self.patience = riders.patience_s.tolist()
+        self._pickup_node = requests.pickup_node.tolist()
+        self._dropoff_node = requests.dropoff_node.tolist()
         self.arrived = 0
 
     # ----------------------------------------------------------------- arrivals
@@ -128,7 +130,7 @@ class Market:
         now = self.sched.now
         self.arrived += 1
         rq = self.requests
-        pickup, dropoff = int(rq.pickup_node[i]), int(rq.dropoff_node[i])
+        pickup, dropoff = self._pickup_node[i], self._dropoff_node[i]
         surge = self.surge
         mult = 1.0 if surge is None else float(surge.multiplier_at(np.array([pickup]))[0])
         price = self.base_price[i] * mult
@@ -162,7 +164,7 @@ class Market:
         limit = self.max_pickup_eta_s
         if dv.n_free == 0:
             return limit
-        cand = np.flatnonzero(dv.free)
+        cand = dv.free.nonzero()[0]
         now = self.sched.now
         wait = np.maximum(dv.free_at[cand] - now, 0.0)
         eta = float(np.min(wait + self.travel.expected(now)(dv.node[cand], np.asarray(pickup))))

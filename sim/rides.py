@@ -55,6 +55,8 @@ class Rides:
         xy = np.asarray(node_xy)
         self.trip_distance_m = np.hypot(*(xy[rq.pickup_node] - xy[rq.dropoff_node]).T)
         self._free_flow_trip = self.free_flow_trip.tolist()
+        self._pickup_node = rq.pickup_node.tolist()
+        self._dropoff_node = rq.dropoff_node.tolist()
         self._distance = self.trip_distance_m.tolist()
         self._pickup_noise = riders.pickup_noise.tolist()
         self._trip_noise = riders.trip_noise.tolist()
@@ -69,15 +71,15 @@ class Rides:
         """The driver sets off (after finishing any repositioning leg) to the pickup."""
         now = self.sched.now
         rq, dv = self.requests, self.drivers
-        pickup = int(rq.pickup_node[r])
+        pickup = self._pickup_node[r]
         wait = max(float(dv.free_at[d]) - now, 0.0)
         node = int(dv.node[d])
-        free_flow = self.travel.leg(node, pickup)
+        free_flow = float(self.travel.free_flow(dv.node[d : d + 1], rq.pickup_node[r : r + 1])[0])
         drive = wait + self.travel.actual(free_flow, now + wait, self._pickup_noise[r])
         rq.assign(r, now)
         if self.surge is not None:
             self.surge.note_assignment(now, pickup, quoted)
-        dv.head_for_pickup(d, r, pickup, int(rq.dropoff_node[r]), now + drive)
+        dv.head_for_pickup(d, r, pickup, self._dropoff_node[r], now + drive)
         self.log.row((now, K_ASSIGN, r, d, node, pickup, quoted, NAN, detail))
         if self.cancels:
             p = float(self.cancel_model.probability(quoted))
