@@ -147,12 +147,12 @@ class Dispatcher:
         t0 = time.perf_counter()
         response = self.matcher.match(request)
         wall = time.perf_counter() - t0
-        n_req = len(request.requests)
+        n_req = 1 if isinstance(rid, int) else rid.shape[0]
         c = self.calls
         c.batch_id.append(self.batch_id)
         c.shard_id.append(shard)
         c.n_requests.append(n_req)
-        c.n_drivers.append(len(did))
+        c.n_drivers.append(did.shape[0])
         c.wall_s.append(wall)
         self.check(request, response)
         if response.request_id.shape[0] == 0:

@@ -73,6 +73,7 @@ class Stop(NamedTuple):
     node: int
 
 
+_PICKUP, _DROPOFF = StopKind.PICKUP, StopKind.DROPOFF
 # Plain ints for the hot path (enum attribute lookups cost more than the work they guard).
 D_OFFLINE = int(DriverStatus.OFFLINE)
 D_IDLE = int(DriverStatus.IDLE)
@@ -258,7 +259,7 @@ class Drivers:
 
     def head_for_pickup(self, d: int, r: int, pickup: int, dropoff: int, arrive: float) -> None:
         """The driver takes rider ``r``: the plan is their pickup, then their dropoff."""
-        self.plan[d] = [Stop(StopKind.PICKUP, r, pickup), Stop(StopKind.DROPOFF, r, dropoff)]
+        self.plan[d] = [Stop(_PICKUP, r, pickup), Stop(_DROPOFF, r, dropoff)]
         self.status[d] = D_TO_PICKUP
         self.make_busy(d)
         self.free_at[d] = arrive
