@@ -1,6 +1,7 @@
 """The event log writer: rows appended in simulated-time order, written in chunks.
 
-Rows are buffered as tuples (one append per event) and turned into columns once per chunk.
+Rows arrive as tuples (one append per event) and are moved into column buffers in small
+batches; a chunk is written every ``chunk_rows`` rows.
 
 The schema and the meaning of every column and kind are declared in :mod:`core.schemas`.
 """
@@ -8,6 +9,7 @@ The schema and the meaning of every column and kind are declared in :mod:`core.s
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -17,6 +19,9 @@ from core.schemas import EVENTS_SCHEMA, NONE
 
 Row = tuple[float, str, int, int, int, int, float, float, str | None]
 """One event: ``(t, kind, rider, driver, node, dest_node, value, fare, detail)``."""
+ROW_FIELDS = 9
+SPILL_ROWS = 512
+"""Rows kept as tuples before they move into the column buffers."""
 
 
 class EventLog:
@@ -40,6 +45,8 @@ class EventLog:
 
     def _reset(self) -> None:
         self._rows: list[Row] = []
+        self._columns: list[list[Any]] = [[] for _ in range(ROW_FIELDS)]
+        self._n_buffered = 0
 
     def __len__(self) -> int:
         return self._seq
@@ -65,16 +72,29 @@ class EventLog:
         rows = self._rows
         rows.append(row)
         self._seq += 1
-        if len(rows) >= self.chunk_rows:
+        if len(rows) >= SPILL_ROWS:
+            self._spill()
+        if self._n_buffered + len(rows) >= self.chunk_rows:
             self.flush()
+
+    def _spill(self) -> None:
+        # Row tuples are garbage-collector-tracked containers; moved into column lists (of
+        # untracked numbers and strings) while young, they never weigh on full collections.
+        if not self._rows:
+            return
+        for column, values in zip(self._columns, zip(*self._rows, strict=True), strict=True):
+            column.extend(values)
+        self._n_buffered += len(self._rows)
+        self._rows = []
 
     def flush(self) -> None:
         """Write the buffered rows as one record batch."""
-        n = len(self._rows)
+        self._spill()
+        n = self._n_buffered
         if n == 0:
             return
         start = self._seq - n
-        t, kind, rider, driver, node, dest, value, fare, detail = zip(*self._rows, strict=True)
+        t, kind, rider, driver, node, dest, value, fare, detail = self._columns
         batch = pa.record_batch(
             [
                 pa.array(np.arange(start, self._seq, dtype=np.int64)),
@@ -123,11 +143,11 @@ class EventLog:
         return pa.Table.from_batches(self._chunks, schema=EVENTS_SCHEMA)
 
 
-def _ids(values: tuple[int, ...]) -> pa.Array:
+def _ids(values: list[int]) -> pa.Array:
     arr = np.asarray(values, dtype=np.int64)
     return pa.array(arr, mask=arr < 0)
 
 
-def _values(values: tuple[float, ...]) -> pa.Array:
+def _values(values: list[float]) -> pa.Array:
     arr = np.asarray(values, dtype=np.float64)
     return pa.array(arr, mask=np.isnan(arr))

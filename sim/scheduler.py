@@ -19,12 +19,13 @@ from simpy.events import NORMAL, URGENT
 
 class _Call:
     """A queue entry SimPy can step: what :meth:`simpy.Environment.step` reads of an event is
-    its ``callbacks`` list and its ``_ok`` flag (always true: a call cannot fail as an event)."""
+    its ``callbacks`` (iterated once) and its ``_ok`` flag (always true: a call cannot fail as
+    an event). Every call shares one callbacks tuple, so an entry allocates nothing else."""
 
     __slots__ = ("callbacks", "_ok", "fn", "args")
 
     def __init__(self, fn: Callable[..., None], args: tuple[Any, ...]) -> None:
-        self.callbacks: list[Callable[[_Call], None]] | None = [_fire]
+        self.callbacks: tuple[Callable[[_Call], None], ...] | None = _CALLBACKS
         self._ok = True
         self.fn = fn
         self.args = args
@@ -32,6 +33,9 @@ class _Call:
 
 def _fire(call: _Call) -> None:
     call.fn(*call.args)
+
+
+_CALLBACKS = (_fire,)
 
 
 class Scheduler:

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from core.schemas import EVENTS_SCHEMA, NONE
-from sim.events import EventLog
+from sim.events import SPILL_ROWS, EventLog
 
 
 def test_rows_and_keyword_adds_give_the_same_table() -> None:
@@ -46,3 +46,14 @@ def test_chunks_stream_to_disk_and_become_parquet(tmp_path: Path) -> None:
     table = pq.read_table(path)
     assert table.column("rider").to_pylist() == list(range(7))
     assert table.column("seq").to_pylist() == list(range(7))
+
+
+def test_chunks_on_spill_boundaries_keep_every_row() -> None:
+    """Chunk sizes that are multiples of the internal spill size lose and repeat nothing."""
+    log = EventLog(None, chunk_rows=2 * SPILL_ROWS)
+    n = 3 * SPILL_ROWS + 7
+    for k in range(n):
+        log.row((float(k), "request", k, NONE, 0, 1, 1.0, 5.0, None))
+    table = log.table()
+    assert table.column("rider").to_pylist() == list(range(n))
+    assert table.column("seq").to_pylist() == list(range(n))
