@@ -37,6 +37,9 @@ DENSE_LIMIT = 200_000
 ZONE_BLOCK = 1 << 21
 """Request x zone bounds held at once by the zone search (16 MiB of float64)."""
 
+PARTIAL_ZONES = 48
+"""Zones the zone search orders per request before it falls back to ordering them all."""
+
 # Slack on the straight-line lower bound, so that the last-bit difference between the KD-tree's
 # distance and the travel-time function's own arithmetic can never make a bound look stronger
 # than it is.
@@ -133,36 +136,63 @@ def _zoned_block(
     ptr: np.ndarray,
     by_zone: np.ndarray,
     k: int,
+    *,
+    partial: bool = True,
 ) -> CandidatePairs:
+    """Top-k for request ``rows``: with ``partial``, only each request's PARTIAL_ZONES
+    nearest zones (by bound) are ordered, and the requests that might need a zone beyond
+    them are redone with every zone ordered."""
     max_eta = float(request.max_pickup_eta_s)
     pickup = request.requests.pickup_node[rows]
-    # Each request's occupied zones in order of their lower bound (a contiguous row each).
+    # Each request's occupied zones by lower bound (one contiguous row of bounds each).
     lb = bounds.into_node_s[pickup][:, occupied].astype(np.float64) * bounds.scale
-    zorder = np.argsort(lb, axis=1, kind="stable")
-    lb = np.take_along_axis(lb, zorder, axis=1)
+    n_occ = lb.shape[1]
+    m = min(n_occ, PARTIAL_ZONES) if partial else n_occ
+    if m < n_occ:
+        # The m least bounds of each row, then ordered: every other zone's bound is at least
+        # the m-th (what argpartition guarantees).
+        part = np.argpartition(lb, m - 1, axis=1)[:, :m]
+        lb = np.take_along_axis(lb, part, axis=1)
+        o = np.argsort(lb, axis=1, kind="stable")
+        zorder = np.take_along_axis(part, o, axis=1)
+        lb = np.take_along_axis(lb, o, axis=1)
+    else:
+        zorder = np.argsort(lb, axis=1, kind="stable")
+        lb = np.take_along_axis(lb, zorder, axis=1)
     drivers_upto = np.cumsum(size[zorder], axis=1)
     in_reach = (lb <= max_eta).sum(axis=1)  # a prefix: lb is sorted (inf last)
     # Round 1: the nearest zones (by bound) that together hold k drivers.
     first = np.minimum((drivers_upto < k).sum(axis=1) + 1, in_reach)
-    r1, d1, e1 = _zone_pairs(request, rows, zorder, np.zeros_like(first), first, ptr, by_zone)
+    w1, d1, e1 = _zone_pairs(request, rows, zorder, np.zeros_like(first), first, ptr, by_zone)
     # The k-th smallest ETA within max_eta so far (max_eta when fewer than k are in range):
     # a driver in a zone whose bound exceeds it can neither beat nor tie the k-th.
-    order = np.lexsort((e1, r1))
-    r1s, e1s = r1[order], e1[order]
-    local = r1s - rows[0]  # rows is a contiguous range
-    starts = np.searchsorted(local, np.arange(rows.size))
-    in_range = np.bincount(local[e1s <= max_eta], minlength=rows.size)
+    order = np.lexsort((e1, w1))
+    w1s, e1s = w1[order], e1[order]
+    starts = np.searchsorted(w1s, np.arange(rows.size))
+    in_range = np.bincount(w1s[e1s <= max_eta], minlength=rows.size)
     kth = np.full(rows.size, max_eta)
     full = in_range >= k
     kth[full] = e1s[starts[full] + k - 1]
     # Round 2: exactly the remaining zones whose bound is at most that.
     last = np.maximum((lb <= kth[:, None]).sum(axis=1), first)
-    r2, d2, e2 = _zone_pairs(request, rows, zorder, first, last, ptr, by_zone)
-    r, d, eta = np.r_[r1, r2], np.r_[d1, d2], np.r_[e1, e2]
+    w2, d2, e2 = _zone_pairs(request, rows, zorder, first, last, ptr, by_zone)
+    w, d, eta = np.r_[w1, w2], np.r_[d1, d2], np.r_[e1, e2]
     # Only pairs at or below a request's k-th ETA so far can be among its k nearest: the
     # final selection sorts those few, not every pair evaluated.
-    near = eta <= kth[r - rows[0]]
-    return _top_k(r[near], d[near], eta[near], max_eta, k)
+    keep = eta <= kth[w]
+    redo = np.zeros(rows.size, dtype=bool)
+    if m < n_occ:
+        # A zone beyond the m ordered ones has a bound >= lb[:, m - 1]; it can matter only
+        # where that is at most the k-th ETA (which also covers a round 1 short of k).
+        redo = lb[:, m - 1] <= kth
+        keep &= ~redo[w]
+    done = _top_k(rows[w[keep]], d[keep], eta[keep], max_eta, k)
+    if not redo.any():
+        return done
+    again = _zoned_block(
+        request, bounds, rows[redo], occupied, size, ptr, by_zone, k, partial=False
+    )
+    return _concat([done, again])
 
 
 def _zone_pairs(
@@ -174,16 +204,17 @@ def _zone_pairs(
     ptr: np.ndarray,
     by_zone: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(request row, driver row, ETA) for every driver in zones ``zorder[i, lo[i]:hi[i]]``."""
+    """(position in ``rows``, driver row, ETA) for every driver in the zones
+    ``zorder[i, lo[i]:hi[i]]`` of each position ``i``."""
     n_z = hi - lo
     which = np.repeat(np.arange(rows.size), n_z)
     col = _ragged(n_z) + np.repeat(lo, n_z)
     zones = zorder[which, col]
     n_d = ptr[zones + 1] - ptr[zones]
-    r = np.repeat(rows[which], n_d)
+    w = np.repeat(which, n_d)
     d = by_zone[np.repeat(ptr[zones], n_d) + _ragged(n_d)]
-    eta = np.asarray(request.pickup_eta(d, r), dtype=np.float64)
-    return r, d, eta
+    eta = np.asarray(request.pickup_eta(d, rows[w]), dtype=np.float64)
+    return w, d, eta
 
 
 def _ragged(lengths: np.ndarray) -> np.ndarray:
@@ -252,7 +283,7 @@ def _top_k(
     eta = np.asarray(eta, dtype=np.float64)
     ok = eta <= max_eta  # also drops NaN
     r, d, eta = r[ok], d[ok], eta[ok]
-    order = np.lexsort((d, eta, r))
+    order = _order(r, eta, d)
     r, d, eta = r[order], d[order], eta[order]
     if dedupe and r.size:
         # A wire sender may repeat a pair; the first (smallest ETA) wins.
@@ -267,6 +298,22 @@ def _top_k(
         keep = rank < k
         r, d, eta = r[keep], d[keep], eta[keep]
     return CandidatePairs(r, d, eta)
+
+
+def _order(r: np.ndarray, eta: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """``np.lexsort((d, eta, r))`` (stable, by request, then ETA, then driver), via one sort
+    of a packed integer key when the three fit in 63 bits: ETAs replaced by their exact rank
+    among the distinct values. Several times faster than the three-key lexsort."""
+    if r.size < 2:
+        return np.arange(r.size, dtype=np.int64)
+    values, rank = np.unique(eta, return_inverse=True)
+    bits_d = max(1, int(d.max()).bit_length())
+    bits_e = max(1, int(values.size - 1).bit_length())
+    bits_r = max(1, int(r.max()).bit_length())
+    if r.min() < 0 or d.min() < 0 or bits_r + bits_e + bits_d > 63:
+        return np.lexsort((d, eta, r))
+    key = (r << (bits_e + bits_d)) | (rank.astype(np.int64).ravel() << bits_d) | d
+    return np.argsort(key, kind="stable")
 
 
 def _from_rows(

@@ -174,11 +174,14 @@ def _table_instance(seed: int, n_req: int, n_drv: int, *, factor: float, cell_m:
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("k", [1, 2, 5, 20, 1000])
 @pytest.mark.parametrize(("factor", "cell_m"), [(1.0, 400.0), (1.37, 900.0), (2.0, 5000.0)])
-def test_zone_path_matches_definition(monkeypatch, seed, k, factor, cell_m):
-    """With zone bounds the search is exact: each request's k nearest, ties by driver id."""
+@pytest.mark.parametrize("partial_zones", [1, 3, 48])
+def test_zone_path_matches_definition(monkeypatch, seed, k, factor, cell_m, partial_zones):
+    """With zone bounds the search is exact: each request's k nearest, ties by driver id,
+    however few zones it orders before falling back to ordering them all."""
     request = _table_instance(seed, 35, 120, factor=factor, cell_m=cell_m)
     monkeypatch.setattr(cand, "DENSE_LIMIT", 0)
     monkeypatch.setattr(cand, "ZONE_BLOCK", 7)  # several request blocks
+    monkeypatch.setattr(cand, "PARTIAL_ZONES", partial_zones)
     assert _as_list(candidate_pairs(request, k)) == _reference(request, k)
 
 
@@ -222,3 +225,16 @@ def test_eta_bounds_validated_and_not_sent():
     assert b.scaled(1.5).scale == 1.5 and b.scaled(1.5).into_node_s is b.into_node_s
     request = _table_instance(1, 4, 5, factor=1.0, cell_m=500.0)
     assert to_wire(request).eta_bounds is None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_packed_order_equals_lexsort(seed):
+    """The packed-key sort orders pairs exactly as the three-key lexsort, ties included."""
+    rng = np.random.default_rng(seed)
+    n = 500
+    r = rng.integers(0, 30, n)
+    d = rng.integers(0, 40, n)
+    eta = rng.choice([0.0, -0.0, 1.5, 2.25, 7.0, 1e9], n) + rng.integers(0, 3, n)
+    assert np.array_equal(cand._order(r, eta, d), np.lexsort((d, eta, r)))
+    big = np.full(n, 2**40)  # too wide to pack: falls back to lexsort
+    assert np.array_equal(cand._order(big + r, eta, d), np.lexsort((d, eta, big + r)))
