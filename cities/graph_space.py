@@ -89,6 +89,7 @@ class GraphSpace:
     _zone_bounds: dict[float, tuple[np.ndarray, np.ndarray]] = field(
         default_factory=dict, init=False, repr=False
     )
+    _into: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         lon, lat = self.node_lonlat[:, 0], self.node_lonlat[:, 1]
@@ -156,6 +157,28 @@ class GraphSpace:
         return np.stack([lon, lat], axis=-1)
 
     # -- for candidate search ----------------------------------------------------------
+    def table_into(self) -> np.ndarray:
+        """The table transposed, ``into[v, u] = table[u, v]``: every travel time *into* node
+        ``v`` is one contiguous row, so "many drivers to one pickup" reads one row instead
+        of one value per table row. Built once per cached city (written beside the table as
+        ``table_into.npy`` and memory-mapped, a block of rows at a time), else in memory."""
+        if self._into is None:
+            filename = getattr(self.table, "filename", None)
+            if filename is None:
+                self._into = np.ascontiguousarray(self.table.T)
+            else:
+                path = Path(filename).with_name("table_into.npy")
+                if not path.is_file():
+                    _write_transposed(self.table, path)
+                self._into = np.load(path, mmap_mode="r")
+        return self._into
+
+    def travel_time_into(self, dst: int, src: np.ndarray) -> np.ndarray:
+        """Free-flow seconds from each node of ``src`` to the one node ``dst``: the same
+        values as ``travel_time(src, dst)``, read from one row of :meth:`table_into`."""
+        row = self.table_into()[int(dst)]
+        return np.asarray(row[np.asarray(src, dtype=np.intp)], dtype=np.float64)
+
     def zone_bounds(self, cell_m: float = 1000.0) -> tuple[np.ndarray, np.ndarray]:
         """Square zones of ``cell_m`` metres over the nodes, and lower bounds on travel time
         into every node from each zone: ``(node_zone, into_node_s)`` with ``node_zone`` (n,)
@@ -194,6 +217,23 @@ class GraphSpace:
         """(m, 2, 2) planar endpoints of the road segments kept, for drawing."""
         seg = self.segments_lonlat
         return self.to_xy(seg[..., 0], seg[..., 1])
+
+
+def _write_transposed(table: np.ndarray, path: Path, block: int = 2048) -> None:
+    """``table.T`` to the ``.npy`` file ``path``, written under a temporary name and renamed
+    (another process may be building the same file: the last complete one wins)."""
+    n = table.shape[0]
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex}.tmp.npy")
+    try:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=table.dtype, shape=(n, n))
+        for lo in range(0, n, block):
+            # A block of source rows, read contiguously, lands as a block of columns.
+            out[:, lo : lo + block] = np.asarray(table[lo : lo + block]).T
+        out.flush()
+        del out
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_graph_space(

@@ -214,3 +214,21 @@ def test_zone_bounds_are_minima_of_the_table(cache_dir: Path) -> None:
     assert np.array_equal(into[:, z], space.table[members].min(axis=0))
     with pytest.raises(ValueError, match="cell_m"):
         space.zone_bounds(0.0)
+
+
+def test_table_into_is_the_transpose_and_cached(cache_dir: Path) -> None:
+    """table_into() is table.T, written once beside the cached table; travel_time_into reads
+    the same values as travel_time from one row."""
+    space = load_city(
+        NamedCity(name="campo_grande"), base_dir=Path("."), source="s.toml", cache_dir=cache_dir
+    )
+    assert isinstance(space, GraphSpace)
+    into = space.table_into()
+    assert space.table_into() is into
+    assert Path(space.table.filename).with_name("table_into.npy").is_file()
+    rng = np.random.default_rng(1)
+    rows = rng.integers(0, space.n_nodes, 50)
+    assert np.array_equal(into[rows], space.table[:, rows].T)
+    src = rng.integers(0, space.n_nodes, 3000)
+    for dst in rows[:5].tolist():
+        assert np.array_equal(space.travel_time_into(dst, src), space.travel_time(src, dst))
