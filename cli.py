@@ -121,23 +121,58 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
-    """Recommend a matcher shard count per load level from measured per-shard latency."""
+    """Measure a load x shard grid, fit the matcher cost model, and plan shards, cores and
+    headroom (for a target of trips per day over a cities table when given)."""
     # deferred: each command imports only what it uses, so the CLI starts fast
-    from harness.capacity import plan_capacity
+    from harness.capacity import Target, plan_capacity, read_cities
 
+    if (args.target_trips_per_day is None) != (args.cities is None):
+        raise InputError(
+            "--target-trips-per-day" if args.cities else "--cities",
+            "",
+            "give both --target-trips-per-day N and --cities FILE (or neither)",
+        )
+    target = None
+    if args.cities is not None:
+        today = args.today_trips_per_day or args.target_trips_per_day / 10.0
+        target = Target(
+            args.target_trips_per_day,
+            read_cities(Path(args.cities)),
+            today,
+            time_to_match_p99_s=args.time_to_match_p99_s,
+        )
+    out = Path(args.out)
     plan = plan_capacity(
         args.scenario,
         args.shards,
         args.loads,
-        Path(args.out),
+        out,
         budget_fraction=args.budget_fraction,
+        max_utilisation=args.max_utilisation,
+        target=target,
+        scale_fleet=not args.fixed_fleet,
         workers=args.workers,
+        scheduler=args.scheduler,
         cache_dir=Path(args.cache) if args.cache else None,
     )
     print(plan.table.drop(columns="run_id").to_string(index=False))
     print()
     print(plan.recommendations.to_string(index=False))
-    print(f"capacity plan: {Path(args.out) / 'capacity.md'}")
+    if plan.model is not None:
+        m = plan.model
+        q = m.alternatives[m.cost.kind]
+        print(
+            f"\ncost model ({m.matcher}): {m.cost.kind}, {m.cost.formula()}; held-out p99 error "
+            f"median {q['holdout_p99_median_rel_err']:.1%}, max {q['holdout_p99_max_rel_err']:.1%}"
+        )
+    if plan.cities is not None:
+        print()
+        print(plan.cities.to_string(index=False))
+        print()
+        print(plan.regions.to_string(index=False))
+    for note in plan.notes:
+        print(f"note: {note}")
+    print(f"capacity plan: {out / 'capacity.md'} ({out / 'capacity.html'})")
     return 0
 
 
@@ -365,30 +400,42 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("--plot", metavar="KEY", help="draw the KPI curves against this varied key")
     swp.set_defaults(fn=cmd_sweep)
 
-    cap = sub.add_parser("capacity", help="size geo-partitioned matcher shards for a load")
+    cap = sub.add_parser("capacity", help="fit the matcher cost model; plan shards and cores")
     cap.add_argument("scenario")
     cap.add_argument(
-        "--shards",
-        type=_list_of(_positive_int),
-        default=[1, 2, 4, 8],
-        help="shard counts to try (default 1,2,4,8)",
+        "--shards", type=_int_list, default=[1, 2, 4, 8], help="shard counts to measure (1,2,4,8)"
     )
     cap.add_argument(
-        "--loads",
-        type=_list_of(_positive_float),
-        default=[1.0, 5.0, 10.0],
-        help="demand multipliers (default 1,5,10)",
+        "--loads", type=_load_list, default=[1.0, 5.0, 10.0], help="load multipliers (1,5,10)"
     )
     cap.add_argument(
         "--budget-fraction",
-        type=float,
-        default=0.5,
-        help="share of the batch window a shard's p99 matcher call may use",
+        type=_share,
+        default=0.3,
+        help="matcher SLO: share of the batch window the worst shard's p99 may use (0.3)",
+    )
+    cap.add_argument(
+        "--max-utilisation",
+        type=_share,
+        default=0.6,
+        help="headroom: share of the time a matcher core may be busy (0.6)",
+    )
+    cap.add_argument("--target-trips-per-day", type=_positive, help="the load to plan for")
+    cap.add_argument("--cities", metavar="FILE", help="CSV: city,trip_share,nodes[,region,...]")
+    cap.add_argument(
+        "--today-trips-per-day", type=_positive, help="today's load (default: target / 10)"
+    )
+    cap.add_argument(
+        "--time-to-match-p99-s", type=_positive, help="rider-facing SLO, checked on the grid"
+    )
+    cap.add_argument(
+        "--fixed-fleet", action="store_true", help="scale only demand with load, not the fleet"
     )
     cap.add_argument("--out", default="runs/capacity")
     cap.add_argument(
         "--workers", type=_positive_int, default=1, help="parallel runs (1: in process)"
     )
+    cap.add_argument("--scheduler", help="address of a Dask scheduler instead of a local cluster")
     cap.add_argument("--cache", help="travel-time cache folder")
     cap.set_defaults(fn=cmd_capacity)
 
@@ -447,6 +494,52 @@ def _seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
     if not 0 <= value < 2**63:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0 and < 2**63, got {text!r}")
+    return value
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated whole numbers 1..1024, got {text!r}"
+        ) from None
+    if not values or any(not 1 <= v <= 1024 for v in values):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated whole numbers 1..1024, got {text!r}"
+        )
+    return sorted(set(values))
+
+
+def _load_list(text: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers > 0, got {text!r}"
+        ) from None
+    if any(not (v > 0 and v < float("inf")) for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers > 0, got {text!r}")
+    return sorted(set(values))
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share in (0, 1], got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a share in (0, 1], got {text!r}")
     return value
 
 

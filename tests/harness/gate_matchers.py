@@ -46,3 +46,44 @@ class SlowMatcher:
     def match(self, request: MatchRequest) -> MatchResponse:
         time.sleep(self.delay_ms / 1000.0)
         return BatchedGreedy(self.k).match(request)
+
+
+class KnownCost:
+    """Batched greedy that takes ``base_ms + per_request_ms·R + per_driver_ms·D`` of wall time
+    per call (R open requests, D candidate drivers): a matcher whose cost model is known, for
+    the capacity plan's tests (tests/harness/test_capacity.py)."""
+
+    optimal: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        k: int = 20,
+        base_ms: float = 1.0,
+        per_request_ms: float = 0.3,
+        per_driver_ms: float = 0.01,
+    ) -> None:
+        self.k = k
+        self.base_ms = base_ms
+        self.per_request_ms = per_request_ms
+        self.per_driver_ms = per_driver_ms
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "k": self.k,
+            "base_ms": self.base_ms,
+            "per_request_ms": self.per_request_ms,
+            "per_driver_ms": self.per_driver_ms,
+        }
+
+    def cost_ms(self, r: float, d: float) -> float:
+        """The wall time this matcher takes for a call of that size."""
+        return self.base_ms + self.per_request_ms * r + self.per_driver_ms * d
+
+    def match(self, request: MatchRequest) -> MatchResponse:
+        t0 = time.perf_counter()
+        response = BatchedGreedy(self.k).match(request)
+        wait = self.cost_ms(len(request.requests), len(request.drivers)) / 1000.0
+        # Busy-wait the rest (sleep overshoots by a scheduler tick on a loaded machine).
+        while time.perf_counter() - t0 < wait:
+            pass
+        return response
