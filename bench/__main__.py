@@ -1,7 +1,7 @@
 """The nightly command: every benchmark, each in its own process; exit 1 if any is over budget.
 
 python -m bench                       # all benchmarks
-python -m bench plane                 # some of them: plane, matchers, city, milan, scale, city_day
+python -m bench plane                 # some of them (see BENCHMARKS below)
 python -m bench city_day --hours 2    # flags after the names go to each benchmark named
 """
 
@@ -18,6 +18,7 @@ BENCHMARKS = {
     "milan": ["bench.bench_milan"],
     "scale": ["bench.bench_scale"],
     "city_day": ["bench.bench_city_day"],
+    "sweep": ["bench.bench_sweep"],
 }
 
 

@@ -48,7 +48,7 @@ from cities.replay import (
     resolve_trip_files,
 )
 from cities.space import Space
-from cities.spec import NamedCity, read_city_def
+from cities.spec import DEFS_DIR, NamedCity, OsmCity, read_city_def
 from cities.supply import Fleet, generate_fleet
 from cities.zones import zones_for
 from core.errors import InputError
@@ -239,12 +239,23 @@ class Market:
 
 
 def build_market(
-    scenario: Scenario, *, source: str, base_dir: Path, cache_dir: Path | None = None
+    scenario: Scenario,
+    *,
+    source: str,
+    base_dir: Path,
+    cache_dir: Path | None = None,
+    keep_city: bool = False,
 ) -> tuple[Market, float]:
-    """Load the city and draw demand and supply. Returns the market and the city load time."""
+    """Load the city and draw demand and supply. Returns the market and the city load time.
+
+    With ``keep_city``, a road network loaded by an earlier run of this process is reused
+    (see :func:`_kept_city`)."""
     matcher, reposition, surge_policy = _plugins(scenario, source)
     t0 = time.perf_counter()
-    space = load_city(scenario.city, base_dir=base_dir, source=source, cache_dir=cache_dir)
+    if keep_city:
+        space = _kept_city(scenario, base_dir=base_dir, source=source, cache_dir=cache_dir)
+    else:
+        space = load_city(scenario.city, base_dir=base_dir, source=source, cache_dir=cache_dir)
     city_load_s = time.perf_counter() - t0
     streams = spawn_streams(scenario.seed)
     start_s, horizon_s = scenario.time.start_s, scenario.time.horizon_s
@@ -328,6 +339,46 @@ def build_market(
         resolved=resolved,
     )
     return market, city_load_s
+
+
+_KEPT: dict[str, Any] = {}
+"""The road network last loaded with ``keep_city`` in this process: {key, space}."""
+
+
+def _kept_city(scenario: Scenario, *, base_dir: Path, source: str, cache_dir: Path | None) -> Any:
+    """The scenario's city, reusing the one this process loaded last when it is the same road
+    network from the same unchanged file (a sweep worker's runs share one memory-mapped
+    table, its node index and lookups). Only road networks are kept: they are immutable, so a
+    reused one gives byte-identical runs; a plane's nodes grow during a run."""
+    spec = scenario.city
+    if not isinstance(spec, NamedCity | OsmCity):
+        return load_city(spec, base_dir=base_dir, source=source, cache_dir=cache_dir)
+    definition = _stat(DEFS_DIR / f"{spec.name}.toml") if isinstance(spec, NamedCity) else None
+    key = json.dumps(
+        [
+            json.loads(spec.model_dump_json()),
+            str(Path(base_dir).resolve()),
+            str(cache_dir),
+            definition,
+        ]
+    )
+    kept = _KEPT.get("key") == key and _KEPT.get("space")
+    if kept and _stat(kept.source_path) == _KEPT.get("stat"):
+        return kept
+    _KEPT.clear()  # release the old table before mapping another
+    space = load_city(spec, base_dir=base_dir, source=source, cache_dir=cache_dir)
+    path = getattr(space, "source_path", None)
+    if path is not None:
+        _KEPT.update(key=key, space=space, stat=_stat(path))
+    return space
+
+
+def _stat(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
 def _outside_module_file(plugin: Any) -> Path | None:
@@ -421,17 +472,19 @@ def run_scenario(
     progress: Progress | None = None,
     skip_existing: bool = False,
     event_chunk_rows: int = 65_536,
+    keep_city: bool = False,
 ) -> RunResult:
     """Run one scenario end to end and write its run directory under ``out``.
 
     With ``skip_existing``, a complete run directory of the same id (same scenario, inputs
     and code, hence the same results) is kept and returned instead of recomputed.
-    ``event_chunk_rows`` sets how often the event log is flushed (what a crash can lose)."""
+    ``event_chunk_rows`` sets how often the event log is flushed (what a crash can lose).
+    ``keep_city`` keeps the road network loaded for the next run of this process (sweeps)."""
     wall0 = time.perf_counter()
     check_out_dir(out)  # before the city: a build can take minutes
     check_resources(scenario, source=source, base_dir=base_dir, out=out)
     market, city_load_s = build_market(
-        scenario, source=source, base_dir=base_dir, cache_dir=cache_dir
+        scenario, source=source, base_dir=base_dir, cache_dir=cache_dir, keep_city=keep_city
     )
     code = code_hash()  # reads every source file: once per run
     run_id = run_id_for(scenario, market, code)

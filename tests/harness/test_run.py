@@ -417,3 +417,37 @@ def test_event_log_on_a_full_disk_is_one_clear_error(
         (partial,) = (disk / "runs").glob("*.partial")
         prefix = read_events(partial / "events.arrows")
         assert prefix.num_rows > 0 and prefix.num_rows % 512 == 0
+
+
+def test_kept_city_is_reused_and_changes_no_byte(tmp_path: Path, cache_dir: Path) -> None:
+    """With keep_city (sweep workers) a second run on the same road network reuses the loaded
+    space, and every run writes exactly the events of a run that loaded the city afresh; an
+    edited extract is loaded again."""
+    import harness.run as run_mod
+    from tests.cities.test_tables import grid_osm
+
+    osm = grid_osm(tmp_path / "g.osm", 8)
+    scenario = small_scenario(city={"osm": str(osm)}, fleet={"size": 10, "shifts": []})
+
+    def go(name: str, keep: bool):
+        return run_scenario(
+            scenario,
+            source="t",
+            base_dir=tmp_path,
+            out=tmp_path / name,
+            cache_dir=cache_dir,
+            keep_city=keep,
+        )
+
+    fresh = go("fresh", False)
+    first = go("k1", True)
+    kept = run_mod._KEPT["space"]
+    second = go("k2", True)
+    assert run_mod._KEPT["space"] is kept
+    for r in (first, second):
+        a = (fresh.run_dir / "events.parquet").read_bytes()
+        assert (r.run_dir / "events.parquet").read_bytes() == a
+    osm.write_text(osm.read_text().replace("</osm>", "<!-- edited -->\n</osm>"))
+    go("k3", True)
+    assert run_mod._KEPT["space"] is not kept
+    run_mod._KEPT.clear()
