@@ -33,3 +33,9 @@ class InputError(Exception):
         err.problems = list(problems)
         err.args = ("\n".join(err._line(f, e) for f, e in problems),)
         return err
+
+
+class PluginFailure(InputError, RuntimeError):
+    """A plug-in (matcher, policy, remote service) failed in the middle of a run: reported like
+    bad input (one line naming the scenario, the plug-in's field and what happened), and still
+    a ``RuntimeError`` for code that catches those."""

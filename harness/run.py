@@ -51,7 +51,7 @@ from cities.space import Space
 from cities.spec import DEFS_DIR, NamedCity, OsmCity, read_city_def
 from cities.supply import Fleet, generate_fleet
 from cities.zones import zones_for
-from core.errors import InputError
+from core.errors import InputError, PluginFailure
 from core.schemas import (
     MATCHER_CALLS_SCHEMA,
     NODES_SCHEMA,
@@ -70,6 +70,7 @@ from matching.sharding import partition_nodes
 from matching.surge import make_surge_policy
 from reports.kpis import write_metrics
 from sim.behaviour import RiderDraws, TravelSpec
+from sim.dispatcher import MatcherContractError
 from sim.engine import DispatchPolicy, MarketRules, Simulation
 from sim.events import EventLog
 from sim.faults import FaultPlan, plan_faults
@@ -150,6 +151,23 @@ def check_resources(
     est = estimate(scenario, base_dir=base_dir)
     check_fits(scenario, est, source=source, out=out)
     return est
+
+
+@contextmanager
+def plugin_folder(folder: Path) -> Iterator[None]:
+    """Make the scenario's own folder importable while its plug-ins are resolved, so that
+    ``matcher = "my_matcher:MyMatcher"`` finds ``my_matcher.py`` beside the scenario without
+    ``PYTHONPATH``. The folder goes last on ``sys.path`` (it never shadows an installed
+    package) and is removed again; modules imported from it stay imported."""
+    entry = str(Path(folder).resolve())
+    added = entry not in sys.path
+    if added:
+        sys.path.append(entry)
+    try:
+        yield
+    finally:
+        if added and entry in sys.path:
+            sys.path.remove(entry)
 
 
 def _plugins(scenario: Scenario, source: str) -> tuple[Matcher, Any, Any]:
@@ -250,7 +268,8 @@ def build_market(
 
     With ``keep_city``, a road network loaded by an earlier run of this process is reused
     (see :func:`_kept_city`)."""
-    matcher, reposition, surge_policy = _plugins(scenario, source)
+    with plugin_folder(base_dir):
+        matcher, reposition, surge_policy = _plugins(scenario, source)
     t0 = time.perf_counter()
     if keep_city:
         space = _kept_city(scenario, base_dir=base_dir, source=source, cache_dir=cache_dir)
@@ -266,15 +285,24 @@ def build_market(
     rng = streams["demand"]
     stats: dict[str, int | float] = {}
     if isinstance(demand, ReplayDemandSpec | FittedDemandSpec):
-        for i, path in enumerate(resolve_trip_files(demand, base_dir=base_dir, source=source)):
-            inputs[f"trips.{i}"] = {"path": str(path), "sha256": file_sha256(path)}
-        if isinstance(demand, ReplayDemandSpec):
-            trips, stats = replay_trips(
-                rng, demand, space, start_s, horizon_s, base_dir=base_dir, source=source
-            )
-        else:
-            model = fit_demand(demand, space, base_dir=base_dir, source=source)
-            trips, stats = fitted_trips(rng, model, demand, space, start_s, horizon_s)
+        try:
+            files = resolve_trip_files(demand, base_dir=base_dir, source=source)
+            for i, path in enumerate(files):
+                inputs[f"trips.{i}"] = {"path": str(path), "sha256": file_sha256(path)}
+            if isinstance(demand, ReplayDemandSpec):
+                trips, stats = replay_trips(
+                    rng, demand, space, start_s, horizon_s, base_dir=base_dir, source=source
+                )
+            else:
+                model = fit_demand(demand, space, base_dir=base_dir, source=source)
+                trips, stats = fitted_trips(rng, model, demand, space, start_s, horizon_s)
+        except PermissionError as exc:
+            raise InputError(
+                source,
+                "demand.path",
+                f"cannot read the trip file {exc.filename}: {exc.strerror} "
+                "(expected a file this user may read)",
+            ) from None
 
         def demand_nodes(g: np.random.Generator, n: int) -> np.ndarray:
             if len(trips) == 0:
@@ -514,12 +542,43 @@ def run_scenario(
                     f"its complete event batches are in {partial / 'events.arrows'}; "
                     "expected free space for the run (or another --out)",
                 ) from None
+            except MatcherContractError as exc:
+                raise PluginFailure(source, "dispatch.matcher", f"{exc} (mid-run)") from None
+            except Exception as exc:
+                plugin = _failed_plugin(exc, market)
+                if plugin is None:
+                    raise
+                partial = out / f"{run_id}.partial"
+                raise PluginFailure(
+                    source,
+                    plugin,
+                    f"failed during the run: {_describe(exc)}; the events up to then are in "
+                    f"{partial / 'events.arrows'}",
+                ) from None
     # The simulation's SimPy callbacks form reference cycles that would keep the city (a
     # memory-mapped table of up to gigabytes) resident until the next GC pass: in a sweep run
     # in one process, the next run would map its own copy on top of it.
     del market
     gc.collect()
     return result
+
+
+def _failed_plugin(exc: BaseException, market: Market) -> str | None:
+    """The scenario field of the plug-in whose own code raised ``exc`` (a frame of the
+    traceback belongs to it), or None when the failure is ridesim's."""
+    owners = [
+        (market.matcher, "dispatch.matcher"),
+        (market.reposition, "drivers.reposition"),
+        (market.surge.policy if market.surge else None, "surge.policy"),
+    ]
+    plugins = {id(obj): field for obj, field in owners if obj is not None}
+    tb = exc.__traceback__
+    while tb is not None:
+        owner = tb.tb_frame.f_locals.get("self")
+        if owner is not None and id(owner) in plugins:
+            return plugins[id(owner)]
+        tb = tb.tb_next
+    return None
 
 
 def _disk_full(exc: OSError) -> bool:

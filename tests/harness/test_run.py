@@ -451,3 +451,163 @@ def test_kept_city_is_reused_and_changes_no_byte(tmp_path: Path, cache_dir: Path
     go("k3", True)
     assert run_mod._KEPT["space"] is not kept
     run_mod._KEPT.clear()
+
+
+def test_plugin_beside_the_scenario_needs_no_pythonpath(tmp_path: Path) -> None:
+    """A matcher module in the scenario's folder is found by `cli.py validate` and `run`
+    without PYTHONPATH (the folder is importable while plug-ins are resolved)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "beside_mod.py").write_text(
+        "from matching.matchers.batched_greedy import BatchedGreedy\n"
+        "class Beside(BatchedGreedy):\n    pass\n"
+    )
+    scenario = (root / "scenarios" / "grid_small.toml").read_text()
+    scenario = scenario.replace('matcher = "batched_greedy"', 'matcher = "beside_mod:Beside"')
+    scenario = scenario.replace("duration_h = 2", "duration_h = 0.2")
+    (tmp_path / "s.toml").write_text(scenario)
+    for cmd in (["validate"], ["run", "--no-report", "--no-progress", "--out", "runs"]):
+        proc = subprocess.run(
+            [sys.executable, str(root / "cli.py"), cmd[0], "s.toml", *cmd[1:]],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=120,
+            env={k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"},
+        )
+        assert proc.returncode == 0, proc.stderr
+
+
+def test_unreadable_trip_file_is_an_input_error(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trip file the user may not read (simulated: the tests run as root, who may read
+    anything) is an InputError on demand.path, not a traceback."""
+    import builtins
+
+    from core.errors import InputError
+
+    trips = tmp_path / "trips.csv"
+    trips.write_text("t,lon,lat\n2020-01-01 08:10:00,-54.62,-20.46\n")
+    real_open = builtins.open
+
+    def guarded(file, *args, **kwargs):
+        if str(file) == str(trips):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    from harness.scenario import parse_scenario
+
+    scenario = parse_scenario(
+        {
+            "name": "unreadable",
+            "seed": 1,
+            "city": {"name": "campo_grande"},
+            "time": {"start": "08:00", "duration_h": 0.5},
+            "demand": {
+                "model": "replay",
+                "path": "trips.csv",
+                "time_format": "iso",
+                "align": "clock",
+                "destinations": "sampled",
+                "columns": {"pickup_time": "t", "pickup_lon": "lon", "pickup_lat": "lat"},
+            },
+            "fleet": {"size": 5},
+        },
+        "test",
+    )
+    monkeypatch.setattr(builtins, "open", guarded)
+    monkeypatch.setattr(Path, "open", lambda self, *a, **k: guarded(self, *a, **k))
+    with pytest.raises(InputError, match="cannot read the trip file") as err:
+        run(scenario, tmp_path, cache_dir)
+    assert err.value.field == "demand.path"
+
+
+class DyingMatcher:
+    """A matcher whose process dies on its 40th call (a served matcher that crashes)."""
+
+    def __init__(self, after: int = 40) -> None:
+        self.after = after
+        self._calls = 0
+
+    def get_params(self) -> dict:
+        return {"after": self.after}
+
+    def match(self, request):
+        import os
+
+        from matching.registry import make_matcher
+
+        self._calls += 1
+        if self._calls >= self.after:
+            os._exit(1)
+        return make_matcher("batched_greedy", {}).match(request)
+
+
+def test_matcher_failing_mid_run_is_one_line(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """A plug-in raising in the middle of a run, and a served matcher whose process dies, end
+    `cli.py run` with exit 2 and one line naming dispatch.matcher, no traceback."""
+    import socket
+    import subprocess
+    import sys
+
+    import cli
+
+    root = Path(__file__).resolve().parents[2]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            str(root / "cli.py"),
+            "serve-matcher",
+            "tests.harness.test_run:DyingMatcher",
+            "--address",
+            f"127.0.0.1:{port}",
+            "--max-seconds",
+            "60",
+        ],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "serving" in server.stdout.readline()
+        base = (root / "scenarios" / "grid_small.toml").read_text()
+        cases = {
+            "local.toml": base.replace(
+                'matcher = "batched_greedy"', 'matcher = "tests.harness.test_run:ExplodingMatcher"'
+            ),
+            "remote.toml": base.replace(
+                'matcher = "batched_greedy"',
+                'matcher = "matching.wire.client:RemoteMatcher"\n'
+                f'params = {{ address = "127.0.0.1:{port}", timeout_s = 5.0 }}',
+            ),
+        }
+        monkeypatch.syspath_prepend(str(root))
+        for name, text in cases.items():
+            (tmp_path / name).write_text(text)
+            code = cli.main(
+                [
+                    "run",
+                    str(tmp_path / name),
+                    "--out",
+                    str(tmp_path / "runs"),
+                    "--cache",
+                    str(cache_dir),
+                    "--no-progress",
+                    "--no-report",
+                ]
+            )
+            err = capsys.readouterr().err
+            lines = [line for line in err.splitlines() if line.strip()]
+            assert code == 2, err
+            assert len(lines) == 1 and "dispatch.matcher: failed during the run" in lines[0], err
+    finally:
+        server.kill()
+        server.wait()
