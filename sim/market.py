@@ -167,7 +167,7 @@ class Market:
         cand = dv.free.nonzero()[0]
         now = self.sched.now
         wait = np.maximum(dv.free_at[cand] - now, 0.0)
-        eta = float(np.min(wait + self.travel.expected(now)(dv.node[cand], np.asarray(pickup))))
+        eta = float(np.min(wait + self.travel.expected_to(now, pickup, dv.node[cand])))
         return min(eta, limit)
 
     # ------------------------------------------------------------ cancellations

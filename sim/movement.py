@@ -19,6 +19,10 @@ from matching.api import TravelTimeFn
 from sim.behaviour import TravelSpec
 
 HOURS_PER_DAY = 24
+INTO_MIN_SOURCES = 4096
+"""From how many source nodes a "many to one" lookup reads the space's transposed table
+(``travel_time_into``, one contiguous row) instead of gathering one value per table row: below
+it the gather is cheap and the transposed table (built once per cached city) is not worth it."""
 
 
 class Congestion:
@@ -55,12 +59,29 @@ class Travel:
         self.space = space
         self.congestion = congestion
         self.free_flow: TravelTimeFn = space.travel_time
+        self._into: Callable[[int, np.ndarray], np.ndarray] | None = getattr(
+            space, "travel_time_into", None
+        )
+        self.into_min_sources = INTO_MIN_SOURCES
 
     def expected(self, now: float) -> TravelTimeFn:
         """Travel times as quoted at ``now``: free flow times the congestion factor."""
         if self.congestion.flat:
             return self.free_flow
         return _Scaled(self.free_flow, self.congestion.factor(now))
+
+    def expected_to(self, now: float, dst: int, src: np.ndarray) -> np.ndarray:
+        """Quoted times at ``now`` from each node of ``src`` to the one node ``dst``: the values
+        of ``expected(now)(src, dst)``, read from one row of the transposed table when the space
+        has one and ``src`` is large."""
+        if self._into is not None and src.shape[0] >= self.into_min_sources:
+            tt = self._into(dst, src)
+        else:
+            tt = self.free_flow(src, np.asarray(dst))
+        if self.congestion.flat:
+            return tt
+        scaled: np.ndarray = tt * self.congestion.factor(now)
+        return scaled
 
     def actual(self, free_flow: float, depart: float, noise: float) -> float:
         """Seconds a leg departing at ``depart`` really takes: never faster than free flow."""

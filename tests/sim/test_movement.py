@@ -44,3 +44,31 @@ def test_travel_quotes_and_drives_with_congestion(tmp_path: Path) -> None:
     assert travel.actual(ff, 3600.0, 0.5) == ff  # noise below 1 cannot beat free flow
     flat = Travel(space, Congestion(None))
     assert flat.expected(0.0) == space.travel_time and flat.actual(ff, 0.0, 1.0) == ff
+
+
+class TwoWays:
+    """A space whose one-to-many lookups can be told apart: ``into`` calls are counted."""
+
+    def __init__(self, table: np.ndarray) -> None:
+        self.table, self.into_calls = table, 0
+
+    def travel_time(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        return self.table[np.asarray(src), np.asarray(dst)]
+
+    def travel_time_into(self, dst: int, src: np.ndarray) -> np.ndarray:
+        self.into_calls += 1
+        return np.ascontiguousarray(self.table.T)[dst][src]
+
+
+def test_many_to_one_lookups_read_the_transposed_table_only_when_large() -> None:
+    """expected_to gives the values of expected(now)(src, dst) on both paths, and reads the
+    transposed table only from into_min_sources sources up."""
+    rng = np.random.default_rng(2)
+    space = TwoWays(rng.uniform(0, 500, (30, 30)))
+    travel = Travel(space, Congestion(RUSH, start_s=8 * 3600))  # type: ignore[arg-type]
+    src = rng.integers(0, 30, 200)
+    want = travel.expected(0.0)(src, np.asarray(7))
+    travel.into_min_sources = 201
+    assert np.array_equal(travel.expected_to(0.0, 7, src), want) and space.into_calls == 0
+    travel.into_min_sources = 200
+    assert np.array_equal(travel.expected_to(0.0, 7, src), want) and space.into_calls == 1
