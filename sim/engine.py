@@ -117,7 +117,7 @@ class Simulation:
         self.rides.on_cancel_after_match = self.market.cancel_after_match
         self.rides.on_free = self.shifts.release
         self.shifts.dispatch = self.dispatcher.dispatch
-        self.batches = policy.batch_window_s
+        self.batch_window_s = policy.batch_window_s
         self.repositioner = (
             RepositionController(
                 reposition,
@@ -176,7 +176,7 @@ class Simulation:
                 progress(self.sched.now, self.market.arrived, len(self.log))
 
     def _wait_batch(self) -> None:
-        self.sched.after(self.batches, self._batch)
+        self.sched.after(self.batch_window_s, self._batch)
 
     def _batch(self) -> None:
         if self.requests.open and self.drivers.n_free:
