@@ -291,10 +291,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     """Write a side-by-side comparison of several run directories."""
     # deferred: each command imports only what it uses, so the CLI starts fast
-    from reports.compare import write_comparison
+    from reports.compare import comparison_dir, write_comparison
 
-    out = Path(args.out) if args.out else Path(args.run_dirs[0]).parent / "compare"
-    print(f"comparison: {write_comparison([Path(p) for p in args.run_dirs], out)}")
+    dirs = [Path(p) for p in args.run_dirs]
+    # By default each comparison gets its own folder, named by the runs it compares.
+    out = Path(args.out) if args.out else comparison_dir(dirs, dirs[0].parent)
+    print(f"comparison: {write_comparison(dirs, out)}")
     return 0
 
 

@@ -69,6 +69,7 @@ from matching.registry import make_matcher, matcher_params
 from matching.sharding import partition_nodes
 from matching.surge import make_surge_policy
 from reports.kpis import write_metrics
+from reports.zones import zoning_metadata
 from sim.behaviour import RiderDraws, TravelSpec
 from sim.dispatcher import MatcherContractError
 from sim.engine import DispatchPolicy, MarketRules, Simulation
@@ -247,6 +248,8 @@ class Market:
     """The scenario's [travel] table with the congestion profile resolved."""
     reposition: RepositionPolicy | None
     surge: SurgePricing | None
+    zones: Zones
+    """The run's zoning, computed once from the scenario (written to nodes.parquet)."""
     faults: FaultPlan | None
     demand_stats: dict[str, int | float]
     inputs: dict[str, dict[str, str]]
@@ -324,12 +327,18 @@ def build_market(
     riders = RiderDraws.draw(
         streams["riders"], streams["travel"], scenario.riders, scenario.travel, len(trips)
     )
+    # The run's one zoning (surge prices it, reports read it from nodes.parquet), after demand
+    # and fleet: on a plane those are what create the nodes. Its resolution / cell size is the
+    # scenario's ([surge] when present, else the zoning defaults).
+    spec = scenario.surge
+    zones = (
+        zones_for(space, h3_resolution=spec.h3_resolution, cell_m=spec.cell_m)
+        if spec is not None
+        else zones_for(space)
+    )
     surge = None
-    if scenario.surge is not None:
-        spec = scenario.surge
+    if spec is not None:
         policy = surge_policy
-        # Zones after demand and fleet: on a plane those are what create the nodes.
-        zones = zones_for(space, h3_resolution=spec.h3_resolution, cell_m=spec.cell_m)
         surge = SurgePricing(policy, zones, spec.interval_s)
     travel = scenario.travel
     resolved: dict[str, Any] = {}
@@ -361,6 +370,7 @@ def build_market(
         travel=travel,
         reposition=reposition,
         surge=surge,
+        zones=zones,
         faults=faults,
         demand_stats=dict(stats),
         inputs=inputs,
@@ -658,7 +668,7 @@ def _run_locked(
     sim = simulate(market, scenario, log, progress)
     sim_wall = time.perf_counter() - sim_t0
 
-    _write_city(partial, market.space, market.surge.zones if market.surge else None)
+    _write_city(partial, market.space, market.zones)
     _write_trips(partial, market.trips)
     if market.surge is not None:
         _write_surge(partial, sim)
@@ -733,24 +743,38 @@ def _write_surge(run_dir: Path, sim: Simulation) -> None:
     pq.write_table(table, run_dir / "surge.parquet", compression="zstd")
 
 
-def _write_city(run_dir: Path, space: Space, zones: Zones | None = None) -> None:
+def _write_city(run_dir: Path, space: Space, zones: Zones) -> None:
+    """nodes.parquet (each node's position and cell in the run's zoning, whose parameters go
+    in the schema metadata) and roads.parquet (segments, for maps)."""
     xy = np.asarray(space.node_xy)
     lonlat = space.to_lonlat(xy)
     n = xy.shape[0]
     lon = lonlat[:, 0] if lonlat is not None else np.full(n, np.nan)
     lat = lonlat[:, 1] if lonlat is not None else np.full(n, np.nan)
+    # A node a plane added after the zoning was computed (a repositioning target) has no cell.
+    cell = np.full(n, None, dtype=object)
+    k = min(zones.n_nodes, n)
+    cell[:k] = zones.cell[zones.node_cell[:k]]
+    params: dict[str, Any] = {"scheme": zones.scheme}
+    if zones.scheme == "h3":
+        params["resolution"] = zones.resolution
+    else:
+        params.update(
+            cell_m=zones.cell_m,
+            origin_x_m=float(space.bounds[0]),
+            origin_y_m=float(space.bounds[1]),
+        )
     nodes = pa.table(
         {
             "node": pa.array(np.arange(n, dtype=np.int64)),
-            "x_m": pa.array(xy[:, 0]),
-            "y_m": pa.array(xy[:, 1]),
-            "lon": pa.array(lon, mask=np.isnan(lon)),
-            "lat": pa.array(lat, mask=np.isnan(lat)),
-            **({"cell": pa.array(zones.cell[zones.node_cell], type=pa.string())} if zones else {}),
-        }
-    )
-    if zones is not None:
-        nodes = nodes.cast(NODES_SCHEMA)
+            "x_m": pa.array(xy[:, 0], type=pa.float64()),
+            "y_m": pa.array(xy[:, 1], type=pa.float64()),
+            "lon": pa.array(lon, mask=np.isnan(lon), type=pa.float64()),
+            "lat": pa.array(lat, mask=np.isnan(lat), type=pa.float64()),
+            "cell": pa.array(cell, type=pa.string()),
+        },
+        schema=NODES_SCHEMA,
+    ).replace_schema_metadata(zoning_metadata(params))
     pq.write_table(nodes, run_dir / "nodes.parquet", compression="zstd")
     seg = space.road_segments() if hasattr(space, "road_segments") else np.zeros((0, 2, 2))
     roads = pa.table(

@@ -1,11 +1,9 @@
 """Deterministic KPIs computed from the event log, written to ``metrics.json``.
 
-Everything here is vectorised over the event columns (an event log can hold tens of millions
-of rows): the Parquet file is streamed batch by batch into compact numpy columns (the Arrow
-table is never held whole), and per-rider / per-driver tables come from sorts, not hashing.
-Every figure is rounded to 6 significant digits, so the same event log always gives the same
-bytes. Kinds this module does not know are ignored, and every KPI is defined (as ``null`` when
-it has no data) when a kind is absent.
+The tables they are computed from are built in :mod:`reports.tables`. Every figure is rounded
+to 6 significant digits, so the same event log always gives the same bytes. Kinds this module
+does not know are ignored, and every KPI is defined (as ``null`` when it has no data) when a
+kind is absent.
 
 Definitions (all times in simulated seconds):
 
@@ -42,541 +40,42 @@ Definitions (all times in simulated seconds):
 
 from __future__ import annotations
 
-import json
-import math
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from core.schemas import EVENTS_SCHEMA, EVENTS_SCHEMA_VERSION, Kind
+from reports import market, replay, slo, surge, zones
+from reports.run import load_columns, load_manifest, load_nodes, load_surge
+from reports.tables import (
+    CANCEL_REASONS,
+    DEFAULT_COMMISSION,
+    FAULT,
+    OFFLINE,
+    ONLINE,
+    Columns,
+    _share,
+    as_columns,
+    commission_of,
+    describe,
+    driver_intervals,
+    driver_table,
+    dump_json,
+    error_stats,
+    horizon_of,
+    pricing_of,
+    reason_counts,
+    rider_table,
+    rnd,
+    rnd_tree,
+)
+from reports.text import headline_cards
+
+__all__ = ["compute_metrics", "headline", "metrics_and_riders", "rnd", "write_metrics"]
 
 METRICS_VERSION = 2
-SIG_DIGITS = 6
-DEFAULT_COMMISSION = 0.25
-BATCH_ROWS = 1 << 18
-
-# Position of each known kind in the integer code used below; unknown kinds get -1.
-KINDS: tuple[str, ...] = tuple(k.value for k in Kind)
-(
-    ONLINE,
-    OFFLINE,
-    QUOTE,
-    REQUEST,
-    OFFER,
-    DECLINE,
-    ASSIGN,
-    PICKUP,
-    DROPOFF,
-    CANCEL,
-    REPOSITION,
-    FAULT,
-) = (
-    KINDS.index(k)
-    for k in (
-        Kind.DRIVER_ONLINE,
-        Kind.DRIVER_OFFLINE,
-        Kind.QUOTE,
-        Kind.REQUEST,
-        Kind.OFFER,
-        Kind.DECLINE,
-        Kind.ASSIGN,
-        Kind.PICKUP,
-        Kind.DROPOFF,
-        Kind.CANCEL,
-        Kind.REPOSITION,
-        Kind.FAULT,
-    )
-)
-CANCEL_REASONS = ("patience", "no_driver", "after_match")
-"""Cancel reasons the engine writes; always listed in metrics.json (0 when none)."""
-DECLINE_REASONS = ("declined", "timeout", "rider_gone")
-
-
-# ---------------------------------------------------------------------------------------------
-# Rounding and summaries
-
-
-def rnd(x: Any) -> Any:
-    """Round a number to 6 significant digits for stable JSON; NaN/inf -> None; ints stay ints."""
-    if x is None:
-        return None
-    if isinstance(x, bool | np.bool_):
-        return bool(x)
-    if isinstance(x, int | np.integer):
-        return int(x)
-    x = float(x)
-    if not math.isfinite(x):
-        return None
-    if x == 0.0:
-        return 0.0  # never "-0.0"
-    return float(f"{x:.{SIG_DIGITS}g}")
-
-
-def rnd_tree(obj: Any) -> Any:
-    """Apply :func:`rnd` to every number in a nested dict/list."""
-    if isinstance(obj, dict):
-        return {str(k): rnd_tree(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [rnd_tree(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [rnd_tree(v) for v in obj.tolist()]
-    if isinstance(obj, str) or obj is None:
-        return obj
-    return rnd(obj)
-
-
-def describe(x: np.ndarray) -> dict[str, Any]:
-    """count, mean, p50, p90, p95, p99 and max of the finite values of ``x`` (None if empty)."""
-    x = np.asarray(x, dtype=np.float64)
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return {k: (0 if k == "count" else None) for k in _DESCRIBE_KEYS}
-    p50, p90, p95, p99 = np.percentile(x, [50, 90, 95, 99])
-    return {
-        "count": int(x.size),
-        "mean": float(x.mean()),
-        "p50": float(p50),
-        "p90": float(p90),
-        "p95": float(p95),
-        "p99": float(p99),
-        "max": float(x.max()),
-    }
-
-
-_DESCRIBE_KEYS = ("count", "mean", "p50", "p90", "p95", "p99", "max")
-
-
-def error_stats(err: np.ndarray) -> dict[str, Any]:
-    """count, mean absolute error, bias (mean) and p90 of the absolute error."""
-    err = np.asarray(err, dtype=np.float64)
-    err = err[np.isfinite(err)]
-    if err.size == 0:
-        return {"count": 0, "mae": None, "bias": None, "p90_abs": None}
-    a = np.abs(err)
-    return {
-        "count": int(err.size),
-        "mae": float(a.mean()),
-        "bias": float(err.mean()),
-        "p90_abs": float(np.percentile(a, 90)),
-    }
-
-
-def _share(part: float, whole: float) -> float | None:
-    return float(part) / float(whole) if whole else None
-
-
-# ---------------------------------------------------------------------------------------------
-# Columns
-
-
-@dataclass(frozen=True)
-class Columns:
-    """The event log as numpy arrays in seq order; missing ids are -1, missing values NaN.
-
-    ``detail`` holds integer codes into ``detail_names`` (-1 for null), so no per-row Python
-    string ever exists."""
-
-    t: np.ndarray
-    kind: np.ndarray  # int8 index into KINDS, -1 for kinds this module does not know
-    rider: np.ndarray
-    driver: np.ndarray
-    node: np.ndarray
-    value: np.ndarray
-    fare: np.ndarray
-    detail: np.ndarray
-    detail_names: tuple[str, ...]
-
-    @property
-    def n(self) -> int:
-        return int(self.t.size)
-
-    @cached_property
-    def driver_next_t(self) -> np.ndarray:
-        """Per row: the time of the same driver's next event (+inf after the driver's last
-        event, NaN for rows without a driver). Computed on first use."""
-        drows = np.flatnonzero(self.driver >= 0)
-        order = np.argsort(self.driver[drows], kind="stable")  # log order within a driver
-        sorted_rows = drows[order]
-        del order
-        out = np.full(self.n, np.nan)
-        out[sorted_rows] = _next_in_group(self.driver[sorted_rows], self.t[sorted_rows], np.inf)
-        return out
-
-    def detail_is(self, name: str) -> np.ndarray:
-        """Rows whose detail is ``name``."""
-        if name not in self.detail_names:
-            return np.zeros(self.n, dtype=bool)
-        return self.detail == self.detail_names.index(name)
-
-    def names(self, codes: np.ndarray, missing: str = "unknown") -> np.ndarray:
-        """Detail strings for codes (object array; ``missing`` for -1)."""
-        lut = np.array([*self.detail_names, missing], dtype=object)
-        return lut[np.where(codes < 0, len(self.detail_names), codes)]
-
-
-def _kind_code(name: str) -> int:
-    return KINDS.index(name) if name in KINDS else -1
-
-
-_READ = ("seq", "t", "kind", "rider", "driver", "node", "value", "fare", "detail")
-
-
-class _Filler:
-    """Fills preallocated numpy columns from record batches, one batch at a time."""
-
-    def __init__(self, n: int) -> None:
-        self.seq = np.empty(n, dtype=np.int64)
-        self.t = np.empty(n, dtype=np.float64)
-        self.kind = np.empty(n, dtype=np.int8)
-        self.rider = np.empty(n, dtype=np.int64)
-        self.driver = np.empty(n, dtype=np.int64)
-        self.node = np.empty(n, dtype=np.int64)
-        self.value = np.empty(n, dtype=np.float64)
-        self.fare = np.empty(n, dtype=np.float64)
-        self.detail = np.empty(n, dtype=np.int32)
-        self.detail_index: dict[str, int] = {}
-        self.i = 0
-
-    @staticmethod
-    def _codes(col: pa.Array, lookup) -> np.ndarray:  # noqa: ANN001
-        enc = pc.dictionary_encode(col)
-        if isinstance(enc, pa.ChunkedArray):
-            enc = enc.combine_chunks()
-        lut = np.array([lookup(s) for s in enc.dictionary.to_pylist()] + [-1], dtype=np.int64)
-        idx = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-        return lut[np.where(idx < 0, lut.size - 1, idx)]
-
-    def add(self, batch: pa.RecordBatch) -> None:
-        k = batch.num_rows
-        if k == 0:
-            return
-        s = slice(self.i, self.i + k)
-
-        def num(name: str, fill: float) -> np.ndarray:
-            return pc.fill_null(batch.column(name), fill).to_numpy(zero_copy_only=False)
-
-        self.seq[s] = num("seq", -1)
-        self.t[s] = num("t", np.nan)
-        self.rider[s] = num("rider", -1)
-        self.driver[s] = num("driver", -1)
-        self.node[s] = num("node", -1)
-        self.value[s] = num("value", np.nan)
-        self.fare[s] = num("fare", np.nan)
-        names = self.detail_index
-        self.kind[s] = self._codes(batch.column("kind"), _kind_code)
-        self.detail[s] = self._codes(
-            batch.column("detail"), lambda x: names.setdefault(x, len(names))
-        )
-        self.i += k
-
-    def finish(self) -> Columns:
-        arrays = {
-            "t": self.t,
-            "kind": self.kind,
-            "rider": self.rider,
-            "driver": self.driver,
-            "node": self.node,
-            "value": self.value,
-            "fare": self.fare,
-            "detail": self.detail,
-        }
-        if self.seq.size and np.any(self.seq[1:] < self.seq[:-1]):
-            order = np.argsort(self.seq, kind="stable")
-            arrays = {k: v[order] for k, v in arrays.items()}
-        self.seq = np.empty(0, dtype=np.int64)
-        return Columns(**arrays, detail_names=tuple(self.detail_index))
-
-
-def columns(events: pa.Table) -> Columns:
-    """The event columns of an in-memory event table as numpy arrays, in ``seq`` order."""
-    missing = [c for c in _READ if c not in events.column_names]
-    if missing:
-        raise ValueError(f"event table lacks columns {missing}")
-    f = _Filler(events.num_rows)
-    for batch in events.select(list(_READ)).to_batches(max_chunksize=BATCH_ROWS):
-        f.add(batch)
-    return f.finish()
-
-
-def read_columns(path: Path) -> Columns:
-    """The event columns of ``events.parquet``, streamed batch by batch (the whole Arrow table is
-    never in memory). Raises ValueError when the file is not a v2 event log."""
-    pf = pq.ParquetFile(path)
-    if not pf.schema_arrow.equals(EVENTS_SCHEMA, check_metadata=False):
-        raise ValueError(
-            f"{path}: not a ridesim event log (schema differs from v{EVENTS_SCHEMA_VERSION})"
-        )
-    f = _Filler(pf.metadata.num_rows)
-    for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=list(_READ)):
-        f.add(batch)
-    return f.finish()
-
-
-def as_columns(events: pa.Table | Columns) -> Columns:
-    """Columns from either an event table or Columns already extracted."""
-    return events if isinstance(events, Columns) else columns(events)
-
-
-# ---------------------------------------------------------------------------------------------
-# Per-rider table
-
-
-def _positions(keys: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(position of each id in the sorted unique ``keys``, whether it is there at all)."""
-    if keys.size == 0:
-        return np.zeros(ids.size, dtype=np.int64), np.zeros(ids.size, dtype=bool)
-    pos = np.minimum(np.searchsorted(keys, ids), keys.size - 1)
-    return pos, keys[pos] == ids
-
-
-def _pick(n: int, pos: np.ndarray, values: np.ndarray, last: bool = False, fill=np.nan):  # noqa: ANN001
-    """Per-slot value of the first (or last) row landing on each slot; rows in log order."""
-    out = np.full(n, fill, dtype=np.result_type(values.dtype, np.asarray(fill).dtype))
-    if pos.size == 0:
-        return out
-    if last:
-        pos, values = pos[::-1], values[::-1]
-    _, first = np.unique(pos, return_index=True)  # stable: the first occurrence
-    out[pos[first]] = values[first]
-    return out
-
-
-class _RiderRows:
-    """Rows of one kind aligned to the rider table: positions and the selected row indices."""
-
-    def __init__(self, c: Columns, riders: np.ndarray, kind: int, extra: np.ndarray | None = None):
-        m = (c.kind == kind) & (c.rider >= 0)
-        if extra is not None:
-            m &= extra
-        rows = np.flatnonzero(m)
-        pos, ok = _positions(riders, c.rider[rows])
-        self.rows, self.pos, self.n = rows[ok], pos[ok], riders.size
-
-    def first(self, values: np.ndarray, fill=np.nan) -> np.ndarray:  # noqa: ANN001
-        return _pick(self.n, self.pos, values[self.rows], fill=fill)
-
-    def last(self, values: np.ndarray, fill=np.nan) -> np.ndarray:  # noqa: ANN001
-        return _pick(self.n, self.pos, values[self.rows], last=True, fill=fill)
-
-    def count(self) -> np.ndarray:
-        return np.bincount(self.pos, minlength=self.n).astype(np.int64)
-
-
-def rider_table(c: Columns) -> pd.DataFrame:
-    """One row per requested rider (index: rider id, ascending) with the times of each stage,
-    quoted and actual ETAs, offers and declines, fares and the outcome."""
-    req_rows = np.flatnonzero((c.kind == REQUEST) & (c.rider >= 0))
-    riders = np.unique(c.rider[req_rows])
-    req = _RiderRows(c, riders, REQUEST)
-    df = pd.DataFrame(index=pd.Index(riders, name="rider"))
-    df["request_t"] = req.first(c.t)
-    df["node"] = req.first(c.node, fill=-1)
-    df["quoted_fare"] = req.first(c.fare)
-    q = _RiderRows(c, riders, QUOTE)
-    df["quote_eta"] = q.first(c.value)
-    off = _RiderRows(c, riders, OFFER)
-    df["offers"] = off.count()
-    df["first_offer_t"] = off.first(c.t)
-    for reason in DECLINE_REASONS:
-        df[f"declines_{reason}"] = _RiderRows(c, riders, DECLINE, c.detail_is(reason)).count()
-    a = _RiderRows(c, riders, ASSIGN)
-    df["assign_t"] = a.first(c.t)
-    df["quoted_eta"] = a.last(c.value)
-    df["assign_driver"] = a.last(c.driver, fill=-1)
-    p = _RiderRows(c, riders, PICKUP)
-    df["pickup_t"] = p.first(c.t)
-    df["actual_eta"] = p.first(c.value)
-    d = _RiderRows(c, riders, DROPOFF)
-    df["dropoff_t"] = d.first(c.t)
-    df["trip_s"] = d.first(c.value)
-    df["fare"] = d.first(c.fare)
-    x = _RiderRows(c, riders, CANCEL)
-    df["cancel_t"] = x.first(c.t)
-    # Reason of the last cancel, for riders whose request did not complete.
-    code = x.last(c.detail.astype(np.int64), fill=-2)
-    names = c.names(np.where(code == -2, -1, code))
-    df["cancel_reason"] = np.where(code == -2, None, names)
-    completed = np.isfinite(df["dropoff_t"].to_numpy())
-    cancelled = ~completed & np.isfinite(df["cancel_t"].to_numpy())
-    df["outcome"] = np.where(completed, "completed", np.where(cancelled, "cancelled", "open"))
-    return df
-
-
-def quote_table(c: Columns) -> pd.DataFrame:
-    """One row per quoted rider (index: rider id): quote time, quoted ETA and price, and whether
-    the rider requested (detail ``request``)."""
-    rows = np.flatnonzero((c.kind == QUOTE) & (c.rider >= 0))
-    riders, first = np.unique(c.rider[rows], return_index=True)
-    rows = rows[first]
-    return pd.DataFrame(
-        {
-            "t": c.t[rows],
-            "eta": c.value[rows],
-            "price": c.fare[rows],
-            "node": c.node[rows],
-            "requested": c.detail[rows] == _code(c, "request"),
-        },
-        index=pd.Index(riders, name="rider"),
-    )
-
-
-def _code(c: Columns, name: str) -> int:
-    return c.detail_names.index(name) if name in c.detail_names else -99
-
-
-# ---------------------------------------------------------------------------------------------
-# Driver intervals
-
-
-@dataclass(frozen=True)
-class Intervals:
-    """Driver time intervals (driver id, start, end), clipped to [0, horizon]."""
-
-    driver: np.ndarray
-    start: np.ndarray
-    end: np.ndarray
-
-    @property
-    def duration(self) -> np.ndarray:
-        return self.end - self.start
-
-
-def _clip(driver: np.ndarray, start: np.ndarray, end: np.ndarray, horizon_s: float) -> Intervals:
-    s = np.clip(start, 0.0, horizon_s)
-    e = np.clip(end, 0.0, horizon_s)
-    keep = e > s
-    return Intervals(driver[keep], s[keep], e[keep])
-
-
-def _next_in_group(group: np.ndarray, t: np.ndarray, fill: float) -> np.ndarray:
-    """For rows already sorted by group (log order within a group): the next row's time in
-    the same group, ``fill`` for a group's last row."""
-    same_next = np.zeros(group.size, dtype=bool)
-    same_next[:-1] = group[1:] == group[:-1]
-    return np.where(same_next, np.append(t[1:], fill), fill)
-
-
-def next_driver_event_t(c: Columns, rows: np.ndarray) -> np.ndarray:
-    """For event rows (indices) that carry a driver: the time of that driver's next event of
-    any kind (+inf when there is none)."""
-    return c.driver_next_t[np.asarray(rows, dtype=np.int64)]
-
-
-def online_intervals(c: Columns, horizon_s: float) -> Intervals:
-    """Online intervals per driver; an online driver with no later offline stays to the horizon."""
-    m = ((c.kind == ONLINE) | (c.kind == OFFLINE)) & (c.driver >= 0)
-    d, t, k = c.driver[m], c.t[m], c.kind[m]
-    order = np.argsort(d, kind="stable")  # stable: keeps the log order within each driver
-    d, t, k = d[order], t[order], k[order]
-    t_next = _next_in_group(d, t, horizon_s)
-    # A repeated online (or offline) event just continues the state it is already in.
-    on = k == ONLINE
-    return _clip(d[on], t[on], t_next[on], horizon_s)
-
-
-def trip_intervals(c: Columns, horizon_s: float) -> tuple[Intervals, Intervals]:
-    """(to pickup, with rider) intervals per driver, from each rider's assign/pickup/dropoff/cancel
-    sequence: each stage ends at the rider's next such event, or at the horizon. After an
-    ``after_match`` cancel the driver keeps driving to the pickup node: until the driver's next
-    event, at most assign + the assign's pickup ETA (never before the cancel)."""
-    m = ((c.kind == ASSIGN) | (c.kind == PICKUP) | (c.kind == DROPOFF) | (c.kind == CANCEL)) & (
-        c.rider >= 0
-    )
-    rows = np.flatnonzero(m)
-    order = np.argsort(c.rider[rows], kind="stable")
-    rows = rows[order]
-    r, t, k, d = c.rider[rows], c.t[rows], c.kind[rows], c.driver[rows]
-    same_next = np.zeros(r.size, dtype=bool)
-    same_next[:-1] = r[1:] == r[:-1]
-    t_next = np.where(same_next, np.append(t[1:], horizon_s), horizon_s)
-    a = (k == ASSIGN) & (d >= 0)
-    # Assigns whose next rider event is an after_match cancel carrying the driver.
-    am = np.zeros(r.size, dtype=bool)
-    if "after_match" in c.detail_names:
-        nxt_row = np.append(rows[1:], 0)
-        am = (
-            a
-            & same_next
-            & (c.kind[nxt_row] == CANCEL)
-            & (c.detail[nxt_row] == c.detail_names.index("after_match"))
-            & (c.driver[nxt_row] == d)
-        )
-        if am.any():
-            cancel_rows = nxt_row[am]
-            bound = t[am] + np.nan_to_num(c.value[rows[am]], nan=0.0)
-            end = np.minimum(bound, next_driver_event_t(c, cancel_rows))
-            t_next = t_next.copy()
-            t_next[am] = np.maximum(t_next[am], end)
-    p = (k == PICKUP) & (d >= 0)
-    return _clip(d[a], t[a], t_next[a], horizon_s), _clip(d[p], t[p], t_next[p], horizon_s)
-
-
-def reposition_intervals(c: Columns, horizon_s: float) -> Intervals:
-    """Repositioning drives: from the event for ``value`` seconds, cut at the driver's next
-    event."""
-    rows = np.flatnonzero((c.kind == REPOSITION) & (c.driver >= 0))
-    start = c.t[rows]
-    end = np.minimum(start + np.nan_to_num(c.value[rows], nan=0.0), next_driver_event_t(c, rows))
-    return _clip(c.driver[rows], start, end, horizon_s)
-
-
-@dataclass(frozen=True)
-class DriverIntervals:
-    """Every driver interval kind of one log, computed once and shared by the KPIs."""
-
-    online: Intervals
-    to_pickup: Intervals
-    with_rider: Intervals
-    repositioning: Intervals
-
-
-def driver_intervals(c: Columns, horizon_s: float) -> DriverIntervals:
-    """Online, to pickup, with rider and repositioning intervals of every driver."""
-    tp, wr = trip_intervals(c, horizon_s)
-    return DriverIntervals(
-        online_intervals(c, horizon_s), tp, wr, reposition_intervals(c, horizon_s)
-    )
-
-
-def driver_table(
-    c: Columns,
-    horizon_s: float,
-    commission: float = DEFAULT_COMMISSION,
-    ivs: DriverIntervals | None = None,
-) -> pd.DataFrame:
-    """One row per driver seen online (index: driver id) with online / to pickup / with rider /
-    repositioning / idle seconds, completed trips, fares collected and income (fares x
-    (1 - commission))."""
-    ivs = ivs or driver_intervals(c, horizon_s)
-    on, tp, wr, rp = ivs.online, ivs.to_pickup, ivs.with_rider, ivs.repositioning
-    m_on = ((c.kind == ONLINE) | (c.kind == OFFLINE)) & (c.driver >= 0)
-    drivers = np.unique(c.driver[m_on])
-    n = drivers.size
-
-    def per_driver(ids: np.ndarray, w: np.ndarray) -> np.ndarray:
-        pos, ok = _positions(drivers, ids)
-        return np.bincount(pos[ok], weights=w[ok], minlength=n).astype(np.float64)
-
-    df = pd.DataFrame(index=pd.Index(drivers, name="driver"))
-    df["online_s"] = per_driver(on.driver, on.duration)
-    df["to_pickup_s"] = per_driver(tp.driver, tp.duration)
-    df["with_rider_s"] = per_driver(wr.driver, wr.duration)
-    df["repositioning_s"] = per_driver(rp.driver, rp.duration)
-    busy = df["to_pickup_s"] + df["with_rider_s"] + df["repositioning_s"]
-    df["idle_s"] = np.maximum(df["online_s"] - busy, 0.0)
-    md = (c.kind == DROPOFF) & (c.driver >= 0)
-    df["trips"] = per_driver(c.driver[md], np.ones(int(md.sum())))
-    df["fares"] = per_driver(c.driver[md], np.nan_to_num(c.fare[md]))
-    df["income"] = df["fares"] * (1.0 - commission)
-    return df
-
 
 # ---------------------------------------------------------------------------------------------
 # The KPIs
@@ -601,8 +100,6 @@ def metrics_and_riders(
     c: Columns, horizon_s: float, commission: float = DEFAULT_COMMISSION
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """:func:`compute_metrics` on columns, also returning the rider table it built."""
-    from reports import market  # local: market builds on this module's tables
-
     horizon_s = float(horizon_s)
     riders = rider_table(c)
     ivs = driver_intervals(c, horizon_s)
@@ -646,14 +143,6 @@ def fault_kpis(c: Columns, horizon_s: float) -> dict[str, Any]:
         "driver_crashes": int(detail_rows(OFFLINE, "crash").size),
         "driver_reconnects": int(detail_rows(ONLINE, "reconnect").size),
     }
-
-
-def reason_counts(reasons: pd.Series, known: tuple[str, ...]) -> dict[str, int]:
-    """Counts per reason: every ``known`` reason (0 when absent) plus any other, sorted."""
-    vc = reasons.value_counts()
-    out = {k: int(vc.get(k, 0)) for k in known}
-    out.update({str(k): int(vc[k]) for k in vc.index if k not in out})
-    return {k: out[k] for k in sorted(out)}
 
 
 def rider_kpis(riders: pd.DataFrame, horizon_s: float) -> dict[str, Any]:
@@ -746,45 +235,14 @@ def driver_kpis(drivers: pd.DataFrame) -> dict[str, Any]:
 # Run directory I/O
 
 
-def horizon_of(manifest: dict[str, Any]) -> float:
-    """The scenario duration in seconds from a run manifest: ``time.duration_s``, else
-    ``time.duration_h`` (scenario files may give either). KeyError/ValueError when neither."""
-    time = manifest["scenario"]["time"]
-    if time.get("duration_s") is not None:
-        return float(time["duration_s"])
-    if time.get("duration_h") is not None:
-        return float(time["duration_h"]) * 3600.0
-    raise KeyError("duration_s")
-
-
-def pricing_of(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The scenario's ``pricing`` table (empty when absent)."""
-    p = (manifest.get("scenario") or {}).get("pricing")
-    return p if isinstance(p, dict) else {}
-
-
-def commission_of(manifest: dict[str, Any]) -> float:
-    """The platform's share of each fare (scenario ``pricing.commission``, default 0.25)."""
-    v = pricing_of(manifest).get("commission")
-    return float(v) if isinstance(v, int | float) and 0 <= v <= 1 else DEFAULT_COMMISSION
-
-
-def dump_json(obj: Any, path: Path) -> None:
-    """Write JSON with sorted keys, indent 2 and a trailing newline (byte-stable)."""
-    text = json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
-    Path(path).write_text(text + "\n", encoding="utf-8")
-
-
 def write_metrics(run_dir: Path) -> dict[str, Any]:
     """Compute the KPIs of a run directory and write ``metrics.json``; returns the metrics.
 
     Reads ``events.parquet`` and ``manifest.json``; adds the per-zone section when
-    ``nodes.parquet`` is present, ``replay`` when ``trips.parquet`` is, ``surge`` when
-    ``surge.parquet`` is, and the SLO table (scenario ``slo`` or the defaults).
+    ``nodes.parquet`` carries the run's zoning (its ``cell`` column), ``replay`` when
+    ``trips.parquet`` is present, ``surge`` when ``surge.parquet`` is, and the SLO table
+    (scenario ``slo`` or the defaults).
     """
-    from reports import replay, slo, surge, zones
-    from reports.run import load_columns, load_manifest, load_nodes
-
     run_dir = Path(run_dir)
     manifest = load_manifest(run_dir)
     c = load_columns(run_dir)
@@ -792,13 +250,15 @@ def write_metrics(run_dir: Path) -> dict[str, Any]:
     metrics, riders = metrics_and_riders(c, horizon_s, commission_of(manifest))
     metrics["money"]["currency"] = pricing_of(manifest).get("currency")
     nodes = load_nodes(run_dir, required=False)
-    if nodes is not None:
-        metrics["zones"] = rnd_tree(zones.zone_kpis(riders, nodes))
+    zoning = zones.read_zoning(nodes)
+    if zoning is not None:
+        metrics["zones"] = rnd_tree(zones.zone_kpis(riders, zoning))
     rep = replay.replay_kpis(run_dir, riders)
     if rep is not None:
         metrics["replay"] = rnd_tree(rep)
-    sg = surge.surge_kpis(run_dir, manifest, c, riders, nodes, horizon_s)
-    if sg is not None:
+    table = load_surge(run_dir)
+    if table is not None:
+        sg = surge.surge_kpis(table, run_dir / "surge.parquet", c, riders, zoning, horizon_s)
         metrics["surge"] = rnd_tree(sg)
     del c, riders
     metrics["slo"] = rnd_tree(slo.evaluate(metrics, manifest["scenario"].get("slo")))
@@ -806,8 +266,12 @@ def write_metrics(run_dir: Path) -> dict[str, Any]:
     return metrics
 
 
+def ensure_metrics(run_dir: Path) -> None:
+    """Write ``metrics.json`` into a run directory that lacks it (an older or copied run)."""
+    if not (Path(run_dir) / "metrics.json").is_file():
+        write_metrics(run_dir)
+
+
 def headline(metrics: dict[str, Any]) -> list[tuple[str, str]]:
     """The headline KPIs as (label, formatted value) pairs, for a terminal summary."""
-    from reports.html import headline as cards  # local: html imports this module's users
-
-    return [(label, value) for label, value, _ in cards(metrics)]
+    return [(card.title, card.value) for card in headline_cards(metrics)]

@@ -25,13 +25,27 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from reports.kpis import Columns, DriverIntervals, Intervals
+from reports.tables import (
+    ASSIGN,
+    CANCEL_REASONS,
+    DECLINE,
+    DECLINE_REASONS,
+    DROPOFF,
+    OFFER,
+    QUOTE,
+    Columns,
+    DriverIntervals,
+    Intervals,
+    describe,
+    driver_intervals,
+    quote_table,
+    reason_counts,
+)
 
 MIN_ONLINE_S = 600.0
 BIN_CHOICES_S = (60, 300, 900, 1800, 3600, 7200, 14400)
@@ -80,8 +94,6 @@ def _n_riders(c: Columns, kind: int) -> np.ndarray:
 
 def funnel(c: Columns, riders: pd.DataFrame) -> dict[str, Any]:
     """Stage counts and shares, conversion, and cancellations by reason and by stage."""
-    from reports.kpis import CANCEL_REASONS, OFFER, QUOTE, reason_counts
-
     n = len(riders)
     quoted = _n_riders(c, QUOTE)
     arrived = int(np.union1d(quoted, riders.index.to_numpy()).size)
@@ -91,6 +103,7 @@ def funnel(c: Columns, riders: pd.DataFrame) -> dict[str, Any]:
     picked = np.isfinite(riders["pickup_t"].to_numpy())
     completed = (riders["outcome"] == "completed").to_numpy()
     cancelled = (riders["outcome"] == "cancelled").to_numpy()
+    reasons = riders["cancel_reason"].fillna("unknown").to_numpy(dtype=object)
     stages = {
         "arrived": arrived,
         "requested": n,
@@ -109,19 +122,27 @@ def funnel(c: Columns, riders: pd.DataFrame) -> dict[str, Any]:
         "cancelled_by_reason": reason_counts(
             riders.loc[cancelled, "cancel_reason"], CANCEL_REASONS
         ),
-        "cancelled_by_stage": {
-            "before_match": int((cancelled & ~matched).sum()),
-            "before_pickup": int((cancelled & matched & ~picked).sum()),
-            "after_pickup": int((cancelled & picked).sum()),
+        "cancelled_by_stage": stage_counts(cancelled, matched, picked),
+        "cancelled_by_reason_and_stage": {
+            reason: stage_counts(cancelled & (reasons == reason), matched, picked)
+            for reason in reason_counts(riders.loc[cancelled, "cancel_reason"], CANCEL_REASONS)
         },
+    }
+
+
+def stage_counts(cancelled: np.ndarray, matched: np.ndarray, picked: np.ndarray) -> dict[str, int]:
+    """How many of the ``cancelled`` riders cancelled before a match, after it but before the
+    pickup, and after the pickup."""
+    return {
+        "before_match": int((cancelled & ~matched).sum()),
+        "before_pickup": int((cancelled & matched & ~picked).sum()),
+        "after_pickup": int((cancelled & picked).sum()),
     }
 
 
 def offers(c: Columns, riders: pd.DataFrame) -> dict[str, Any]:
     """Offers to drivers and how they ended. Without ``offer`` events every assign is an offer
     accepted at once (``logged`` is false and nothing was declined)."""
-    from reports.kpis import ASSIGN, DECLINE, DECLINE_REASONS, OFFER
-
     n_offer_rows = int((c.kind == OFFER).sum())
     logged = n_offer_rows > 0
     accepted = int((c.kind == ASSIGN).sum())
@@ -171,8 +192,6 @@ def timeseries(
     c: Columns, riders: pd.DataFrame, horizon_s: float, ivs: DriverIntervals | None = None
 ) -> dict[str, Any]:
     """Counts per bin and time-averaged driver states per bin over [0, horizon]."""
-    from reports.kpis import DECLINE, OFFER, QUOTE, driver_intervals
-
     ivs = ivs or driver_intervals(c, horizon_s)
     edges = bin_edges(horizon_s)
 
@@ -214,8 +233,6 @@ def money(
     c: Columns, riders: pd.DataFrame, drivers: pd.DataFrame, horizon_s: float, commission: float
 ) -> dict[str, Any]:
     """Rider spend, driver income, the platform's part, and paid fares against quoted prices."""
-    from reports.kpis import DROPOFF, describe, quote_table
-
     fares = c.fare[(c.kind == DROPOFF) & np.isfinite(c.fare)]
     spend = float(fares.sum())
     logged = fares.size > 0
@@ -253,8 +270,6 @@ def money(
 
 def income_basis(c: Columns) -> str:
     """``fare`` when the log has dropoff fares, else ``in_vehicle_s`` (the earnings proxy)."""
-    from reports.kpis import DROPOFF
-
     if np.isfinite(c.fare[c.kind == DROPOFF]).any():
         return "fare"
     return "in_vehicle_s"

@@ -18,7 +18,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.errors import InputError
-from reports.kpis import Columns, commission_of, horizon_of, read_columns
+from reports.tables import (
+    Columns,
+    commission_of,
+    driver_table,
+    horizon_of,
+    read_columns,
+    rider_table,
+)
+from reports.zones import Zoning, read_zoning
 
 REQUIRED = ("manifest.json", "events.parquet")
 
@@ -123,12 +131,8 @@ class RunData:
 
     @cached_property
     def batches(self) -> np.ndarray:
-        """Matcher batches as an (n, 5) array: batch id, shard id, requests, drivers, wall ms.
-
-        From ``perf.json`` ``batches`` when present, else from ``matcher_calls.parquet``."""
-        rows = (self.perf or {}).get("batches")
-        if rows:
-            return np.asarray(rows, dtype=np.float64).reshape(-1, 5)
+        """Matcher batches as an (n, 5) array: batch id, shard id, requests, drivers, wall ms
+        (from ``matcher_calls.parquet``; empty without it)."""
         path = self.run_dir / "matcher_calls.parquet"
         if path.is_file():
             t = pq.read_table(path)
@@ -154,17 +158,18 @@ class RunData:
 
     @cached_property
     def riders(self) -> pd.DataFrame:
-        """One row per request with the time of each stage (:func:`reports.kpis.rider_table`)."""
-        from reports.kpis import rider_table
-
+        """One row per request with the time of each stage (:func:`reports.tables.rider_table`)."""
         return rider_table(self.columns)
 
     @cached_property
     def drivers(self) -> pd.DataFrame:
-        """One row per driver with the time split (see :func:`reports.kpis.driver_table`)."""
-        from reports.kpis import driver_table
-
+        """One row per driver with the time split (see :func:`reports.tables.driver_table`)."""
         return driver_table(self.columns, self.horizon_s, commission_of(self.manifest))
+
+    @cached_property
+    def zoning(self) -> Zoning | None:
+        """The run's zoning (each node's cell, from ``nodes.parquet``), or None without it."""
+        return read_zoning(self.nodes)
 
     @cached_property
     def surge(self) -> pa.Table | None:
@@ -187,20 +192,13 @@ def check_run_dir(run_dir: Path) -> None:
 
 
 def load_run(run_dir: Path) -> RunData:
-    """Load a run directory; computes (and writes) ``metrics.json`` if it is missing."""
-    from reports.kpis import write_metrics
-
+    """Load a complete run directory (``metrics.json`` included: see
+    :func:`reports.kpis.ensure_metrics` for a run that lacks it)."""
     run_dir = Path(run_dir)
     check_run_dir(run_dir)
     manifest = load_manifest(run_dir)
-    metrics_path = run_dir / "metrics.json"
-    metrics = (
-        load_json(metrics_path, "the run metrics")
-        if metrics_path.is_file()
-        else write_metrics(run_dir)
-    )
+    metrics = load_json(run_dir / "metrics.json", "the run metrics")
     perf_path = run_dir / "perf.json"
-    _need(run_dir / "events.parquet", "the event log")
     return RunData(
         run_dir=run_dir,
         manifest=manifest,

@@ -11,9 +11,8 @@ and the supply/demand the policy saw (``open_requests``, ``quotes``, ``unconvert
 * over *requests* (and quotes): each request is joined to the interval of its pickup cell in
   force when it was made (the row of that cell with the latest ``t`` <= request time, no older
   than one interval). Requests whose cell had no row then paid no surge (counted as 1,
-  ``unpriced``). A request's cell comes from its pickup node: the ``cell`` column of
-  ``nodes.parquet`` when present, else the H3 cell of the node's lon/lat at the resolution in
-  ``scenario.surge.h3_resolution`` (default 8). Without either, the request view is null;
+  ``unpriced``). A request's cell is its pickup node's in the run's zoning (the ``cell``
+  column of ``nodes.parquet``, :mod:`reports.zones`); without it the request view is null;
 * the supply/demand the policy saw in surging vs calm cell-intervals.
 
 The fare-weighted multiplier is not computable from the log (fares do not carry it), so the
@@ -25,14 +24,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import h3
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from core.errors import InputError
-from reports.kpis import QUOTE, Columns, describe
 from reports.market import bin_edges
+from reports.tables import QUOTE, Columns, describe
+from reports.zones import Zoning
 
 REQUIRED = ("t", "cell", "multiplier")
 SUPPLY_DEMAND = (
@@ -43,16 +42,8 @@ SUPPLY_DEMAND = (
     "en_route_drivers",
     "recent_pickup_eta_s",
 )
-DEFAULT_H3_RESOLUTION = 8
 SURGING = 1.0 + 1e-9
 TOP_CELLS = 5
-
-
-def h3_resolution(manifest: dict[str, Any]) -> int:
-    """``scenario.surge.h3_resolution``, default 8."""
-    s = (manifest.get("scenario") or {}).get("surge")
-    r = s.get("h3_resolution") if isinstance(s, dict) else None
-    return int(r) if isinstance(r, int) and 0 <= r <= 15 else DEFAULT_H3_RESOLUTION
 
 
 def surge_frame(table: pa.Table, where: str = "surge.parquet") -> pd.DataFrame:
@@ -71,28 +62,6 @@ def interval_s(df: pd.DataFrame) -> float | None:
     """The pricing interval: the median gap between distinct interval starts."""
     ts = np.unique(df["t"].to_numpy())
     return float(np.median(np.diff(ts))) if ts.size >= 2 else None
-
-
-def node_cells(nodes: pa.Table | None, node_ids: np.ndarray, resolution: int):  # noqa: ANN201
-    """(scheme, cell per node id as an object array with "" for unknown) or (None, None)."""
-    if nodes is None or nodes.num_rows == 0:
-        return None, None
-    df = nodes.to_pandas().drop_duplicates("node").set_index("node")
-    sub = df.reindex(node_ids)
-    if "cell" in df.columns:
-        cells = sub["cell"].astype(object).where(sub["cell"].notna(), "").to_numpy(dtype=object)
-        return "column", np.array([str(x) for x in cells], dtype=object)
-    if "lon" in df.columns and "lat" in df.columns and df[["lon", "lat"]].notna().all().all():
-        lat, lon = sub["lat"].to_numpy(), sub["lon"].to_numpy()
-        cells = np.array(
-            [
-                h3.latlng_to_cell(a, o, resolution) if np.isfinite(a) and np.isfinite(o) else ""
-                for a, o in zip(lat, lon, strict=True)
-            ],
-            dtype=object,
-        )
-        return "h3", cells
-    return None, None
 
 
 def join_multipliers(
@@ -145,21 +114,15 @@ def prices_in_force(
 
 
 def surge_kpis(
-    run_dir: Path,
-    manifest: dict[str, Any],
+    table: pa.Table,
+    where: Path | str,
     c: Columns,
     riders: pd.DataFrame,
-    nodes: pa.Table | None,
+    zoning: Zoning | None,
     horizon_s: float,
-) -> dict[str, Any] | None:
-    """The ``surge`` section of a run directory, or None without ``surge.parquet``."""
-    from reports.run import load_surge
-
-    table = load_surge(run_dir)
-    if table is None:
-        return None
-    df = surge_frame(table, str(Path(run_dir) / "surge.parquet"))
-    return surge_summary(df, c, riders, nodes, h3_resolution(manifest), horizon_s)
+) -> dict[str, Any]:
+    """The ``surge`` section from ``surge.parquet``'s table (``where`` names it in errors)."""
+    return surge_summary(surge_frame(table, str(where)), c, riders, zoning, horizon_s)
 
 
 def _means(df: pd.DataFrame) -> dict[str, Any]:
@@ -176,8 +139,7 @@ def surge_summary(
     df: pd.DataFrame,
     c: Columns,
     riders: pd.DataFrame,
-    nodes: pa.Table | None,
-    resolution: int,
+    zoning: Zoning | None,
     horizon_s: float,
 ) -> dict[str, Any]:
     """Everything in the ``surge`` section from the sorted surge frame."""
@@ -235,12 +197,10 @@ def surge_summary(
     req_nodes = riders["node"].to_numpy().astype(np.int64)
     q_rows = np.flatnonzero((c.kind == QUOTE) & (c.rider >= 0))
     q_nodes = c.node[q_rows]
-    uniq, inv = np.unique(np.concatenate([req_nodes, q_nodes]), return_inverse=True)
-    scheme, cells_u = node_cells(nodes, uniq, resolution)
-    if scheme is None:
+    if zoning is None:
         return out
-    out["cell_source"] = scheme if scheme == "column" else f"h3 resolution {resolution}"
-    ev_cells = cells_u[inv] if uniq.size else np.zeros(0, dtype=object)
+    out["cell_source"] = "column"
+    ev_cells = zoning.cells_of(np.concatenate([req_nodes, q_nodes]))
     r_cells, q_cells = ev_cells[: req_nodes.size], ev_cells[req_nodes.size :]
     r_mult, r_priced = join_multipliers(df, riders["request_t"].to_numpy(), r_cells, interval)
     has_cell = r_cells != ""

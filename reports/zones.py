@@ -1,81 +1,80 @@
 """Rider service by zone: match rate and mean pickup wait per cell of the pickup location.
 
-Cells are H3 cells (resolution 8 by default, about 0.7 km²) when the city's nodes carry
-lon/lat, and squares of ``cell_m`` metres over the planar coordinates for synthetic cities
-(ids ``g<ix>_<iy>`` with ``ix = floor((x_m - min x_m) / cell_m)``, the grid anchored at the
-smallest node coordinate, recorded as ``origin_x_m`` / ``origin_y_m``). Only zones with at least
-``min_requests`` requests rank for the worst-served zone and the spread between zones, so one
-unlucky request in an empty corner does not dominate.
+The zones are the run's own zoning, computed once by the run from its scenario (H3 cells on
+real cities, squares on synthetic spaces: :mod:`cities.zones`) and written to
+``nodes.parquet``: a ``cell`` column (each node's cell id) and the schema metadata key
+``ridesim.zones`` (scheme, H3 resolution or square side, and the squares' origin). Reports
+read it and never compute zones of their own, so the zones here are the cells surge priced.
+
+Only zones with at least ``min_requests`` requests rank for the worst-served zone and the
+spread between zones, so one unlucky request in an empty corner does not dominate.
 """
 
 from __future__ import annotations
 
+import json
+import math
+from dataclasses import dataclass
 from typing import Any
 
-import h3
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from reports.kpis import Columns, as_columns, rider_table
+from reports.tables import Columns, as_columns, rider_table
 
-H3_RESOLUTION = 8
-GRID_CELL_M = 1000.0
 MIN_REQUESTS = 10
+ZONES_METADATA_KEY = b"ridesim.zones"
+"""Schema metadata key of ``nodes.parquet`` holding the zoning's parameters (JSON)."""
 
 
-def grid_origin(all_v: np.ndarray) -> float:
-    """Where the square grid starts on one axis: the smallest node coordinate."""
-    finite = all_v[np.isfinite(all_v)]
-    return float(finite.min()) if finite.size else 0.0
+@dataclass(frozen=True, eq=False)
+class Zoning:
+    """The run's zoning as written to ``nodes.parquet``: ``cell[i]`` is node ``i``'s cell id
+    ("" for a node added after the zoning was computed), ``x_m``/``y_m`` its position, and
+    ``params`` the scheme and its parameters (``scheme``, ``resolution`` or ``cell_m``,
+    ``origin_x_m``, ``origin_y_m``)."""
+
+    cell: np.ndarray
+    x_m: np.ndarray
+    y_m: np.ndarray
+    params: dict[str, Any]
+
+    @property
+    def scheme(self) -> str:
+        return str(self.params.get("scheme", "unknown"))
+
+    def cells_of(self, nodes: np.ndarray) -> np.ndarray:
+        """Cell ids of node ids (object array; "" for an unknown node)."""
+        nodes = np.asarray(nodes, dtype=np.int64)
+        ok = (nodes >= 0) & (nodes < self.cell.size)
+        out = np.full(nodes.shape, "", dtype=object)
+        out[ok] = self.cell[nodes[ok]]
+        return out
 
 
-def _grid_index(v: np.ndarray, all_v: np.ndarray, cell_m: float) -> np.ndarray:
-    """Cell index along one axis, counted from the smallest node coordinate; nodes exactly on
-    the far edge fold into the last cell, so a 4 km city gets four 1 km cells, not a sliver."""
-    lo = grid_origin(all_v)
-    finite = all_v[np.isfinite(all_v)]
-    n = max(1, int(np.ceil((finite.max() - lo) / cell_m))) if finite.size else 1
-    return np.minimum(np.floor((v - lo) / cell_m), n - 1)
+def zoning_metadata(params: dict[str, Any]) -> dict[bytes, bytes]:
+    """The ``nodes.parquet`` schema metadata that records a zoning's parameters."""
+    return {ZONES_METADATA_KEY: json.dumps(params, sort_keys=True).encode()}
 
 
-def node_cells(
-    nodes: pa.Table,
-    node_ids: np.ndarray,
-    resolution: int = H3_RESOLUTION,
-    cell_m: float = GRID_CELL_M,
-) -> tuple[str, np.ndarray]:
-    """(scheme, cell id per node in ``node_ids``); scheme is ``h3`` or ``grid``."""
-    df = nodes.to_pandas().set_index("node")
-    sub = df.reindex(node_ids)
-    geo = (
-        "lon" in df.columns
-        and "lat" in df.columns
-        and len(df) > 0
-        and df["lon"].notna().all()
-        and df["lat"].notna().all()
-    )
-    if geo:
-        # One h3 call per distinct node (not per event): the API is scalar.
-        lat, lon = sub["lat"].to_numpy(), sub["lon"].to_numpy()
-        cells = np.array(
-            [
-                h3.latlng_to_cell(a, o, resolution) if np.isfinite(a) else ""
-                for a, o in zip(lat, lon, strict=True)
-            ],
-            dtype=object,
-        )
-        return "h3", cells
-    ix = _grid_index(sub["x_m"].to_numpy(), df["x_m"].to_numpy(), cell_m)
-    iy = _grid_index(sub["y_m"].to_numpy(), df["y_m"].to_numpy(), cell_m)
-    ok = np.isfinite(ix) & np.isfinite(iy)
-    cells = np.full(len(sub), "", dtype=object)
-    cells[ok] = (
-        pd.Series(ix[ok].astype(np.int64)).astype(str).radd("g")
-        + "_"
-        + pd.Series(iy[ok].astype(np.int64)).astype(str)
-    ).to_numpy()
-    return "grid", cells
+def read_zoning(nodes: pa.Table | None) -> Zoning | None:
+    """The zoning of a run's ``nodes.parquet`` table, or None when it carries none (no
+    ``cell`` column: a run written before every run had its zoning)."""
+    if nodes is None or "cell" not in nodes.column_names:
+        return None
+    meta = nodes.schema.metadata or {}
+    params = json.loads(meta[ZONES_METADATA_KEY]) if ZONES_METADATA_KEY in meta else {}
+    node = nodes["node"].to_numpy().astype(np.int64)
+    n = int(node.max()) + 1 if node.size else 0
+    cell = np.full(n, "", dtype=object)
+    raw = nodes["cell"].to_numpy(zero_copy_only=False)
+    cell[node] = np.where(pd.isna(raw), "", raw)
+    x = np.full(n, np.nan)
+    y = np.full(n, np.nan)
+    x[node] = nodes["x_m"].to_numpy()
+    y[node] = nodes["y_m"].to_numpy()
+    return Zoning(cell=cell, x_m=x, y_m=y, params=params)
 
 
 def riders_of(events: pa.Table | Columns | pd.DataFrame) -> pd.DataFrame:
@@ -83,28 +82,22 @@ def riders_of(events: pa.Table | Columns | pd.DataFrame) -> pd.DataFrame:
     return events if isinstance(events, pd.DataFrame) else rider_table(as_columns(events))
 
 
-def zone_table(
-    events: pa.Table | Columns | pd.DataFrame,
-    nodes: pa.Table,
-    resolution: int = H3_RESOLUTION,
-    cell_m: float = GRID_CELL_M,
-) -> tuple[str, pd.DataFrame]:
-    """(scheme, one row per zone with requests): requests, matched, completed, match_rate,
-    mean_wait_s and the zone's centre x_m / y_m (mean of its request nodes). ``events`` may
-    be the event table, its columns or the rider table."""
+def zone_table(events: pa.Table | Columns | pd.DataFrame, zoning: Zoning) -> pd.DataFrame:
+    """One row per zone with requests (index: cell id, sorted): requests, matched, completed,
+    match_rate, mean_wait_s and the zone's centre x_m / y_m (mean of its request nodes).
+    ``events`` may be the event table, its columns or the rider table."""
     riders = riders_of(events)
-    req_nodes = riders["node"].to_numpy()
-    uniq, inv = np.unique(req_nodes.astype(np.int64), return_inverse=True)
-    scheme, cells_u = node_cells(nodes, uniq, resolution, cell_m)
-    xy = nodes.to_pandas().set_index("node").reindex(uniq)[["x_m", "y_m"]].to_numpy()
+    req_nodes = riders["node"].to_numpy().astype(np.int64)
+    ok = (req_nodes >= 0) & (req_nodes < zoning.cell.size)
+    safe = np.where(ok, req_nodes, 0)
     df = pd.DataFrame(
         {
-            "cell": cells_u[inv] if uniq.size else np.array([], dtype=object),
+            "cell": zoning.cells_of(req_nodes),
             "matched": np.isfinite(riders["assign_t"].to_numpy()),
             "completed": (riders["outcome"] == "completed").to_numpy(),
             "wait": riders["pickup_t"].to_numpy() - riders["request_t"].to_numpy(),
-            "x_m": xy[inv, 0] if uniq.size else np.array([]),
-            "y_m": xy[inv, 1] if uniq.size else np.array([]),
+            "x_m": np.where(ok, zoning.x_m[safe], np.nan),
+            "y_m": np.where(ok, zoning.y_m[safe], np.nan),
         }
     )
     df = df[df["cell"] != ""]
@@ -120,18 +113,26 @@ def zone_table(
         }
     )
     out["match_rate"] = out["matched"] / out["requests"]
-    return scheme, out
+    return out
+
+
+def _zone_row(w: pd.Series) -> dict[str, Any]:
+    return {
+        "cell": w["cell"],
+        "match_rate": w["match_rate"],
+        "mean_wait_s": w["mean_wait_s"],
+        "requests": int(w["requests"]),
+        "x_m": w["x_m"],
+        "y_m": w["y_m"],
+    }
 
 
 def zone_kpis(
-    events: pa.Table | Columns | pd.DataFrame,
-    nodes: pa.Table,
-    resolution: int = H3_RESOLUTION,
-    cell_m: float = GRID_CELL_M,
-    min_requests: int = MIN_REQUESTS,
+    events: pa.Table | Columns | pd.DataFrame, zoning: Zoning, min_requests: int = MIN_REQUESTS
 ) -> dict[str, Any]:
-    """The ``zones`` section of metrics.json: per-zone service, worst zone, spread."""
-    scheme, z = zone_table(events, nodes, resolution, cell_m)
+    """The ``zones`` section of metrics.json: per-zone service, worst zone, spread, and the
+    city centre (mean position of the nodes) that zone names are given relative to."""
+    z = zone_table(events, zoning)
     ranked = z[z["requests"] >= min_requests]
     worst_match = worst_wait = None
     spread: dict[str, Any] = {"match_rate": None, "mean_wait_s": None}
@@ -141,35 +142,18 @@ def zone_kpis(
         w = r.sort_values(
             ["match_rate", "mean_wait_s", "cell"], ascending=[True, False, True], na_position="last"
         ).iloc[0]
-        worst_match = {
-            "cell": w["cell"],
-            "match_rate": w["match_rate"],
-            "mean_wait_s": w["mean_wait_s"],
-            "requests": int(w["requests"]),
-        }
+        worst_match = _zone_row(w)
         waits = r.dropna(subset=["mean_wait_s"])
         if len(waits):
             w = waits.sort_values(["mean_wait_s", "cell"], ascending=[False, True]).iloc[0]
-            worst_wait = {
-                "cell": w["cell"],
-                "match_rate": w["match_rate"],
-                "mean_wait_s": w["mean_wait_s"],
-                "requests": int(w["requests"]),
-            }
+            worst_wait = _zone_row(w)
             spread["mean_wait_s"] = float(waits["mean_wait_s"].max() - waits["mean_wait_s"].min())
         spread["match_rate"] = float(r["match_rate"].max() - r["match_rate"].min())
-    params: dict[str, Any] = (
-        {"resolution": resolution}
-        if scheme == "h3"
-        else {
-            "cell_m": cell_m,
-            "origin_x_m": grid_origin(nodes["x_m"].to_numpy()),
-            "origin_y_m": grid_origin(nodes["y_m"].to_numpy()),
-        }
-    )
     return {
-        "scheme": scheme,
-        **params,
+        **zoning.params,
+        "scheme": zoning.scheme,
+        "centre_x_m": float(np.nanmean(zoning.x_m)) if zoning.x_m.size else None,
+        "centre_y_m": float(np.nanmean(zoning.y_m)) if zoning.y_m.size else None,
         "min_requests": min_requests,
         "count": int(len(z)),
         "ranked": int(len(ranked)),
@@ -189,3 +173,20 @@ def zone_kpis(
             for cell, row in zip(z.index, z.itertuples(index=False), strict=True)
         },
     }
+
+
+COMPASS = ("E", "NE", "N", "NW", "W", "SW", "S", "SE")
+
+
+def zone_name(x_m: float | None, y_m: float | None, zones: dict[str, Any]) -> str:
+    """A zone named for people: where it lies from the city centre ("2.4 km NE of the centre",
+    "the centre" within 300 m), from the zone's centre and the ``zones`` section."""
+    cx, cy = zones.get("centre_x_m"), zones.get("centre_y_m")
+    if x_m is None or y_m is None or cx is None or cy is None:
+        return "an unnamed zone"
+    dx, dy = float(x_m) - float(cx), float(y_m) - float(cy)
+    dist = math.hypot(dx, dy)
+    if dist < 300.0:
+        return "the city centre"
+    sector = int(round(math.degrees(math.atan2(dy, dx)) / 45.0)) % 8
+    return f"{dist / 1000.0:.1f} km {COMPASS[sector]} of the centre"

@@ -1,16 +1,20 @@
-"""Shared look of report figures: sizes, colours, clock-time axes, PNG encoding."""
+"""Shared look of report figures: sizes, colours, clock-time axes, composing panels, PNG.
+
+Every figure function draws on an ``ax`` it is given, so the report and the notebooks compose
+them as they like. Nothing here picks a matplotlib backend: the report renders its figures to
+PNG through an explicit Agg canvas, and a notebook keeps its inline plots.
+"""
 
 from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Callable, Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")  # reports never open a window; also fixes the backend for pyplot users
-
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter, MultipleLocator  # noqa: E402
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 BLUE = "#2563eb"
 GREEN = "#16a34a"
@@ -20,16 +24,44 @@ GREY = "#9ca3af"
 PURPLE = "#7c3aed"
 STATE_COLOURS = {"idle": GREY, "repositioning": PURPLE, "to pickup": ORANGE, "with rider": GREEN}
 
-DPI = 110
+DPI = 96
+DAY = 86400
+
+Panel = Callable[[Axes], None]
 
 
 def new_figure(width: float = 9.0, height: float = 3.6) -> Figure:
     """A blank figure with the report's defaults."""
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def compose(
+    panels: Sequence[Panel],
+    width: float,
+    height: float,
+    *,
+    rows: int = 1,
+    sharex: bool = False,
+    width_ratios: Sequence[float] | None = None,
+    height_ratios: Sequence[float] | None = None,
+) -> Figure:
+    """A figure with one axes per panel (``rows`` rows), each panel drawn on its own axes."""
+    fig = new_figure(width, height)
+    cols = -(-len(panels) // rows)
+    axes = fig.subplots(
+        rows,
+        cols,
+        squeeze=False,
+        sharex=sharex,
+        width_ratios=width_ratios,
+        height_ratios=height_ratios,
+    ).ravel()
+    for ax, draw in zip(axes, panels, strict=False):
+        draw(ax)
     return fig
 
 
-def style_axes(ax) -> None:
+def style_axes(ax: Axes) -> None:
     """Light grid, no top/right spines."""
     ax.grid(True, color="#e5e7eb", linewidth=0.8)
     ax.set_axisbelow(True)
@@ -37,37 +69,54 @@ def style_axes(ax) -> None:
         ax.spines[side].set_visible(False)
 
 
-def clock_formatter(start: str) -> FuncFormatter:
-    """Tick labels as local clock time (HH:MM) for seconds since a "HH:MM" start."""
+def clock_formatter(start: str, horizon_s: float = 0.0) -> FuncFormatter:
+    """Tick labels as local clock time (HH:MM) for seconds since a "HH:MM" start; runs longer
+    than a day label their ticks "day N HH:MM" (or "day N" at midnight)."""
     try:
         h, m = (int(p) for p in start.split(":")[:2])
         offset = h * 3600 + m * 60
     except ValueError:
         offset = 0
+    multi_day = horizon_s > DAY
 
     def fmt(x: float, _pos: int | None = None) -> str:
-        s = int(round(offset + x)) % 86400
-        return f"{s // 3600:02d}:{s % 3600 // 60:02d}"
+        t = int(round(offset + x))
+        s = t % DAY
+        clock = f"{s // 3600:02d}:{s % 3600 // 60:02d}"
+        if not multi_day:
+            return clock
+        day = t // DAY + 1
+        return f"day {day}" if s == 0 else f"day {day}\n{clock}"
 
     return FuncFormatter(fmt)
 
 
-def clock_axis(ax, start: str, horizon_s: float) -> None:
-    """Clock-time tick labels at a round step (5 min ... 3 h) giving at most ~10 ticks."""
-    step = next((s for s in (300, 600, 900, 1800, 3600, 7200, 10800) if horizon_s / s <= 10), 21600)
+STEPS_S = (300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, DAY, 2 * DAY, 7 * DAY)
+
+
+def clock_axis(ax: Axes, start: str, horizon_s: float) -> None:
+    """Clock-time tick labels at a round step (5 min ... a week) giving at most ~8 ticks."""
+    step = next((s for s in STEPS_S if horizon_s / s <= 8), STEPS_S[-1])
     ax.xaxis.set_major_locator(MultipleLocator(step))
-    ax.xaxis.set_major_formatter(clock_formatter(start))
+    ax.xaxis.set_major_formatter(clock_formatter(start, horizon_s))
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """The figure as PNG bytes, drawn on an Agg canvas (no backend switch)."""
+    buf = io.BytesIO()
+    canvas = FigureCanvasAgg(fig)
+    # metadata={"Software": None} keeps the bytes free of the matplotlib version string; a
+    # low zlib level: the report's plots are flat colours, and encoding dominated render time.
+    canvas.print_png(buf, metadata={"Software": None}, pil_kwargs={"compress_level": 1})
+    return buf.getvalue()
 
 
 def png_base64(fig: Figure) -> str:
     """The figure as a base64 PNG (for embedding in a data: URI)."""
-    buf = io.BytesIO()
-    # metadata={"Software": None} keeps the bytes free of the matplotlib version string.
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return base64.b64encode(png_bytes(fig)).decode("ascii")
 
 
-def empty_note(ax, text: str) -> None:
+def empty_note(ax: Axes, text: str) -> None:
     """Write a centred note on an axes that has no data."""
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#6b7280")
     ax.set_xticks([])

@@ -1,11 +1,14 @@
-"""Distributions of rider waits and of pickup-ETA error."""
+"""Distributions of rider waits and of pickup-time error, one histogram per axes, and the
+pickup-wait curves of several runs (for comparisons)."""
 
 from __future__ import annotations
 
-import numpy as np
-from matplotlib.figure import Figure
+from collections.abc import Sequence
 
-from reports.figures._style import BLUE, ORANGE, PURPLE, empty_note, new_figure, style_axes
+import numpy as np
+from matplotlib.axes import Axes
+
+from reports.figures._style import BLUE, ORANGE, PURPLE, empty_note, style_axes
 from reports.run import RunData
 
 
@@ -13,48 +16,81 @@ def _finite(x: np.ndarray) -> np.ndarray:
     return x[np.isfinite(x)]
 
 
-def _hist(ax, x: np.ndarray, colour: str, title: str, xlabel: str, unit: float = 1.0) -> None:
+def _fmt(v: float, unit_name: str) -> str:
+    return f"{v:.0f} {unit_name}" if abs(v) >= 10 else f"{v:.1f} {unit_name}"
+
+
+def histogram(
+    ax: Axes,
+    x: np.ndarray,
+    colour: str,
+    title: str,
+    xlabel: str,
+    unit: float = 1.0,
+    unit_name: str = "s",
+    signed: bool = False,
+) -> None:
+    """A histogram of ``x / unit`` over its bulk (0.5th to 99.5th percentile, so a few
+    outliers do not squash the data into two bars), with p50 and p95 named in the legend."""
     style_axes(ax)
     ax.set_title(title, loc="left")
     ax.set_xlabel(xlabel)
     if x.size == 0:
         empty_note(ax, "no data in this run")
         return
-    ax.hist(x / unit, bins=40, color=colour, alpha=0.85)
+    v = x / unit
+    lo, hi = np.percentile(v, [0.5, 99.5]) if signed else (0.0, np.percentile(v, 99.5))
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    ax.hist(np.clip(v, lo, hi), bins=40, range=(lo, hi), color=colour, alpha=0.85)
+    values = np.abs(v) if signed else v
     for q, ls in ((50, "-"), (95, "--")):
-        v = np.percentile(x, q) / unit
-        ax.axvline(v, color="#111827", linestyle=ls, linewidth=1)
-        ax.annotate(
-            f"p{q}",
-            (v, 1),
-            xycoords=("data", "axes fraction"),
-            fontsize=8,
-            xytext=(2, -10),
-            textcoords="offset points",
-        )
+        p = float(np.percentile(values, q))
+        label = f"p{q}{' of the size' if signed else ''}: {_fmt(p, unit_name)}"
+        ax.axvline(p, color="#111827", linestyle=ls, linewidth=1, label=label)
+    ax.set_xlim(lo, hi)
+    ax.legend(frameon=False, fontsize=8, loc="upper right")
 
 
-def distributions_figure(run: RunData) -> Figure:
-    """Histograms of time to match, pickup wait and ETA error (actual - quoted), with p50/p95."""
+def draw_time_to_match(ax: Axes, run: RunData) -> None:
+    """Seconds from request to the driver's assignment."""
     r = run.riders
-    req = r["request_t"].to_numpy()
-    fig = new_figure(10.0, 3.4)
-    a, b, c = fig.subplots(1, 3)
-    _hist(a, _finite(r["assign_t"].to_numpy() - req), BLUE, "Time to match", "seconds")
-    _hist(b, _finite(r["pickup_t"].to_numpy() - req), ORANGE, "Pickup wait", "minutes", 60.0)
-    # Rounded to the millisecond: exact quotes otherwise show float noise (1e-13 s) as spread.
-    err = np.round(_finite(r["actual_eta"].to_numpy() - r["quoted_eta"].to_numpy()), 3)
-    _hist(c, err, PURPLE, "Pickup ETA error (late > 0)", "seconds")
+    x = _finite(r["assign_t"].to_numpy() - r["request_t"].to_numpy())
+    histogram(ax, x, BLUE, "Time to match", "seconds")
+    ax.set_ylabel("riders")
+
+
+def draw_pickup_wait(ax: Axes, run: RunData) -> None:
+    """Minutes from request to pickup."""
+    r = run.riders
+    x = _finite(r["pickup_t"].to_numpy() - r["request_t"].to_numpy())
+    histogram(ax, x, ORANGE, "Pickup wait", "minutes", 60.0, "min")
+
+
+def pickup_time_error(run: RunData) -> tuple[np.ndarray, str]:
+    """(actual - promised seconds, what was promised): the rider's quote against the actual
+    wait when riders saw quotes, else the matcher's ETA against the actual drive."""
+    r = run.riders
+    quote = r["quote_eta"].to_numpy()
+    completed = (r["outcome"] == "completed").to_numpy()
+    if np.isfinite(quote[completed]).any():
+        wait = r["pickup_t"].to_numpy() - r["request_t"].to_numpy()
+        return _finite(np.where(completed, wait - quote, np.nan)), "quoted pickup time"
+    # Rounded to the millisecond: exact ETAs otherwise show float noise (1e-13 s) as spread.
+    err = r["actual_eta"].to_numpy() - r["quoted_eta"].to_numpy()
+    return np.round(_finite(err), 3), "driver's ETA at assignment"
+
+
+def draw_pickup_error(ax: Axes, run: RunData) -> None:
+    """Actual minus promised pickup time (late > 0)."""
+    err, what = pickup_time_error(run)
+    histogram(ax, err, PURPLE, f"Pickup vs {what}", "seconds late (early < 0)", signed=True)
     if err.size:
-        c.axvline(0, color="#6b7280", linewidth=0.8)
-    a.set_ylabel("riders")
-    return fig
+        ax.axvline(0, color="#6b7280", linewidth=0.8)
 
 
-def wait_overlay_figure(runs: list[tuple[str, RunData]]) -> Figure:
-    """Pickup-wait distributions of several runs overlaid (empirical CDFs), one line per run."""
-    fig = new_figure(9.0, 3.8)
-    ax = fig.subplots()
+def draw_wait_curves(ax: Axes, runs: Sequence[tuple[str, RunData]]) -> None:
+    """Pickup-wait distributions of several runs as empirical CDFs, one line per run."""
     style_axes(ax)
     plotted = 0
     for label, run in runs:
@@ -66,10 +102,9 @@ def wait_overlay_figure(runs: list[tuple[str, RunData]]) -> Figure:
         plotted += 1
     if not plotted:
         empty_note(ax, "no rider was picked up in these runs")
-        return fig
+        return
     ax.set_xlabel("pickup wait (minutes)")
     ax.set_ylabel("share of picked-up riders")
     ax.set_ylim(0, 1.01)
     ax.set_title("Pickup wait: share of riders picked up within x minutes", loc="left")
     ax.legend(frameon=False, fontsize=8)
-    return fig

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from reports.figures._style import compose, png_bytes, style_axes
 
 CURVES = (
     ("completed_per_h", "completed trips per hour"),
@@ -20,17 +19,23 @@ CURVES = (
 )
 
 
+def draw_sweep_curve(ax: Axes, table: pd.DataFrame, x: str, column: str, label: str) -> None:
+    """One KPI against ``x``, one line per scenario; seeds of a point are averaged."""
+    mean = table.groupby(["scenario", x], sort=True)[column].mean().reset_index()
+    for name, g in mean.groupby("scenario", sort=True):
+        ax.plot(g[x], g[column], marker="o", label=name)
+    style_axes(ax)
+    ax.set_xlabel(x)
+    ax.set_ylabel(label)
+
+
 def sweep_figure(table: pd.DataFrame, x: str) -> Figure:
-    """A 2x2 panel of KPI curves against ``x``; seeds of a point are averaged."""
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7), constrained_layout=True)
-    mean = table.groupby(["scenario", x], sort=True)[[c for c, _ in CURVES]].mean().reset_index()
-    for ax, (col, label) in zip(axes.ravel(), CURVES, strict=True):
-        for name, g in mean.groupby("scenario", sort=True):
-            ax.plot(g[x], g[col], marker="o", label=name)
-        ax.set_xlabel(x)
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=8)
+    """A 2x2 panel of KPI curves against ``x`` (legend on the first)."""
+    panels = [
+        (lambda ax, c=c, lab=lab: draw_sweep_curve(ax, table, x, c, lab)) for c, lab in CURVES
+    ]
+    fig = compose(panels, 10.0, 7.0, rows=2)
+    fig.axes[0].legend(fontsize=8, frameon=False)
     return fig
 
 
@@ -38,8 +43,6 @@ def write_sweep_figures(table: pd.DataFrame, out: Path, x: str) -> list[Path]:
     """Write the curves as ``sweep.png`` under ``out``."""
     if x not in table.columns:
         raise ValueError(f"--plot {x}: not a varied key of this sweep ({', '.join(table.columns)})")
-    fig = sweep_figure(table, x)
     path = out / "sweep.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    path.write_bytes(png_bytes(sweep_figure(table, x)))
     return [path]

@@ -1,5 +1,6 @@
-"""Helpers for report tests: event logs and run directories written by hand, since the
-engine that writes real ones is developed in parallel."""
+"""Helpers for KPI tests: small event logs and run directories written by hand, for edge cases
+and exact hand-computed values. They use only what the engine writes (its event kinds and
+cancel reasons, its perf.json fields); report tests run on real runs (see conftest)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import h3
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.schemas import EVENTS_SCHEMA
+from reports.zones import zoning_metadata
 
 Row = tuple  # (t, kind, rider, driver, node, dest_node, value, detail, fare); None for missing
 
@@ -92,12 +95,19 @@ def write_run(
 
 
 def grid_nodes(n_side: int = 10, spacing_m: float = 400.0, geo: bool = False) -> pa.Table:
-    """A square grid of nodes; with ``geo`` they get lon/lat near Berlin."""
+    """A square grid of nodes with their zoning as a run writes it: 1 km squares from the
+    origin, or with ``geo`` lon/lat near Berlin and H3 cells of resolution 8."""
     ix, iy = np.meshgrid(np.arange(n_side), np.arange(n_side), indexing="ij")
     x = ix.ravel() * spacing_m
     y = iy.ravel() * spacing_m
     lon = 13.40 + x / 67_800.0 if geo else [None] * x.size
     lat = 52.50 + y / 111_200.0 if geo else [None] * x.size
+    if geo:
+        cells = [h3.latlng_to_cell(a, o, 8) for a, o in zip(lat, lon, strict=True)]
+        params: dict[str, Any] = {"scheme": "h3", "resolution": 8}
+    else:
+        cells = [f"g{int(a // 1000)}_{int(b // 1000)}" for a, b in zip(x, y, strict=True)]
+        params = {"scheme": "grid", "cell_m": 1000.0, "origin_x_m": 0.0, "origin_y_m": 0.0}
     return pa.table(
         {
             "node": pa.array(np.arange(x.size), pa.int64()),
@@ -105,8 +115,9 @@ def grid_nodes(n_side: int = 10, spacing_m: float = 400.0, geo: bool = False) ->
             "y_m": pa.array(y, pa.float64()),
             "lon": pa.array(lon, pa.float64()),
             "lat": pa.array(lat, pa.float64()),
+            "cell": pa.array(cells, pa.string()),
         }
-    )
+    ).replace_schema_metadata(zoning_metadata(params))
 
 
 def grid_roads(n_side: int = 10, spacing_m: float = 400.0) -> pa.Table:
@@ -151,7 +162,7 @@ def synthetic_events(
         q = float(rng.uniform(60, 400))
         rows.append((ta, "assign", r, d, 0, node, q, f"b{int(ta // 10)}"))
         if rng.uniform() < 0.03:
-            rows.append((ta + 30.0, "cancel", r, d, node, None, None, "rider"))
+            rows.append((ta + 30.0, "cancel", r, d, node, None, None, "after_match"))
             free_at[d] = ta + 30.0
             continue
         a = q * float(rng.uniform(0.7, 1.5)) * (2.0 if corner else 1.0)
@@ -173,5 +184,4 @@ def perf_json() -> dict[str, Any]:
         "peak_rss_mb": 210.0,
         "city_load_s": 0.3,
         "matcher": {**lat, "per_shard": {"0": lat}},
-        "batches": [[i, 0, 3 + i % 4, 20, 1.0 + (i % 7) * 0.5] for i in range(360)],
     }

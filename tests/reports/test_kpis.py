@@ -28,7 +28,7 @@ TINY = [
     (900.0, "dropoff", 3, 2, 15, None, 600.0),
     (1000.0, "request", 4, None, 16, 17, 100.0),  # R4: matched to D1, then cancels
     (1010.0, "assign", 4, 1, 11, 16, 50.0, "b2"),
-    (1100.0, "cancel", 4, 1, 16, None, None, "rider"),
+    (1100.0, "cancel", 4, 1, 16, None, None, "after_match"),
     (1500.0, "surge", None, None, None, None, 1.5),  # a kind reports do not know yet
     (2000.0, "driver_offline", None, 2, 15),
     (3000.0, "driver_online", None, 3, 7),  # D3 stays online to the end
@@ -48,7 +48,7 @@ def test_request_outcomes(tiny: dict) -> None:
     r = tiny["requests"]
     assert (r["count"], r["matched"], r["picked_up"]) == (6, 4, 2)
     assert (r["completed"], r["cancelled"], r["open"]) == (2, 2, 2)
-    assert r["cancelled_by_reason"] == {"after_match": 0, "no_driver": 0, "patience": 1, "rider": 1}
+    assert r["cancelled_by_reason"] == {"after_match": 1, "no_driver": 0, "patience": 1}
     assert r["open_by_state"] == {"unmatched": 1, "assigned": 1, "in_vehicle": 0}
     assert r["match_rate"] == rnd(4 / 6)
     assert r["completed_share"] == rnd(2 / 6)

@@ -7,7 +7,6 @@ import json
 import math
 from pathlib import Path
 
-import h3
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -311,20 +310,17 @@ def test_surge_stale_price_is_not_applied() -> None:
     assert priced.tolist() == [False, True, True, False]
 
 
-def test_surge_cells_from_h3(tmp_path: Path) -> None:
-    """Without a cell column, pickup nodes map to H3 cells at the scenario's resolution."""
-    nodes = grid_nodes(geo=True)
-    lat, lon = nodes["lat"][5].as_py(), nodes["lon"][5].as_py()
-    cell = h3.latlng_to_cell(lat, lon, 7)
+def test_surge_requests_need_the_runs_zoning(tmp_path: Path) -> None:
+    """Without the run's zoning in nodes.parquet, requests are not joined to prices (reports
+    never compute cells of their own); the cell-interval view remains."""
+    nodes = grid_nodes(geo=True).drop_columns(["cell"])
     rows = [(100.0, "request", 1, None, 5, 6, 300.0, None, 10.0)]
-    man = manifest()
-    man["scenario"]["surge"] = {"h3_resolution": 7}
-    run = write_run(tmp_path / "r", make_events(rows), man, nodes)
-    surge = pa.table({"t": [0.0], "cell": [cell], "multiplier": [1.8]})
+    run = write_run(tmp_path / "r", make_events(rows), manifest(), nodes)
+    surge = pa.table({"t": [0.0], "cell": ["88a8736f07fffff"], "multiplier": [1.8]})
     pq.write_table(surge, run / "surge.parquet")
-    s = write_metrics(run)["surge"]
-    assert s["cell_source"] == "h3 resolution 7"
-    assert s["requests"]["multiplier"]["mean"] == 1.8 and s["quotes"] is None
+    m = write_metrics(run)
+    assert m["surge"]["requests"] is None and m["surge"]["cell_source"] is None
+    assert m["surge"]["cell_intervals"]["count"] == 1 and "zones" not in m
 
 
 def test_replay_fidelity(tmp_path: Path) -> None:
@@ -390,7 +386,8 @@ def test_report_shows_new_sections(tmp_path: Path) -> None:
     ):
         assert text in page, text
     assert "Figure unavailable" not in page
-    assert page.count('src="data:image/png;base64,') == 8  # 5 + 2 surge + 1 replay
+    # Over time, waits, income, zones, 2 surge and 1 replay (no matcher calls: no timing).
+    assert page.count('src="data:image/png;base64,') == 7
     md = (run / "report.md").read_text(encoding="utf-8")
     assert "## Surge pricing" in md and "## Replay fidelity" in md and "## Offers to drivers" in md
     slo = json.loads((run / "metrics.json").read_text())["slo"]

@@ -8,17 +8,21 @@ from report_helpers import grid_nodes, make_events
 
 from reports.kpis import compute_metrics
 from reports.slo import DEFAULT_SLO, evaluate, parse_key
-from reports.zones import zone_kpis
+from reports.zones import read_zoning, zone_kpis, zone_name, zoning_metadata
 
-LINE = pa.table(
-    {
-        "node": pa.array([0, 1, 2, 3], pa.int64()),
-        "x_m": [0.0, 500.0, 1000.0, 2000.0],
-        "y_m": [0.0, 0.0, 0.0, 0.0],
-        "lon": pa.array([None] * 4, pa.float64()),
-        "lat": pa.array([None] * 4, pa.float64()),
-    }
+LINE = read_zoning(
+    pa.table(
+        {
+            "node": pa.array([0, 1, 2, 3], pa.int64()),
+            "x_m": [0.0, 500.0, 1000.0, 2000.0],
+            "y_m": [0.0, 0.0, 0.0, 0.0],
+            "lon": pa.array([None] * 4, pa.float64()),
+            "lat": pa.array([None] * 4, pa.float64()),
+            "cell": ["g0_0", "g0_0", "g1_0", "g1_0"],
+        }
+    ).replace_schema_metadata(zoning_metadata({"scheme": "grid", "cell_m": 1000.0}))
 )
+"""Four nodes on a line, zoned as a run zones them (the far-edge node in the last square)."""
 ZONE_LOG = [
     (0.0, "request", 1, None, 0, 3),
     (0.0, "request", 2, None, 1, 3),
@@ -35,10 +39,9 @@ ZONE_LOG = [
 
 
 def test_grid_zones_by_hand() -> None:
-    """1 km squares from the smallest x; the node on the far edge folds into the last cell."""
-    z = zone_kpis(make_events(ZONE_LOG), LINE, cell_m=1000.0, min_requests=1)
-    assert z["scheme"] == "grid" and z["count"] == 2
-    assert z["origin_x_m"] == 0.0
+    """Requests are counted in their pickup node's cell of the run's zoning."""
+    z = zone_kpis(make_events(ZONE_LOG), LINE, min_requests=1)
+    assert z["scheme"] == "grid" and z["count"] == 2 and z["cell_m"] == 1000.0
     assert z["cells"]["g0_0"]["requests"] == 2
     assert z["cells"]["g0_0"]["match_rate"] == 0.5
     assert z["cells"]["g0_0"]["mean_wait_s"] == 100.0
@@ -51,15 +54,15 @@ def test_grid_zones_by_hand() -> None:
 
 def test_small_zones_are_not_ranked() -> None:
     """Zones under min_requests are listed but never named worst-served."""
-    z = zone_kpis(make_events(ZONE_LOG), LINE, cell_m=1000.0, min_requests=3)
+    z = zone_kpis(make_events(ZONE_LOG), LINE, min_requests=3)
     assert z["count"] == 2 and z["ranked"] == 0
     assert z["worst_match_rate"] is None and z["spread"]["match_rate"] is None
 
 
-def test_h3_zones_for_geographic_nodes() -> None:
-    """Nodes with lon/lat are binned into H3 cells at resolution 8."""
+def test_h3_zones_read_from_nodes() -> None:
+    """H3 cells and their resolution come from nodes.parquet, not from the report."""
     rows = [(0.0, "request", i, None, i * 11, 0) for i in range(10)]
-    z = zone_kpis(make_events(rows), grid_nodes(geo=True))
+    z = zone_kpis(make_events(rows), read_zoning(grid_nodes(geo=True)))
     assert z["scheme"] == "h3" and z["resolution"] == 8
     assert sum(c["requests"] for c in z["cells"].values()) == 10
     assert all(h3.is_valid_cell(c) and h3.get_resolution(c) == 8 for c in z["cells"])
@@ -93,3 +96,20 @@ def test_slo_evaluation() -> None:
     default = evaluate(m, {})
     assert default["source"] == "default"
     assert {r["key"] for r in default["rows"]} == set(DEFAULT_SLO)
+
+
+def test_nodes_without_zoning_give_no_zones() -> None:
+    """A nodes table without the run's zoning (no cell column) yields no zoning at all."""
+    assert read_zoning(LINE_NO_CELLS) is None and read_zoning(None) is None
+
+
+LINE_NO_CELLS = pa.table({"node": pa.array([0], pa.int64()), "x_m": [0.0], "y_m": [0.0]})
+
+
+def test_zone_names_say_where() -> None:
+    """Zones are named by distance and compass direction from the centre, never by raw id."""
+    zones = {"centre_x_m": 0.0, "centre_y_m": 0.0}
+    assert zone_name(100.0, -50.0, zones) == "the city centre"
+    assert zone_name(1700.0, 1700.0, zones) == "2.4 km NE of the centre"
+    assert zone_name(0.0, -3000.0, zones) == "3.0 km S of the centre"
+    assert zone_name(None, 1.0, zones) == "an unnamed zone"
