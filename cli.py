@@ -313,31 +313,49 @@ def _print_headline(metrics: dict[str, Any], perf: dict[str, Any]) -> None:
 
 
 class _ProgressBar:
-    """Simulated time, requests so far and events/s on a rich progress bar."""
+    """The run's phase, simulated time, riders arrived so far and simulation events/s on a
+    rich progress bar."""
 
     def __init__(self, horizon_s: float) -> None:
         # deferred: each command imports only what it uses, so the CLI starts fast
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+        self._horizon_s = horizon_s
         self._progress = Progress(
-            TextColumn("simulating"),
+            TextColumn("{task.fields[phase]:<34}"),
             BarColumn(),
             TextColumn("{task.fields[clock]}"),
-            TextColumn("{task.fields[requests]:>9,} requests"),
-            TextColumn("{task.fields[rate]:>10,.0f} events/s"),
+            TextColumn("{task.fields[riders]}"),
+            TextColumn("{task.fields[rate]}"),
             TimeElapsedColumn(),
             transient=True,
         )
-        self._task = self._progress.add_task("sim", total=horizon_s, clock="", requests=0, rate=0.0)
-        self._t0 = time.perf_counter()
+        self._task = self._progress.add_task(
+            "run",
+            total=horizon_s,
+            phase="loading the city, drawing demand",
+            clock="",
+            riders="",
+            rate="",
+        )
+        self._t0: float | None = None  # events/s count from the first simulated step
         self._progress.start()
 
-    def __call__(self, sim_time: float, requests: int, events: int) -> None:
+    def __call__(self, sim_time: float, arrived: int, events: int) -> None:
+        now = time.perf_counter()
+        if self._t0 is None:
+            self._t0 = now
         h, rem = divmod(int(sim_time), 3600)
         clock = f"t+{h:02d}:{rem // 60:02d}:{rem % 60:02d}"
-        rate = events / max(time.perf_counter() - self._t0, 1e-9)
+        rate = events / (now - self._t0) if now > self._t0 else 0.0
+        done = sim_time >= self._horizon_s
         self._progress.update(
-            self._task, completed=sim_time, clock=clock, requests=requests, rate=rate
+            self._task,
+            completed=sim_time,
+            phase="writing the event log and metrics" if done else "simulating",
+            clock=clock,
+            riders=f"{arrived:>9,} riders arrived",
+            rate=f"{rate:>10,.0f} events/s",
         )
 
     def close(self) -> None:

@@ -75,6 +75,7 @@ class Block:
     rows: Sequence[Sequence[str]] = ()
     num_cols: frozenset[int] = frozenset()
     code_cols: frozenset[int] = frozenset()
+    status_cols: frozenset[int] = frozenset()
     text: str = ""
     alt: str = ""
     png: str = ""
@@ -96,14 +97,17 @@ def table(
     rows: Sequence[Sequence[Any]],
     num_cols: Sequence[int] = (),
     code_cols: Sequence[int] = (),
+    status_cols: Sequence[int] = (),
 ) -> Block:
-    """A table block (cells are text; the template escapes them)."""
+    """A table block (cells are text; the template escapes them): ``num_cols`` right-aligned,
+    ``code_cols`` in code type, ``status_cols`` coloured as PASS / FAIL."""
     return Block(
         "table",
         head=list(head),
         rows=[[str(c) for c in r] for r in rows],
         num_cols=frozenset(num_cols),
         code_cols=frozenset(code_cols),
+        status_cols=frozenset(status_cols),
     )
 
 
@@ -209,6 +213,7 @@ def report_sections(run: RunData, draw: bool = True) -> list[Section]:
                         ],
                         num_cols=(2, 3),
                         code_cols=(1,),
+                        status_cols=(4,),
                     ),
                 ],
             )
@@ -220,8 +225,9 @@ def report_sections(run: RunData, draw: bool = True) -> list[Section]:
         if quotes
         else "Riders in this scenario always request (they are shown no quote). "
     ) + (
-        "A ride may be offered to several drivers before one accepts: 'offered' counts riders "
-        "whose ride was offered at least once, 'got a driver assigned' those a driver accepted."
+        "A ride may be offered to several drivers before one accepts: the riders who had their "
+        "ride offered to a driver count once however many offers they got, and those who got a "
+        "driver assigned are the ones a driver accepted."
         if offers_logged
         else "Drivers in this scenario always accept, so an offer is a match."
     )
@@ -292,7 +298,8 @@ def report_sections(run: RunData, draw: bool = True) -> list[Section]:
                 note(
                     "How long riders waited for a match and for the car, and how far the "
                     "promised pickup time was from the real one (positive = later than "
-                    f"promised): {promise}."
+                    f"promised): {promise}. Each histogram spans 99% of the riders; the rest "
+                    "are piled into its end bars."
                 ),
                 *(
                     [

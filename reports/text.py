@@ -56,6 +56,14 @@ def fmt_duration(x: float | None) -> str:
     return fmt_s(x)
 
 
+def fmt_signed_s(x: float | None) -> str:
+    """Signed whole seconds ("+7 s", "-3 s", "0 s": never "-0 s")."""
+    if _missing(x):
+        return "—"
+    r = round(x)
+    return "0 s" if r == 0 else f"{r:+d} s"
+
+
 def fmt_pct(x: float | None) -> str:
     """A share as "42.3%"."""
     return "—" if _missing(x) else f"{100 * x:.1f}%"
@@ -491,7 +499,7 @@ def eta_rows(m: dict[str, Any]) -> list[list[str]]:
                 what,
                 fmt_count(e.get("count")),
                 fmt_s(e.get("mae")),
-                "—" if _missing(e.get("bias")) else f"{e['bias']:+.0f} s",
+                fmt_signed_s(e.get("bias")),
                 fmt_s(e.get("p90_abs")),
             ]
         )

@@ -30,8 +30,10 @@ def histogram(
     unit_name: str = "s",
     signed: bool = False,
 ) -> None:
-    """A histogram of ``x / unit`` over its bulk (0.5th to 99.5th percentile, so a few
-    outliers do not squash the data into two bars), with p50 and p95 named in the legend."""
+    """A histogram of ``x / unit`` over its bulk (the 99% between the 0.5th and 99.5th
+    percentiles, the rest piled into the end bars), so a few outliers do not squash the data
+    into two bars. Marked in the legend: p50 and p95 for a duration; for a ``signed`` error
+    the median and the band holding 90% of the errors by size."""
     style_axes(ax)
     ax.set_title(title, loc="left")
     ax.set_xlabel(xlabel)
@@ -43,11 +45,19 @@ def histogram(
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
     ax.hist(np.clip(v, lo, hi), bins=40, range=(lo, hi), color=colour, alpha=0.85)
-    values = np.abs(v) if signed else v
-    for q, ls in ((50, "-"), (95, "--")):
-        p = float(np.percentile(values, q))
-        label = f"p{q}{' of the size' if signed else ''}: {_fmt(p, unit_name)}"
-        ax.axvline(p, color="#111827", linestyle=ls, linewidth=1, label=label)
+    if signed:
+        med = float(np.median(v))
+        p90 = float(np.percentile(np.abs(v), 90))
+        ax.axvline(med, color="#111827", linewidth=1, label=f"median: {med:+.0f} {unit_name}")
+        ax.axvspan(
+            -p90, p90, color="#111827", alpha=0.08, label=f"90% within ±{p90:.0f} {unit_name}"
+        )
+    else:
+        for q, ls in ((50, "-"), (95, "--")):
+            p = float(np.percentile(v, q))
+            ax.axvline(
+                p, color="#111827", linestyle=ls, linewidth=1, label=f"p{q}: {_fmt(p, unit_name)}"
+            )
     ax.set_xlim(lo, hi)
     ax.legend(frameon=False, fontsize=8, loc="upper right")
 

@@ -47,7 +47,7 @@ def draw_demand(ax: Axes, run: RunData) -> None:
     ax.plot(t, np.asarray(m["cancelled"]) * per_h, color=RED, label="cancellations")
     ax.set_ylabel("per hour")
     ax.set_title("Demand and trips", loc="left")
-    ax.legend(frameon=False, ncols=4, loc="lower left", bbox_to_anchor=(0, 1.08), fontsize=8)
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     _time_axis(ax, run)
     ax.set_ylim(bottom=0)
 
@@ -77,7 +77,7 @@ def draw_driver_states(ax: Axes, run: RunData) -> None:
     )
     ax.set_ylabel("drivers")
     ax.set_title("What online drivers were doing (average per bin)", loc="left")
-    ax.legend(frameon=False, ncols=4, loc="lower left", bbox_to_anchor=(0, 1.08), fontsize=8)
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     _time_axis(ax, run)
     ax.set_ylim(bottom=0)
     ax.set_xlabel("simulated clock time")
