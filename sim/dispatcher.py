@@ -20,7 +20,6 @@ from matching.api import (
     CandidateDrivers,
     Matcher,
     MatchRequest,
-    MatchResponse,
     OpenRequests,
     unchecked_message,
 )
@@ -34,6 +33,8 @@ since 64-bit draws are independent of how many are requested at once)."""
 
 Apply = Callable[[np.ndarray, np.ndarray, np.ndarray, int], None]
 """``apply(request_id, driver_id, pickup_eta_s, batch_id)``: carry out a decision."""
+ApplyOne = Callable[[int, int, float, str], None]
+"""``apply_one(request, driver, pickup_eta_s, detail)``: carry out one assignment now."""
 
 
 class MatcherContractError(RuntimeError):
@@ -112,6 +113,7 @@ class Dispatcher:
         """False during a matcher outage: nobody is assigned until it ends."""
         self.batch_id = 0
         self.apply: Apply = _unwired
+        self.apply_one: ApplyOne = _unwired_one
 
     def dispatch(self, request_ids: np.ndarray | None = None) -> None:
         """Ask the matcher about ``request_ids`` (default: every open request, by id) and
@@ -154,15 +156,24 @@ class Dispatcher:
         c.n_requests.append(n_req)
         c.n_drivers.append(did.shape[0])
         c.wall_s.append(wall)
-        self.check(request, response)
-        if response.request_id.shape[0] == 0:
-            return
         rid_a, did_a, eta = response.request_id, response.driver_id, response.pickup_eta_s
+        n = rid_a.shape[0]
+        if n == 0:
+            return
         policy = self.policy
         delay = policy.decision_delay_s + policy.decision_delay_per_request_s * n_req
-        if delay <= 0:
-            self.apply(rid_a, did_a, eta, self.batch_id)
-            return
+        if n == 1 and did_a.shape[0] == 1 and eta.shape[0] == 1:
+            # The immediate path's one pair, on Python scalars from here on.
+            r, d, e = int(rid_a[0]), int(did_a[0]), float(eta[0])
+            self._refuse(self._check_one(r, d, e))
+            if delay <= 0:
+                self.apply_one(r, d, e, str(self.batch_id))
+                return
+        else:
+            self._refuse(self._check_many(rid_a, did_a, eta))
+            if delay <= 0:
+                self.apply(rid_a, did_a, eta, self.batch_id)
+                return
         # Reserve both sides until the decision lands, so no other decision takes them.
         self.requests.decided(rid_a)
         self.drivers.reserve(did_a)
@@ -224,18 +235,9 @@ class Dispatcher:
         }
         return unchecked_message(MatchRequest, {}, fields)
 
-    def check(self, request: MatchRequest, response: MatchResponse) -> None:
-        """Refuse a decision that would corrupt the market: the conformance suite checks
-        matchers in depth; this cheap guard (from the engine's own state) stops a plug-in that
-        slipped through from double-booking anyone."""
-        rid, did = response.request_id, response.driver_id
-        n = rid.shape[0]
-        if n == 0:
-            return
-        if n == 1 and did.shape[0] == 1 and response.pickup_eta_s.shape[0] == 1:
-            problems = self._check_one(int(rid[0]), int(did[0]), float(response.pickup_eta_s[0]))
-        else:
-            problems = self._check_many(rid, did, response.pickup_eta_s)
+    def _refuse(self, problems: list[str]) -> None:
+        # The guard: the conformance suite checks matchers in depth; this cheap check (from the
+        # engine's own state) stops a plug-in that slipped through from double-booking anyone.
         if problems:
             name = type(self.matcher).__name__
             raise MatcherContractError(f"matcher {name}: " + "; ".join(problems))
@@ -270,3 +272,7 @@ class Dispatcher:
 
 def _unwired(rid: np.ndarray, did: np.ndarray, eta: np.ndarray, batch_id: int) -> None:
     raise RuntimeError("Dispatcher.apply was not wired to the market")
+
+
+def _unwired_one(r: int, d: int, eta: float, detail: str) -> None:
+    raise RuntimeError("Dispatcher.apply_one was not wired to the market")

@@ -114,6 +114,7 @@ class Simulation:
             self.surge,
         )
         self.dispatcher.apply = self.market.apply
+        self.dispatcher.apply_one = self.market.apply_one
         self.rides.on_cancel_after_match = self.market.cancel_after_match
         self.rides.on_free = self.shifts.release
         self.shifts.dispatch = self.dispatcher.dispatch

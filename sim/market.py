@@ -196,16 +196,19 @@ class Market:
         else:
             order = np.argsort(rid, kind="stable")
             pairs = zip(rid[order].tolist(), did[order].tolist(), eta[order].tolist(), strict=True)
-        status = self.requests.status
         for r, d, quoted in pairs:
-            if status[r] == R_CANCELLED:  # gave up while we decided
-                self.shifts.release(d)
-                continue
-            self.requests.open.pop(r, None)
-            if self.offers:
-                self.offer(r, d, quoted, detail)
-            else:
-                self.rides.start(r, d, quoted, detail)
+            self.apply_one(r, d, quoted, detail)
+
+    def apply_one(self, r: int, d: int, quoted: float, detail: str) -> None:
+        """Carry out one assignment: an offer, or the ride when every driver accepts."""
+        if self.requests.status[r] == R_CANCELLED:  # gave up while we decided
+            self.shifts.release(d)
+            return
+        self.requests.open.pop(r, None)
+        if self.offers:
+            self.offer(r, d, quoted, detail)
+        else:
+            self.rides.start(r, d, quoted, detail)
 
     def offer(self, r: int, d: int, quoted: float, detail: str) -> None:
         """Offer the ride to the driver, who answers after a response time."""
