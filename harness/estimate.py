@@ -238,4 +238,4 @@ def _bytes(n: float) -> str:
         if n < 1024:
             return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
         n /= 1024
-    return f"{n / 1024:,.3g} TB"
+    return f"{n:,.3g} TB"

@@ -277,6 +277,24 @@ FLAG_CASES: dict[str, tuple[Callable[[Path], list[str]], tuple[str, ...]]] = {
         lambda t: ["serve-matcher", "assignment", "--params", "{k:1}"],
         ("--params", "JSON object"),
     ),
+    "serve-tls-missing": (
+        lambda t: ["serve-matcher", "assignment", "--tls-cert", "no.pem", "--tls-key", "no.key"],
+        ("--tls-cert", "PEM file not found"),
+    ),
+    "serve-token-unset": (
+        lambda t: ["serve-matcher", "assignment", "--token-env", "RIDESIM_UNSET_VARIABLE"],
+        ("--token-env", "expected a set"),
+    ),
+    "serve-max-request-0": (
+        lambda t: ["serve-matcher", "assignment", "--max-request-mb", "0"],
+        ("--max-request-mb",),
+    ),
+    "serve-max-concurrent-0": (
+        lambda t: ["serve-matcher", "assignment", "--max-concurrent", "0"],
+        ("--max-concurrent",),
+    ),
+    "validate-no-file": (lambda t: ["validate", "nothing.toml"], ("nothing.toml", "not found")),
+    "cache-bad-action": (lambda t: ["cache", "shrink"], ("invalid choice",)),
     "cache-max-size": (lambda t: ["cache", "prune", "--max-size", "lots"], ("--max-size",)),
     "unknown-command": (lambda t: ["fly"], ("invalid choice",)),
 }
@@ -305,3 +323,19 @@ def test_validate_prints_the_estimate(tmp_path: Path, monkeypatch: pytest.Monkey
     assert "ok" in out
     for word in ("riders", "drivers", "events", "memory", "disk"):
         assert word in out
+
+
+def test_serve_matcher_on_a_port_in_use_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second serve-matcher on a port a server holds exits 2 with one line naming
+    --address, instead of sharing the port."""
+    from matching.wire.server import serve_named
+
+    server, port = serve_named("batched_greedy", {}, "127.0.0.1:0")
+    try:
+        argv = ["serve-matcher", "assignment", "--address", f"127.0.0.1:{port}"]
+        code, _, err = call([*argv, "--max-seconds", "1"], tmp_path, monkeypatch)
+        assert_one_clear_line(code, err, "--address", "already in use")
+    finally:
+        server.stop(grace=0.5).wait(5.0)

@@ -15,13 +15,16 @@ served matcher gives locally on ``to_wire(request, k)``.
 from __future__ import annotations
 
 import json
+import os
 import threading
+import time
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import grpc
 import numpy as np
-from pydantic import StrictStr, field_validator
+from pydantic import Field, StrictStr, field_validator, model_validator
 
 from matching.api import API_VERSION, MatchRequest, MatchResponse
 from matching.candidates import to_wire
@@ -51,6 +54,30 @@ class RemoteMatcher(MatcherBase):
         k: PositiveInt | None = 20
         timeout_s: Positive = 30.0
         remote: dict[str, Any] | None = None
+        tls_ca: StrictStr | None = None
+        """PEM CA the server's certificate must chain to: connect over TLS."""
+        tls_cert: StrictStr | None = None
+        """PEM client certificate (with ``tls_key``), for a server that requires mutual TLS."""
+        tls_key: StrictStr | None = None
+        token_env: StrictStr | None = None
+        """Environment variable holding the bearer token (the token never enters a manifest)."""
+        retries: Annotated[int, Field(ge=0, le=20)] = 2
+        """Attempts after the first when the service is unavailable (backoff doubling)."""
+        retry_backoff_s: Positive = 0.25
+
+        @model_validator(mode="after")
+        def _security(self) -> RemoteMatcher.Params:
+            if (self.tls_cert is None) != (self.tls_key is None):
+                raise ValueError("give tls_cert and tls_key together")
+            if self.tls_cert is not None and self.tls_ca is None:
+                raise ValueError("tls_cert needs tls_ca (client certificates go over TLS)")
+            for name in ("tls_ca", "tls_cert", "tls_key"):
+                path = getattr(self, name)
+                if path is not None and not Path(path).is_file():
+                    raise ValueError(f"{name}: PEM file not found: {path}")
+            if self.token_env is not None and not os.environ.get(self.token_env):
+                raise ValueError(f"token_env: environment variable {self.token_env} is not set")
+            return self
 
         @field_validator("address")
         @classmethod
@@ -68,6 +95,12 @@ class RemoteMatcher(MatcherBase):
     k: int | None
     timeout_s: float
     remote: dict[str, Any] | None
+    tls_ca: str | None
+    tls_cert: str | None
+    tls_key: str | None
+    token_env: str | None
+    retries: int
+    retry_backoff_s: float
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -88,6 +121,7 @@ class RemoteMatcher(MatcherBase):
             "k": self.k,
             "timeout_s": self.timeout_s,
             "remote": dict(self.describe()),
+            **self._connection(),
         }
 
     def match(self, request: MatchRequest) -> MatchResponse:
@@ -132,12 +166,14 @@ class RemoteMatcher(MatcherBase):
             "k": self.k,
             "timeout_s": self.timeout_s,
             "remote": self.remote,
+            **{name: getattr(self, name) for name in _CONNECTION},
             "_described": self._described,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["address"], state["k"], state["timeout_s"], state["remote"])
-        self._described = state["_described"]
+        described = state.pop("_described")
+        self.__init__(**state)
+        self._described = described
 
     def __repr__(self) -> str:
         return (
@@ -150,7 +186,7 @@ class RemoteMatcher(MatcherBase):
         with self._lock:
             if self._stub is not None:
                 return self._stub
-            channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+            channel = self._channel_for()
             stub = pb_grpc.MatcherStub(channel)
             try:
                 reply = self._call(stub.Describe, pb.DescribeRequest(), "Describe")
@@ -162,6 +198,30 @@ class RemoteMatcher(MatcherBase):
             if self._described is None:
                 self._described = described
             return stub
+
+    def _connection(self) -> dict[str, Any]:
+        """The connection settings that differ from their defaults (what get_params adds)."""
+        fields = type(self).Params.model_fields
+        return {
+            name: getattr(self, name)
+            for name in _CONNECTION
+            if getattr(self, name) != fields[name].default
+        }
+
+    def _channel_for(self) -> grpc.Channel:
+        if self.tls_ca is None:
+            return grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=Path(self.tls_ca).read_bytes(),
+            private_key=Path(self.tls_key).read_bytes() if self.tls_key else None,
+            certificate_chain=Path(self.tls_cert).read_bytes() if self.tls_cert else None,
+        )
+        return grpc.secure_channel(self.address, creds, options=CHANNEL_OPTIONS)
+
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        if self.token_env is None:
+            return ()
+        return (("authorization", f"Bearer {os.environ.get(self.token_env, '')}"),)
 
     def _check_description(self, reply: pb.DescribeResponse) -> dict[str, Any]:
         where = f"remote matcher at {self.address}"
@@ -185,15 +245,27 @@ class RemoteMatcher(MatcherBase):
         return described
 
     def _call(self, method: Any, msg: Any, what: str) -> Any:
-        try:
-            return method(msg, timeout=self.timeout_s)
-        except grpc.RpcError as e:
-            code = e.code() if hasattr(e, "code") else None
-            details = e.details() if hasattr(e, "details") else str(e)
-            name = code.name if code is not None else "UNKNOWN"
-            raise RuntimeError(
-                f"remote matcher at {self.address}: {what} failed: {name}: {details}"
-            ) from None
+        """One call; while the service is UNAVAILABLE, ``retries`` more with doubling waits
+        (wall-clock only: the simulation's results never depend on them)."""
+        for attempt in range(self.retries + 1):
+            try:
+                return method(msg, timeout=self.timeout_s, metadata=self._metadata())
+            except grpc.RpcError as e:
+                code = e.code() if hasattr(e, "code") else None
+                if code == grpc.StatusCode.UNAVAILABLE and attempt < self.retries:
+                    time.sleep(self.retry_backoff_s * 2**attempt)
+                    continue
+                details = e.details() if hasattr(e, "details") else str(e)
+                name = code.name if code is not None else "UNKNOWN"
+                tries = f" after {attempt + 1} attempts" if attempt else ""
+                raise RuntimeError(
+                    f"remote matcher at {self.address}: {what} failed{tries}: {name}: {details}"
+                ) from None
+        raise AssertionError("unreachable")
+
+
+_CONNECTION = ("tls_ca", "tls_cert", "tls_key", "token_env", "retries", "retry_backoff_s")
+"""Connection settings recorded by get_params (paths and a variable name, never a secret)."""
 
 
 def _check_remote(remote: Mapping[str, Any]) -> dict[str, Any]:

@@ -81,3 +81,10 @@ def test_run_refuses_an_event_log_the_disk_cannot_hold(
         run_scenario(scenario, source="s.toml", base_dir=tmp_path, out=tmp_path / "runs")
     assert err.value.field == "demand.requests_per_h"
     assert not (tmp_path / "runs").exists()
+
+
+def test_figures_read_as_sizes() -> None:
+    """Byte figures print in the right unit (635 TB is not 0.62 TB)."""
+    assert est_mod._bytes(635 * 1024**4) == "635 TB"
+    assert est_mod._bytes(1.5 * 1024**3) == "1.5 GB"
+    assert est_mod._bytes(512) == "512 B"
