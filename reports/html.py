@@ -45,6 +45,7 @@ from reports.text import (
     offer_rows,
     provenance_rows,
     replay_rows,
+    replay_verdict,
     slo_rows,
     surge_rows,
     zone_rows,
@@ -451,6 +452,7 @@ def report_sections(run: RunData, draw: bool = True) -> list[Section]:
                         "median ratio near 1 and correlations near 1 mean the simulated city "
                         "drives like the real one."
                     ),
+                    note(replay_verdict(m)),
                     _kv(replay_rows(m)),
                     figure(
                         lambda: replay.replay_figure(run),

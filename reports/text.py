@@ -122,9 +122,9 @@ SLO_WORDS = {
     "in_vehicle": "time in the car",
     "journey": "time from request to arrival",
     "wait_all_riders": "wait of every rider, including those who gave up",
-    "eta_mae_s": "average error of the quoted pickup time",
-    "eta_bias_s": "average lateness vs the quoted pickup time",
-    "eta_abs_p90_s": "90th percentile error of the quoted pickup time",
+    "eta_mae_s": "average error of the driver's pickup ETA at assignment",
+    "eta_bias_s": "average lateness vs the driver's pickup ETA at assignment",
+    "eta_abs_p90_s": "90th percentile error of the driver's pickup ETA at assignment",
     "match_rate": "share of requests that got a driver",
     "completion_rate": "share of requests that ended in a trip",
     "cancel_rate": "share of requests cancelled",
@@ -225,6 +225,15 @@ def cancel_words(reason: str) -> str:
     return CANCEL_WORDS.get(reason, "cancelled for an unrecorded reason")
 
 
+def lateness(bias: float | None, who: str, than: str) -> str:
+    """ "the car came 7.5 s later than quoted" / "... on time" from a mean lateness."""
+    if _missing(bias) or abs(bias) < 0.05:
+        return f"on average {who} came exactly when {than}"
+    return (
+        f"on average {who} came {fmt_s(abs(bias))} {'later' if bias > 0 else 'earlier'} than {than}"
+    )
+
+
 def currency_of(m: dict[str, Any]) -> str | None:
     """The scenario's currency code ("BRL"), or None."""
     c = get(m, "money", "currency")
@@ -305,8 +314,7 @@ def headline_cards(m: dict[str, Any]) -> list[Card]:
                 "Pickup-time accuracy",
                 fmt_s(quote.get("mae")),
                 "Average gap between the pickup time quoted to the rider and the actual wait "
-                f"(completed rides); on average the car came {fmt_s(abs(bias))} "
-                f"{'later' if bias > 0 else 'earlier'} than quoted.",
+                f"(completed rides); {lateness(bias, 'the car', 'quoted')}.",
             )
         )
     elif eta.get("count"):
@@ -316,8 +324,8 @@ def headline_cards(m: dict[str, Any]) -> list[Card]:
                 "Pickup ETA accuracy",
                 fmt_s(eta.get("mae")),
                 "Riders see no quote in this scenario: this is the average gap between the "
-                "driver's pickup ETA at assignment and the actual drive; on average drivers "
-                f"arrived {fmt_s(abs(bias))} {'later' if bias > 0 else 'earlier'} than that.",
+                "driver's pickup ETA at assignment and the actual drive; "
+                f"{lateness(bias, 'the driver', 'that ETA said')}.",
             )
         )
     cards += [
@@ -374,7 +382,18 @@ def headline_cards(m: dict[str, Any]) -> list[Card]:
         )
     zones = m.get("zones") or {}
     worst = zones.get("worst_match_rate")
-    if worst:
+    slowest = zones.get("worst_mean_wait")
+    if worst and not get(zones, "spread", "match_rate") and slowest:
+        cards.append(
+            Card(
+                "Longest-waiting area",
+                fmt_s(slowest["mean_wait_s"]),
+                f"Every ranked area matched {fmt_pct(worst['match_rate'])} of its requests; "
+                f"riders waited longest {zone_name(slowest.get('x_m'), slowest.get('y_m'), zones)}"
+                f" ({fmt_count(slowest['requests'])} requests).",
+            )
+        )
+    elif worst:
         cards.append(
             Card(
                 "Worst-served area",
@@ -562,6 +581,21 @@ def has_replay(m: dict[str, Any]) -> bool:
     return bool(r.get("with_recorded_time"))
 
 
+def replay_verdict(m: dict[str, Any]) -> str:
+    """One sentence on what the replay's median ratio says about this run."""
+    r = m.get("replay") or {}
+    ratio = r.get("median_ratio")
+    if _missing(ratio):
+        return "No replayed trip was completed with a recorded time, so nothing was compared."
+    if 0.9 <= ratio <= 1.1:
+        how = "within 10% of their recorded time: the simulated city drives like the real one"
+    elif ratio < 1:
+        how = "less than their recorded time: the simulated city drives faster than the real one"
+    else:
+        how = "more than their recorded time: the simulated city drives slower than the real one"
+    return f"Here the median simulated trip took {fmt_num(ratio)}× its recorded time, {how}."
+
+
 def replay_rows(m: dict[str, Any]) -> list[list[str]]:
     """Simulated vs recorded trip times of the replayed trips (empty without them)."""
     if not has_replay(m):
@@ -709,7 +743,11 @@ def zone_rows(m: dict[str, Any]) -> list[list[str]]:
         ],
         [
             "lowest match rate",
-            "—" if not wm else f"{fmt_pct(wm['match_rate'])}, {where(wm)}",
+            "—"
+            if not wm
+            else f"{fmt_pct(wm['match_rate'])} in every ranked area"
+            if not sp.get("match_rate")
+            else f"{fmt_pct(wm['match_rate'])}, {where(wm)}",
         ],
         [
             "longest mean wait",

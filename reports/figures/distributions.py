@@ -41,6 +41,9 @@ def histogram(
         empty_note(ax, "no data in this run")
         return
     v = x / unit
+    if np.ptp(v) == 0:
+        empty_note(ax, f"all {v.size:,}: {_fmt(float(v[0]), unit_name)}")
+        return
     lo, hi = np.percentile(v, [0.5, 99.5]) if signed else (0.0, np.percentile(v, 99.5))
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
@@ -85,7 +88,9 @@ def pickup_time_error(run: RunData) -> tuple[np.ndarray, str]:
     completed = (r["outcome"] == "completed").to_numpy()
     if np.isfinite(quote[completed]).any():
         wait = r["pickup_t"].to_numpy() - r["request_t"].to_numpy()
-        return _finite(np.where(completed, wait - quote, np.nan)), "quoted pickup time"
+        # Rounded to the millisecond: exact quotes otherwise show float noise as spread.
+        err = np.where(completed, wait - quote, np.nan)
+        return np.round(_finite(err), 3), "quoted pickup time"
     # Rounded to the millisecond: exact ETAs otherwise show float noise (1e-13 s) as spread.
     err = r["actual_eta"].to_numpy() - r["quoted_eta"].to_numpy()
     return np.round(_finite(err), 3), "driver's ETA at assignment"

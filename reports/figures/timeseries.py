@@ -66,14 +66,19 @@ def draw_conversion(ax: Axes, run: RunData) -> None:
 def draw_driver_states(ax: Axes, run: RunData) -> None:
     """Online drivers stacked by what they were doing (time-averaged per bin)."""
     m, t, _ = _bins(run)
-    states = [
-        np.asarray(m["drivers_idle"]),
-        np.asarray(m.get("drivers_repositioning", np.zeros(len(t)))),
-        np.asarray(m["drivers_to_pickup"]),
-        np.asarray(m["drivers_with_rider"]),
-    ]
+    states = {
+        "idle": np.asarray(m["drivers_idle"]),
+        "repositioning": np.asarray(m.get("drivers_repositioning", np.zeros(len(t)))),
+        "to pickup": np.asarray(m["drivers_to_pickup"]),
+        "with rider": np.asarray(m["drivers_with_rider"]),
+    }
+    shown = [k for k, v in states.items() if k != "repositioning" or v.any()]
     ax.stackplot(
-        t, *states, labels=list(STATE_COLOURS), colors=list(STATE_COLOURS.values()), alpha=0.85
+        t,
+        *(states[k] for k in shown),
+        labels=shown,
+        colors=[STATE_COLOURS[k] for k in shown],
+        alpha=0.85,
     )
     ax.set_ylabel("drivers")
     ax.set_title("What online drivers were doing (average per bin)", loc="left")

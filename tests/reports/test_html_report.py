@@ -158,3 +158,28 @@ def test_metrics_written_once_and_reused(real_run, tmp_path: Path) -> None:  # n
     before = (run / "metrics.json").read_bytes()
     write_report(run)
     assert (run / "metrics.json").read_bytes() == before
+
+
+def test_sentences_fit_an_exact_immediate_run(reports) -> None:  # noqa: ANN001
+    """The surge family matches at once with exact ETAs: the page says so instead of "0.0 s
+    later than quoted", and equal match rates are not called a worst area."""
+    run, page = reports("surge")
+    m = json.loads((run / "metrics.json").read_text())
+    text = visible_text(page)
+    assert "0.0 s later" not in text and "0.0 s earlier" not in text
+    if m["quote_error_s"]["bias"] == 0:
+        assert "the car came exactly when quoted" in text
+    if m["zones"]["spread"]["match_rate"] == 0:
+        assert "Worst-served area" not in text and "in every ranked area" in text
+    slo = page.split('<section id="slo">', 1)[1].split("</section>", 1)[0]
+    assert "driver&#39;s pickup ETA at assignment" in slo  # eta_mae_s is the matcher's ETA
+
+
+def test_replay_section_says_what_the_ratio_means(reports) -> None:  # noqa: ANN001
+    """The replay section's verdict follows this run's median simulated / recorded ratio."""
+    run, page = reports("chicago_replay")
+    ratio = json.loads((run / "metrics.json").read_text())["replay"]["median_ratio"]
+    section = page.split('<section id="replay">', 1)[1].split("</section>", 1)[0]
+    assert f"{ratio:.2f}× its recorded time" in section
+    word = "like" if 0.9 <= ratio <= 1.1 else "faster" if ratio < 1 else "slower"
+    assert word in section
