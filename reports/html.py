@@ -24,7 +24,7 @@ import jinja2
 from matplotlib.figure import Figure
 
 from reports.figures import city_map, distributions, income, latency, replay, surge, timeseries
-from reports.figures._style import Panel, compose, png_base64
+from reports.figures._style import Margins, Panel, compose, png_base64
 from reports.kpis import ensure_metrics
 from reports.run import RunData, load_run
 from reports.text import (
@@ -280,6 +280,7 @@ def report_sections(run: RunData, draw: bool = True) -> list[Section]:
                     "time series of demand, trips and driver states",
                     rows=len(draws),
                     sharex=True,
+                    margins=Margins(right=1.45, bottom=0.8),
                 ),
             ],
         )
@@ -434,6 +435,7 @@ def report_sections(run: RunData, draw: bool = True) -> list[Section]:
                         rows=2,
                         sharex=True,
                         height_ratios=[2, 1],
+                        margins=Margins(bottom=0.8),
                     ),
                     note("Darker areas were more expensive on average over the run."),
                     panels(run, [surge.draw_surge_map], 7.0, 5.6, "mean surge multiplier by area"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -31,8 +32,23 @@ Panel = Callable[[Axes], None]
 
 
 def new_figure(width: float = 9.0, height: float = 3.6) -> Figure:
-    """A blank figure with the report's defaults."""
+    """A blank figure with the report's defaults (constrained layout: for figures drawn once,
+    e.g. in a notebook; :func:`compose` lays the report's out with fixed margins instead)."""
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+@dataclass(frozen=True)
+class Margins:
+    """Fixed margins and gaps in inches: the report's figures all have a title, axis labels
+    and tick labels of the same size, so a fixed frame fits them and saves the constrained
+    layout solver's work (a quarter of the report's rendering time)."""
+
+    left: float = 0.8
+    right: float = 0.25
+    bottom: float = 0.6
+    top: float = 0.35
+    wspace: float = 0.75
+    hspace: float = 0.55
 
 
 def compose(
@@ -44,10 +60,13 @@ def compose(
     sharex: bool = False,
     width_ratios: Sequence[float] | None = None,
     height_ratios: Sequence[float] | None = None,
+    margins: Margins = Margins(),
 ) -> Figure:
     """A figure with one axes per panel (``rows`` rows), each panel drawn on its own axes."""
-    fig = new_figure(width, height)
+    fig = Figure(figsize=(width, height), dpi=DPI)
     cols = -(-len(panels) // rows)
+    inner_w = width - margins.left - margins.right - margins.wspace * (cols - 1)
+    inner_h = height - margins.bottom - margins.top - margins.hspace * (rows - 1)
     axes = fig.subplots(
         rows,
         cols,
@@ -55,6 +74,14 @@ def compose(
         sharex=sharex,
         width_ratios=width_ratios,
         height_ratios=height_ratios,
+        gridspec_kw={
+            "left": margins.left / width,
+            "right": 1 - margins.right / width,
+            "bottom": margins.bottom / height,
+            "top": 1 - margins.top / height,
+            "wspace": margins.wspace / max(inner_w / cols, 0.1),
+            "hspace": margins.hspace / max(inner_h / rows, 0.1),
+        },
     ).ravel()
     for ax, draw in zip(axes, panels, strict=False):
         draw(ax)
