@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import datetime as dt
 import glob
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -67,6 +68,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field, field_validator, model_validator
+from scipy.spatial import Delaunay
 
 from cities.demand import Trips
 from cities.space import Space
@@ -83,6 +85,13 @@ _PARSE_FAIL_SHARE = 0.5
 """When more than this share of the present time values fail to parse, the format is wrong
 (an error), not a few bad rows (dropped and counted)."""
 _EPOCH_DAY = dt.date(1970, 1, 1)
+_DURATION_S = {"s": 1.0, "min": 60.0, "h": 3600.0}
+_PLAUSIBLE_MIN_RECORDS = 100
+"""Fewer records than this are too few to call their times or durations implausible."""
+
+
+class ImplausibleTripsWarning(UserWarning):
+    """Parsed trip times or durations that look like the wrong unit or column."""
 
 
 class TripColumns(Frozen):
@@ -94,7 +103,10 @@ class TripColumns(Frozen):
     dropoff_lon: str | None = Field(default=None, min_length=1)
     dropoff_lat: str | None = Field(default=None, min_length=1)
     trip_seconds: str | None = Field(default=None, min_length=1)
-    """Recorded trip duration in seconds (values <= 0 are taken as unknown)."""
+    """Recorded trip duration, in ``duration_unit`` (values <= 0 are taken as unknown)."""
+    pickup_date: str | None = Field(default=None, min_length=1)
+    """With ``time_format = "hour"``: the column holding the date (``date_format``), while
+    ``pickup_time`` holds the hour of the day (0-24, fractions allowed)."""
 
     @model_validator(mode="after")
     def _dropoff_pair(self) -> TripColumns:
@@ -111,6 +123,7 @@ class TripColumns(Frozen):
             "dropoff_lon",
             "dropoff_lat",
             "trip_seconds",
+            "pickup_date",
         )
         return [(k, getattr(self, k)) for k in keys if getattr(self, k) is not None]
 
@@ -123,8 +136,17 @@ class TripFileSpec(Frozen):
     file's folder or absolute; a glob pattern (``data/uber-*.csv``) reads every match, sorted."""
     columns: TripColumns
     time_format: str = "unix"
-    """``"unix"`` (seconds), ``"iso"`` (ISO 8601) or a strftime format (``"%m/%d/%Y %H:%M"``).
-    Parquet timestamp columns are used as they are."""
+    """``"unix"`` (seconds), ``"iso"`` (ISO 8601), a strftime format (``"%m/%d/%Y %H:%M"``) or
+    ``"hour"`` (hours of the day, with the date in ``columns.pickup_date``). Parquet timestamp
+    columns are used as they are."""
+    date_format: str = "%Y-%m-%d"
+    """strftime format of ``columns.pickup_date`` (``time_format = "hour"`` only)."""
+    duration_unit: Literal["s", "min", "h"] = "s"
+    """Unit of ``columns.trip_seconds`` (seconds, minutes or hours)."""
+    area: Literal["snap", "inside"] = "snap"
+    """``snap``: an end may lie up to ``max_snap_m`` outside the network (its bounds grown by
+    that margin); ``inside``: both ends must also lie inside the network's area (the convex
+    hull of its nodes) -- the safe choice when recorded durations are compared (fidelity)."""
     utc_offset_h: float = Field(default=0.0, ge=-24, le=24)
     """Hours added to every time to get the local clock (0 when the file holds local times)."""
     start_date: str | None = None
@@ -141,10 +163,11 @@ class TripFileSpec(Frozen):
     @field_validator("time_format")
     @classmethod
     def _time_format(cls, v: str) -> str:
-        if v in ("unix", "iso") or "%" in v:
+        if v in ("unix", "iso", "hour") or "%" in v:
             return v
         raise ValueError(
-            f'must be "unix", "iso" or a strftime format such as "%Y-%m-%d %H:%M:%S", got {v!r}'
+            'must be "unix", "iso", "hour" or a strftime format such as "%Y-%m-%d %H:%M:%S", '
+            f"got {v!r}"
         )
 
     @field_validator("start_date", "end_date")
@@ -163,6 +186,11 @@ class TripFileSpec(Frozen):
     def _consistent(self) -> TripFileSpec:
         if self.start_date and self.end_date and self.end_date < self.start_date:
             raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
+        if (self.time_format == "hour") != (self.columns.pickup_date is not None):
+            raise ValueError(
+                'time_format = "hour" needs columns.pickup_date (the date of each hour), '
+                'and columns.pickup_date needs time_format = "hour"'
+            )
         if self.destinations == "recorded" and self.columns.dropoff_lon is None:
             raise ValueError(
                 'destinations = "recorded" needs columns.dropoff_lon and '
@@ -181,7 +209,8 @@ class ReplayDemandSpec(TripFileSpec):
     """``align = "clock"`` only: divide the pooled days' requests by this many days
     (``"auto"``: the distinct dates among the records); unset replays the whole pool."""
     time_shift_s: float = Field(default=0.0, allow_inf_nan=False)
-    """``align = "shift"`` only: simulated time of the earliest valid record."""
+    """``align = "shift"`` only: added to every record's offset from ``[time] start`` on the
+    first date."""
     sample: float = Field(default=1.0, gt=0, le=1)
     """Fraction of records kept (thinning)."""
     boost: float = Field(default=1.0, ge=1, allow_inf_nan=False)
@@ -268,12 +297,18 @@ def read_trip_records(spec: TripFileSpec, *, base_dir: Path, source: str) -> Tri
     use_dropoff = spec.destinations == "recorded"
     parts: list[tuple[np.ndarray, ...]] = []
     for path in files:
-        df = _read_table(path, wanted, cols.pickup_time, spec.time_format, source)
-        t = _parse_times(df[cols.pickup_time], spec.time_format, path, cols.pickup_time, source)
+        text_cols = [cols.pickup_time] if spec.time_format not in ("unix", "hour") else []
+        if cols.pickup_date:
+            text_cols.append(cols.pickup_date)
+        df = _read_table(path, wanted, text_cols, source)
+        if spec.time_format == "hour":
+            t = _date_hour_times(df, spec, path, source)
+        else:
+            t = _parse_times(df[cols.pickup_time], spec.time_format, path, cols.pickup_time, source)
         num = {
             k: pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64)
             for k, c in wanted
-            if k != "pickup_time"
+            if k not in ("pickup_time", "pickup_date")
         }
         parts.append(
             (
@@ -282,7 +317,9 @@ def read_trip_records(spec: TripFileSpec, *, base_dir: Path, source: str) -> Tri
                 num["pickup_lat"],
                 num["dropoff_lon"] if use_dropoff else np.full(t.shape, np.nan),
                 num["dropoff_lat"] if use_dropoff else np.full(t.shape, np.nan),
-                num["trip_seconds"] if cols.trip_seconds else np.full(t.shape, np.nan),
+                num["trip_seconds"] * _DURATION_S[spec.duration_unit]
+                if cols.trip_seconds
+                else np.full(t.shape, np.nan),
             )
         )
     t, plon, plat, dlon, dlat, trip_s = (np.concatenate(a) for a in zip(*parts, strict=True))
@@ -300,6 +337,7 @@ def read_trip_records(spec: TripFileSpec, *, base_dir: Path, source: str) -> Tri
         in_dates &= day <= (dt.date.fromisoformat(spec.end_date) - _EPOCH_DAY).days
     keep = np.flatnonzero(in_dates)
     trip_s = np.where(trip_s > 0, trip_s, np.nan)  # 0 s or negative means "not recorded"
+    _warn_implausible(t[keep], trip_s[keep] if cols.trip_seconds else None, spec, files)
     return TripRecords(
         t=t[keep],
         pickup_lonlat=np.column_stack([plon[keep], plat[keep]]),
@@ -316,9 +354,15 @@ def read_trip_records(spec: TripFileSpec, *, base_dir: Path, source: str) -> Tri
 
 
 def place_records(
-    records: TripRecords, space: Space, max_snap_m: float, *, source: str
+    records: TripRecords,
+    space: Space,
+    max_snap_m: float,
+    *,
+    source: str,
+    area: Literal["snap", "inside"] = "snap",
 ) -> PlacedRecords:
-    """Snap the records to ``space``, keeping those whose used ends lie in its area."""
+    """Snap the records to ``space``, keeping those whose used ends lie in its area (with
+    ``area = "inside"``, also inside the convex hull of its nodes)."""
     try:
         pxy = space.to_xy(records.pickup_lonlat[:, 0], records.pickup_lonlat[:, 1])
         dxy = (
@@ -336,6 +380,11 @@ def place_records(
     inside = _in_bounds(pxy, space.bounds, max_snap_m)
     if dxy is not None:
         inside &= _in_bounds(dxy, space.bounds, max_snap_m)
+    if area == "inside":
+        hull = _hull(space.node_xy)
+        inside &= hull.find_simplex(pxy) >= 0
+        if dxy is not None:
+            inside &= hull.find_simplex(dxy) >= 0
     idx = np.flatnonzero(inside)
     node_xy = space.node_xy
     pnode = np.asarray(space.locate(pxy[idx]), dtype=np.int64)
@@ -398,12 +447,15 @@ def replay_trips(
     *,
     base_dir: Path,
     source: str,
+    start_date: str | None = None,
 ) -> tuple[Trips, dict[str, int | float]]:
     """Replay ``spec``'s trip file over ``[0, horizon_s)`` (simulated t = 0 is clock time
-    ``start_s``). Returns the requests sorted by time (ties in file order) and the manifest
-    stats: ``rows_read = records_kept + every dropped_*`` count."""
+    ``start_s``; with ``align = "shift"`` on ``start_date``, default the earliest record's
+    date). Returns the requests sorted by time (ties in file order) and the manifest stats:
+    ``rows_read = records_kept + every dropped_*`` count, and for ``shift`` ``start_day`` (days
+    since 1970-01-01 of simulated t = 0)."""
     records = read_trip_records(spec, base_dir=base_dir, source=source)
-    placed = place_records(records, space, spec.max_snap_m, source=source)
+    placed = place_records(records, space, spec.max_snap_m, source=source, area=spec.area)
     t_rec = records.t[placed.record]
     n_placed = len(placed)
 
@@ -415,7 +467,11 @@ def replay_trips(
         day_no = np.arange(occ.shape[0]) - np.repeat(np.cumsum(reps) - reps, reps)
         offset = first[occ] + DAY * day_no
     else:
-        base = float(records.t.min()) if len(records) else 0.0
+        if start_date is not None:
+            first_day = (dt.date.fromisoformat(start_date) - _EPOCH_DAY).days
+        else:
+            first_day = int(records.t.min() // DAY) if len(records) else 0
+        base = first_day * DAY + start_s  # t = 0 is [time] start on the first date
         shifted = t_rec - base + spec.time_shift_s
         reps = ((shifted >= 0) & (shifted < horizon_s)).astype(np.int64)
         occ = np.flatnonzero(reps)
@@ -485,6 +541,8 @@ def replay_trips(
         "effective_multiplier": len(trips) / occ.shape[0] if occ.shape[0] else 0.0,
         "snap_m_p95": float(np.percentile(placed.snap_m, 95)) if n_placed else 0.0,
     }
+    if spec.align == "shift":
+        stats["start_day"] = first_day
     if len(trips) == 0:
         raise no_trips_error(source, records.files, stats)
     return trips, stats
@@ -514,9 +572,9 @@ def no_trips_error(
 
 
 def _read_table(
-    path: Path, wanted: list[tuple[str, str]], time_col: str, time_format: str, source: str
+    path: Path, wanted: list[tuple[str, str]], text_cols: list[str], source: str
 ) -> pd.DataFrame:
-    parquet = path.name.lower().endswith((".parquet", ".pq"))
+    parquet = _is_parquet(path)
     kind = "Parquet" if parquet else "CSV"
     try:
         names = pq.read_schema(path).names if parquet else list(pd.read_csv(path, nrows=0).columns)
@@ -534,12 +592,76 @@ def _read_table(
         if parquet:
             return pq.read_table(path, columns=use).to_pandas()
         # Text times stay text (pandas must not guess a format we did not ask for).
-        dtype = None if time_format == "unix" else {time_col: str}
+        dtype = dict.fromkeys(text_cols, str) or None
         return pd.read_csv(path, usecols=use, dtype=dtype, low_memory=False)
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise InputError(
             source, "demand.path", f"cannot read {path} as {kind}: {_short(str(exc))}"
         ) from None
+
+
+def _is_parquet(path: Path) -> bool:
+    """Parquet by content (the ``PAR1`` magic, whatever the suffix: ``.parq``, none...) or by
+    a Parquet suffix (so a damaged ``.parquet`` file says it cannot be read as Parquet)."""
+    if path.name.lower().endswith((".parquet", ".pq", ".parq")):
+        return True
+    try:
+        with path.open("rb") as f:
+            return f.read(4) == b"PAR1"
+    except OSError:
+        return False
+
+
+def _date_hour_times(df: pd.DataFrame, spec: TripFileSpec, path: Path, source: str) -> np.ndarray:
+    """Seconds since 1970 from a date column plus an hour-of-day column."""
+    cols = spec.columns
+    assert cols.pickup_date is not None  # checked by the spec
+    day = _parse_times(df[cols.pickup_date], spec.date_format, path, cols.pickup_date, source)
+    hour = pd.to_numeric(df[cols.pickup_time], errors="coerce").to_numpy(np.float64)
+    bad = np.isfinite(hour) & ((hour < 0) | (hour >= 24))
+    if bad.any():
+        example = float(hour[np.flatnonzero(bad)[0]])
+        raise InputError(
+            source,
+            "demand.columns.pickup_time",
+            f'time_format = "hour" expects hours of the day in [0, 24) in column '
+            f"{cols.pickup_time!r} of {path}, got {example:g} ({int(bad.sum())} such values)",
+        )
+    return np.floor(day / DAY) * DAY + hour * HOUR
+
+
+def _warn_implausible(
+    t: np.ndarray, trip_s: np.ndarray | None, spec: TripFileSpec, files: tuple[Path, ...]
+) -> None:
+    """Warn loudly when parsed times or durations look like the wrong unit."""
+    name = files[0].name if len(files) == 1 else f"{files[0].name} (+{len(files) - 1} more)"
+    if t.shape[0] >= _PLAUSIBLE_MIN_RECORDS and float(np.ptp(t)) < HOUR:
+        warnings.warn(
+            f"{name}: all {t.shape[0]} parsed pickup times lie within {float(np.ptp(t)):.0f} s "
+            f"(time_format = {spec.time_format!r}): is {spec.columns.pickup_time!r} really a "
+            'time? For hours of the day use time_format = "hour" with columns.pickup_date',
+            ImplausibleTripsWarning,
+            stacklevel=3,
+        )
+    if trip_s is None:
+        return
+    known = trip_s[np.isfinite(trip_s)]
+    if known.shape[0] >= _PLAUSIBLE_MIN_RECORDS:
+        med = float(np.median(known))
+        if med > 3 * HOUR or med < 30:
+            warnings.warn(
+                f"{name}: the median recorded ride lasts {med:g} s ({med / HOUR:.2f} h) with "
+                f"duration_unit = {spec.duration_unit!r}: check the unit of "
+                f'{spec.columns.trip_seconds!r} (duration_unit = "s", "min" or "h")',
+                ImplausibleTripsWarning,
+                stacklevel=3,
+            )
+
+
+def _hull(node_xy: np.ndarray) -> Delaunay:
+    """Triangulation of the network's nodes: a point is inside its convex hull when it falls
+    in a triangle."""
+    return Delaunay(np.asarray(node_xy, dtype=np.float64))
 
 
 def _parse_times(col: pd.Series, fmt: str, path: Path, name: str, source: str) -> np.ndarray:

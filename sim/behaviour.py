@@ -31,8 +31,10 @@ Pricing (``[pricing]``)
     and drivers keep ``1 - commission`` of it.
 
 Travel (``[travel]``)
-    Actual leg time = free-flow time x ``congestion[clock hour at departure]`` (default: the
-    named city's usual traffic from its definition, else 1) x a lognormal
+    Actual leg time = the travel model's expected time (free-flow time x
+    ``congestion[day type, clock hour at departure]`` x an optional length term, see
+    :mod:`cities.travel`; default: a fitted ``profile``, else the named city's usual traffic
+    from its definition, else free flow) x a lognormal
     factor with mean 1 and coefficient of variation ``actual_noise_cv``, never below free
     flow. Matchers see the expected (congested) time; riders are quoted that times a lognormal
     factor with cv ``quote_noise_cv``. So ETA accuracy is measurable from the log.
@@ -40,12 +42,14 @@ Travel (``[travel]``)
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
+from cities.travel import Congestion, day_number
 from core.frozen import Frozen, NonNegFloat, PositiveFloat
 
 Probability = Annotated[float, Field(ge=0, le=1)]
@@ -155,20 +159,110 @@ class PricingSpec(Frozen):
         return max(self.min_fare, raw) * multiplier
 
 
-class TravelSpec(Frozen):
-    """Congestion by clock hour and the noise on actual and quoted travel times."""
+Factor = Annotated[float, Field(ge=1.0, allow_inf_nan=False)]
 
-    congestion: tuple[Annotated[float, Field(ge=1.0)], ...] | None = None
-    """Factor per clock hour; ``None``: the named city's usual traffic, else free flow."""
+
+def _hours(v: tuple[float, ...] | None) -> tuple[float, ...] | None:
+    if v is not None and len(v) != 24:
+        raise ValueError(f"must have 24 hourly factors (>= 1), got {len(v)}")
+    return v
+
+
+class DayTypeCongestion(Frozen):
+    """Factors per clock hour for each day type (Sunday also holds the listed holidays)."""
+
+    weekday: tuple[Factor, ...]
+    saturday: tuple[Factor, ...]
+    sunday: tuple[Factor, ...]
+
+    _hours = field_validator("weekday", "saturday", "sunday")(_hours)
+
+    def table(self) -> np.ndarray:
+        """(3, 24) rows weekday, saturday, sunday."""
+        return np.array([self.weekday, self.saturday, self.sunday], dtype=np.float64)
+
+
+def _hours_or_table(
+    v: tuple[float, ...] | DayTypeCongestion | None,
+) -> tuple[float, ...] | DayTypeCongestion | None:
+    return v if isinstance(v, DayTypeCongestion) else _hours(v)
+
+
+class TravelSpec(Frozen):
+    """Congestion by (day type x) clock hour, a fitted profile, and travel-time noise."""
+
+    congestion: tuple[Factor, ...] | DayTypeCongestion | None = None
+    """24 factors per clock hour, or a table ``{weekday, saturday, sunday}`` of 24 each;
+    ``None``: the profile's, else the named city's usual traffic, else free flow."""
+    profile: str | None = Field(default=None, min_length=1)
+    """A travel model written by ``ridesim calibrate`` (TOML; relative to the scenario file)."""
+    start_date: str | None = None
+    """``YYYY-MM-DD`` of simulated t = 0, for congestion by day type (a replay with
+    ``align = "shift"`` supplies its own first date when this is unset)."""
+    holidays: tuple[str, ...] = ()
+    """Dates ``YYYY-MM-DD`` that travel like a Sunday."""
+    length_elasticity: float = Field(default=0.0, ge=-1.0, le=1.0, allow_inf_nan=False)
+    """Exponent ``e`` of the length term ``(ff / length_ref_s) ** e`` (0: off; fitted)."""
+    length_range_s: tuple[PositiveFloat, PositiveFloat] = (1.0, 1.0)
+    """Free-flow seconds are clipped to this range in the length term (no extrapolation)."""
+    length_ref_s: PositiveFloat = 1.0
     actual_noise_cv: NonNegFloat = 0.0
     quote_noise_cv: NonNegFloat = 0.0
 
-    @field_validator("congestion")
+    _congestion_hours = field_validator("congestion")(_hours_or_table)
+
+    @field_validator("start_date")
     @classmethod
-    def _hours(cls, v: tuple[float, ...] | None) -> tuple[float, ...] | None:
-        if v is not None and len(v) != 24:
-            raise ValueError(f"must have 24 hourly factors (>= 1), got {len(v)}")
+    def _start_date(cls, v: str | None) -> str | None:
+        if v is not None:
+            _check_date(v)
         return v
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for d in v:
+            _check_date(d)
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TravelSpec:
+        if self.profile is not None and self.congestion is not None:
+            raise ValueError("give congestion or profile, not both (the profile holds one)")
+        if self.length_range_s[0] > self.length_range_s[1]:
+            raise ValueError("length_range_s must be [low, high] with low <= high")
+        return self
+
+    def congestion_model(self, start_s: float, start_date: str | None = None) -> Congestion:
+        """The engine's congestion lookup for simulated t = 0 at clock ``start_s`` (seconds
+        after midnight) of ``start_date`` (default: this table's ``start_date``)."""
+        c = self.congestion
+        table = (
+            np.ones((1, 24))
+            if c is None
+            else c.table()
+            if isinstance(c, DayTypeCongestion)
+            else np.asarray(c, dtype=np.float64).reshape(1, 24)
+        )
+        date = start_date or self.start_date
+        return Congestion(
+            table,
+            start_s=start_s,
+            start_day=day_number(date) if date else None,
+            holidays=tuple(day_number(d) for d in self.holidays),
+            length_elasticity=self.length_elasticity,
+            length_range_s=self.length_range_s,
+            length_ref_s=self.length_ref_s,
+        )
+
+
+def _check_date(v: str) -> None:
+    try:
+        dt.date.fromisoformat(v)
+    except ValueError:
+        raise ValueError(f"must be a date YYYY-MM-DD, got {v!r}") from None
+    if len(v) != 10:
+        raise ValueError(f"must be a date YYYY-MM-DD, got {v!r}")
 
 
 def lognormal_factors(rng: np.random.Generator, cv: float, n: int) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 from cities import load_city
 from cities.replay import (
     CANDIDATES,
+    ImplausibleTripsWarning,
     ReplayDemandSpec,
     read_trip_records,
     replay_trips,
@@ -253,12 +255,9 @@ def test_sampled_destinations_keep_trips_whose_recorded_dropoff_is_outside() -> 
     assert (trips.pickup_node != trips.dropoff_node).all()
 
 
-def test_shift_alignment_uses_absolute_times() -> None:
-    """align = "shift": time minus the earliest valid record's, plus time_shift_s."""
-    trips, stats = replay(small_spec(align="shift", time_shift_s=-600.0), horizon_s=3 * 86400)
-    # Earliest valid record: 28.02.2024 08:20 (2024 is a leap year: 29.02 exists).
-    first = pd.Timestamp("2024-02-28 08:20")
+def _shift_want(first: str, shift_s: float, horizon_s: float) -> list[float]:
     recs = [
+        "2024-02-28 08:20",
         "2024-03-01 08:05",
         "2024-03-01 08:05",
         "2024-03-01 07:50",
@@ -267,10 +266,44 @@ def test_shift_alignment_uses_absolute_times() -> None:
         "2024-03-02 08:59",
         "2024-03-02 10:00",
     ]
-    want = sorted((pd.Timestamp(r) - first).total_seconds() - 600 for r in recs)
-    want = [w for w in want if 0 <= w < 3 * 86400]
-    np.testing.assert_allclose(trips.t, want)
+    t0 = pd.Timestamp(first)
+    want = sorted((pd.Timestamp(r) - t0).total_seconds() + shift_s for r in recs)
+    return [w for w in want if 0 <= w < horizon_s]
+
+
+def test_shift_alignment_starts_at_time_start_on_the_first_date() -> None:
+    """align = "shift": t = 0 is [time] start (08:00) on the earliest record's date, not the
+    earliest record itself (08:20), so clock-hour congestion lands on the right hour."""
+    trips, stats = replay(small_spec(align="shift", time_shift_s=-600.0), horizon_s=3 * 86400)
+    # Earliest valid record: 28.02.2024 08:20 (2024 is a leap year: 29.02 exists).
+    np.testing.assert_allclose(trips.t, _shift_want("2024-02-28 08:00", -600, 3 * 86400))
+    assert stats["start_day"] == (pd.Timestamp("2024-02-28") - pd.Timestamp(0)).days
     assert_stats_add_up(stats)
+
+
+def test_shift_alignment_keeps_the_clock_of_a_later_start() -> None:
+    """A record before [time] start on the first date is outside the window, and the others
+    keep their clock offsets from the start."""
+    trips, stats = replay(small_spec(align="shift"), start_s=8.5 * H, horizon_s=3 * 86400)
+    np.testing.assert_allclose(trips.t, _shift_want("2024-02-28 08:30", 0, 3 * 86400))
+    assert stats["dropped_outside_window"] >= 1
+    assert_stats_add_up(stats)
+
+
+def test_shift_alignment_uses_a_given_start_date() -> None:
+    """With a start date, t = 0 is [time] start on that date."""
+    trips, stats = replay_trips(
+        np.random.default_rng(0),
+        small_spec(align="shift"),
+        LonLatGrid(*SMALL_BOX),
+        8 * H,
+        2 * 86400,
+        base_dir=DATA,
+        source=SOURCE,
+        start_date="2024-03-01",
+    )
+    np.testing.assert_allclose(trips.t, _shift_want("2024-03-01 08:00", 0, 2 * 86400))
+    assert stats["start_day"] == (pd.Timestamp("2024-03-01") - pd.Timestamp(0)).days
 
 
 def test_clock_alignment_repeats_records_on_every_simulated_day() -> None:
@@ -574,3 +607,128 @@ def test_nyc_uber_replay_with_sampled_destinations(shared_data: Path) -> None:
     assert len(trips) == pytest.approx(in_window * 10 / 183, rel=0.1)
     assert (trips.pickup_node != trips.dropoff_node).all()
     assert_stats_add_up(stats)
+
+
+def _small_frame() -> pd.DataFrame:
+    return pd.read_csv(DATA / "small_trips.csv", dtype={"start": str})
+
+
+def test_parquet_content_is_sniffed_whatever_the_suffix(tmp_path: Path) -> None:
+    """A Parquet file named ``.parq`` (or with no suffix) is read as Parquet, not CSV."""
+    df = _small_frame()
+    for name in ("trips.parq", "trips"):
+        df.to_parquet(tmp_path / name)
+        rec = read_trip_records(small_spec(path=name), base_dir=tmp_path, source=SOURCE)
+        assert rec.stats["rows_read"] == len(df)
+
+
+def test_duration_unit_minutes_is_converted_to_seconds(tmp_path: Path) -> None:
+    """duration_unit = "min" multiplies the recorded durations by 60."""
+    df = _small_frame()
+    secs = read_trip_records(small_spec(), base_dir=DATA, source=SOURCE).trip_s
+    df["secs"] = df["secs"] / 60.0
+    df.to_csv(tmp_path / "mins.csv", index=False)
+    spec = small_spec(path="mins.csv", duration_unit="min")
+    mins = read_trip_records(spec, base_dir=tmp_path, source=SOURCE).trip_s
+    np.testing.assert_allclose(mins, secs)
+
+
+def test_time_from_date_and_hour_columns(tmp_path: Path) -> None:
+    """time_format = "hour" builds each time from a date column plus an hour-of-day column."""
+    df = pd.DataFrame(
+        {
+            "day": ["2024-03-01", "2024-03-02", "2024-03-02"],
+            "hour": [7, 23, 0.5],
+            "plon": [10.01, 10.02, 10.03],
+            "plat": [50.01, 50.02, 50.03],
+        }
+    )
+    df.to_csv(tmp_path / "hours.csv", index=False)
+    cols = {"pickup_time": "hour", "pickup_date": "day", "pickup_lon": "plon", "pickup_lat": "plat"}
+    spec = small_spec(path="hours.csv", columns=cols, time_format="hour", destinations="sampled")
+    rec = read_trip_records(spec, base_dir=tmp_path, source=SOURCE)
+    want = [pd.Timestamp("2024-03-01 07:00"), pd.Timestamp("2024-03-02 23:00")]
+    want.append(pd.Timestamp("2024-03-02 00:30"))
+    np.testing.assert_allclose(rec.t, [(w - pd.Timestamp(0)).total_seconds() for w in want])
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"time_format": "hour"}, "needs columns.pickup_date"),
+        ({"columns": {**SMALL_COLUMNS, "pickup_date": "day"}}, "needs columns.pickup_date"),
+        ({"duration_unit": "minutes"}, "duration_unit"),
+        ({"area": "hull"}, "area"),
+    ],
+)
+def test_bad_time_and_unit_options_are_rejected(kw: dict[str, Any], match: str) -> None:
+    """The new time, unit and area options reject bad values with the field's name."""
+    with pytest.raises(ValidationError, match=match):
+        small_spec(**kw)
+
+
+def test_hours_out_of_range_are_an_input_error(tmp_path: Path) -> None:
+    """An hour column holding something other than hours of the day is an InputError."""
+    pd.DataFrame({"day": ["2024-03-01"], "hour": [1400], "plon": [10.01], "plat": [50.01]}).to_csv(
+        tmp_path / "h.csv", index=False
+    )
+    cols = {"pickup_time": "hour", "pickup_date": "day", "pickup_lon": "plon", "pickup_lat": "plat"}
+    spec = small_spec(path="h.csv", columns=cols, time_format="hour", destinations="sampled")
+    with pytest.raises(InputError, match=r"hours of the day in \[0, 24\)"):
+        read_trip_records(spec, base_dir=tmp_path, source=SOURCE)
+
+
+def test_hours_read_as_unix_seconds_warn_loudly(tmp_path: Path) -> None:
+    """Hours of the day taken as unix seconds (all times within 23 s) raise a warning."""
+    n = 200
+    pd.DataFrame(
+        {
+            "pick_hour": np.arange(n) % 24,
+            "plon": np.full(n, 10.01),
+            "plat": np.full(n, 50.01),
+            "secs": np.full(n, 600.0),
+        }
+    ).to_csv(tmp_path / "h.csv", index=False)
+    cols = {"pickup_time": "pick_hour", "pickup_lon": "plon", "pickup_lat": "plat"}
+    spec = small_spec(
+        path="h.csv",
+        columns={**cols, "trip_seconds": "secs"},
+        time_format="unix",
+        destinations="sampled",
+    )
+    with pytest.warns(ImplausibleTripsWarning, match="within 23 s"):
+        read_trip_records(spec, base_dir=tmp_path, source=SOURCE)
+
+
+def test_minutes_read_as_seconds_warn_loudly(tmp_path: Path) -> None:
+    """Durations in minutes taken as seconds (median ride of 12 s) raise a warning."""
+    n = 200
+    pd.DataFrame(
+        {
+            "t": 1.7e9 + 600.0 * np.arange(n),
+            "plon": np.full(n, 10.01),
+            "plat": np.full(n, 50.01),
+            "mins": np.full(n, 12.0),
+        }
+    ).to_csv(tmp_path / "m.csv", index=False)
+    cols = {"pickup_time": "t", "pickup_lon": "plon", "pickup_lat": "plat", "trip_seconds": "mins"}
+    spec = small_spec(path="m.csv", columns=cols, time_format="unix", destinations="sampled")
+    with pytest.warns(ImplausibleTripsWarning, match="median recorded ride lasts 12 s"):
+        read_trip_records(spec, base_dir=tmp_path, source=SOURCE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_trip_records(
+            spec.model_copy(update={"duration_unit": "min"}), base_dir=tmp_path, source=SOURCE
+        )
+
+
+def test_area_inside_drops_ends_outside_the_network(tmp_path: Path) -> None:
+    """area = "inside" drops a trip ending 700 m outside the network that area = "snap"
+    admits (within max_snap_m of its bounds)."""
+    df = _small_frame()
+    df.loc[0, "dlon"] = 10.11  # about 700 m east of the box's edge
+    df.to_csv(tmp_path / "t.csv", index=False)
+    snap, s1 = replay(small_spec(path="t.csv", max_snap_m=1000), base_dir=tmp_path)
+    inside, s2 = replay(small_spec(path="t.csv", max_snap_m=1000, area="inside"), base_dir=tmp_path)
+    assert s2["dropped_outside_area"] == s1["dropped_outside_area"] + 1
+    assert len(inside) == len(snap) - 1
