@@ -9,6 +9,7 @@
     python cli.py cache list|prune|clear [--max-size 5GB]
     python cli.py report runs/<run-id>
     python cli.py compare runs/<a> runs/<b> [...] [--out DIR]
+    python cli.py calibrate scenarios/chicago_replay.toml --out travel.toml [--from D --until D]
 
 Bad input (a scenario, city file or flag) prints one clear line per problem and exits 2.
 """
@@ -339,6 +340,56 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Fit a travel model to a replay scenario's recorded rides; write the profile, its
+    figures (JSON) and a figure of the factors beside ``--out``."""
+    # deferred: each command imports only what it uses, so the CLI starts fast
+    import json
+
+    from harness.calibrate import calibrate, write_profile
+    from reports.figures.replay import travel_factors_figure
+
+    scenario = _load(args.scenario, None)
+    cal = calibrate(
+        scenario,
+        source=args.scenario,
+        base_dir=Path(args.scenario).resolve().parent,
+        date_from=args.date_from,
+        date_until=args.date_until,
+        min_s=args.min_s,
+        max_s=args.max_s,
+        area=args.area,
+        cache_dir=Path(args.cache) if args.cache else None,
+    )
+    out = Path(args.out)
+    if out.parent and not out.parent.is_dir():
+        raise InputError("--out", str(out), f"folder {out.parent} does not exist")
+    write_profile(out, cal)
+    figures = out.with_suffix(".fit.json")
+    figures.write_text(json.dumps(cal.figures, indent=2, sort_keys=True) + "\n")
+    fig = travel_factors_figure(cal.fit.table, cal.fit.trips_per_cell)
+    fig.savefig(out.with_suffix(".png"))
+    f = cal.figures
+    print(f"split: {f['split']}")
+    print(f"comparable trips: {f['comparable_trips']} on {f['comparable_dates']} dates; dropped:")
+    for reason, n in f["dropped"].items():
+        print(f"  {reason.replace('_', ' ')}: {n}")
+    print(f"length term: {'kept' if f['length_term'] else 'not supported by the data'}")
+    for part in ("fitted", "held_out"):
+        for what in ("model", "free_flow"):
+            m = f[part][what]
+            if not m["trips"]:
+                print(f"{part:>8} {what:>9}: no trips")
+                continue
+            rho = "n/a" if m["spearman"] is None else f"{m['spearman']:.3f}"
+            print(
+                f"{part:>8} {what:>9}: {m['trips']} trips, median abs error "
+                f"{m['median_abs_pct_error']:.1f}%, bias {m['bias_pct']:+.1f}%, Spearman {rho}"
+            )
+    print(f"wrote {out}, {figures} and {out.with_suffix('.png')}")
+    return 0
+
+
 def _print_headline(metrics: dict[str, Any], perf: dict[str, Any]) -> None:
     # deferred: each command imports only what it uses, so the CLI starts fast
     from reports.kpis import headline
@@ -563,7 +614,39 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("run_dirs", nargs="+")
     cmp_.add_argument("--out", help="output folder (default: <runs>/compare)")
     cmp_.set_defaults(fn=cmd_compare)
+
+    cal = sub.add_parser(
+        "calibrate", help="fit a travel model to a replay scenario's recorded ride times"
+    )
+    cal.add_argument("scenario", help="replay scenario whose trip file records durations")
+    cal.add_argument("--out", required=True, help="profile to write (TOML)")
+    cal.add_argument("--from", dest="date_from", metavar="DATE", help="first fit date")
+    cal.add_argument("--until", dest="date_until", metavar="DATE", help="last fit date")
+    cal.add_argument(
+        "--min-s", type=_seconds, default=60.0, help="shortest recorded ride compared (s)"
+    )
+    cal.add_argument(
+        "--max-s", type=_seconds, default=4 * 3600.0, help="longest recorded ride compared (s)"
+    )
+    cal.add_argument(
+        "--area",
+        choices=("inside", "snap"),
+        default="inside",
+        help="inside (default): both ends inside the network; snap: within max_snap_m of it",
+    )
+    cal.add_argument("--cache", help="travel-time cache folder")
+    cal.set_defaults(fn=cmd_calibrate)
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
+    return value
 
 
 def _seed(text: str) -> int:

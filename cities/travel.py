@@ -31,6 +31,9 @@ from core.clock import DAY, HOUR
 
 DAY_TYPES = ("weekday", "saturday", "sunday")
 """Rows of a day-type table; ``sunday`` also holds holidays."""
+ELASTICITY_BOUND = 0.8
+"""The fitted length elasticity is held within +-this (at -1 a leg would take the same time
+whatever its length)."""
 _EPOCH = dt.date(1970, 1, 1)
 _HUBER_K = 1.345
 """Huber threshold in robust standard deviations (95% efficiency under normal errors)."""
@@ -208,7 +211,9 @@ def fit_travel(
     clamped = int((table < 1.0).sum())
     return TravelFit(
         table=np.maximum(table, 1.0),
-        length_elasticity=float(beta[100]) if length_term else 0.0,
+        length_elasticity=float(np.clip(beta[100], -ELASTICITY_BOUND, ELASTICITY_BOUND))
+        if length_term
+        else 0.0,
         length_range_s=(lo, hi),
         length_ref_s=ref,
         trips_per_cell=np.bincount(cell, minlength=72).reshape(3, 24),

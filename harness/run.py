@@ -60,6 +60,7 @@ from core.schemas import (
     TRIPS_SCHEMA,
 )
 from core.zoning import Zones
+from harness.calibrate import resolve_travel, with_start_date
 from harness.estimate import Estimate, check_fits, estimate
 from harness.scenario import Scenario, load_scenario
 from matching.api import Matcher
@@ -294,7 +295,14 @@ def build_market(
                 inputs[f"trips.{i}"] = {"path": str(path), "sha256": file_sha256(path)}
             if isinstance(demand, ReplayDemandSpec):
                 trips, stats = replay_trips(
-                    rng, demand, space, start_s, horizon_s, base_dir=base_dir, source=source
+                    rng,
+                    demand,
+                    space,
+                    start_s,
+                    horizon_s,
+                    base_dir=base_dir,
+                    source=source,
+                    start_date=scenario.travel.start_date,
                 )
             else:
                 model = fit_demand(demand, space, base_dir=base_dir, source=source)
@@ -340,7 +348,10 @@ def build_market(
     if spec is not None:
         policy = surge_policy
         surge = SurgePricing(policy, zones, spec.interval_s)
-    travel = scenario.travel
+    travel, profile = resolve_travel(scenario.travel, base_dir=base_dir, source=source)
+    if profile is not None:
+        inputs["travel_profile"] = profile
+    travel = with_start_date(travel, stats, source)
     resolved: dict[str, Any] = {}
     if isinstance(scenario.city, NamedCity):
         city_def, def_path = read_city_def(scenario.city.name)

@@ -11,6 +11,7 @@ import json
 import math
 from typing import Any, NamedTuple
 
+from reports.replay import fidelity_rows
 from reports.run import RunData
 from reports.zones import zone_name
 
@@ -601,6 +602,8 @@ def replay_rows(m: dict[str, Any]) -> list[list[str]]:
     if not has_replay(m):
         return []
     r = m["replay"]
+    if "excluded" in r:  # a run with recorded times: the fidelity rows of reports.replay
+        return fidelity_rows(r)
     return [
         ["recorded trips replayed", fmt_count(r.get("trips_in_file"))],
         ["of which with a recorded trip time", fmt_count(r.get("with_recorded_time"))],
