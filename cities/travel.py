@@ -67,8 +67,9 @@ class Congestion:
     Simulated time ``t`` is local clock ``start_s + t`` seconds after midnight of day number
     ``start_day`` (needed only for a day-type table)."""
 
-    table: np.ndarray
-    """(1, 24) the same every day, or (3, 24) rows of :data:`DAY_TYPES`."""
+    table: np.ndarray | tuple[float, ...] | None = None
+    """(3, 24) rows of :data:`DAY_TYPES`, or 24 factors (or (1, 24)) the same every day;
+    None: free flow."""
     start_s: float = 0.0
     start_day: int | None = None
     holidays: tuple[int, ...] = ()
@@ -79,39 +80,43 @@ class Congestion:
     """No congestion at all: every factor 1 and no length term (the engine skips the work)."""
 
     def __post_init__(self) -> None:
-        table = np.asarray(self.table, dtype=np.float64)
+        raw = np.ones(24) if self.table is None else self.table
+        table = np.asarray(raw, dtype=np.float64)
+        table = table.reshape(1, -1) if table.ndim == 1 else table
         if table.ndim != 2 or table.shape[1] != 24 or table.shape[0] not in (1, 3):
-            raise ValueError(f"congestion table must be (1, 24) or (3, 24), got {table.shape}")
+            raise ValueError(f"congestion table must be 24, (1, 24) or (3, 24), got {table.shape}")
         if table.shape[0] == 3 and self.start_day is None:
             raise ValueError("a congestion table by day type needs the start date")
         object.__setattr__(self, "table", table)
-        flat = bool(np.all(table == 1.0)) and self.length_elasticity == 0.0
+        object.__setattr__(self, "start_s", float(self.start_s))
+        flat = bool(np.all(table == 1.0)) and not self.by_length
         object.__setattr__(self, "flat", flat)
 
-    @classmethod
-    def hourly(cls, factors: Iterable[float] | None, start_s: float = 0.0) -> Congestion:
-        """24 factors by clock hour (None: free flow)."""
-        row = np.ones(24) if factors is None else np.asarray(list(factors), dtype=np.float64)
-        return cls(row.reshape(1, 24), start_s=start_s)
+    @property
+    def by_length(self) -> bool:
+        """Whether the length term is on (then a leg's factor depends on its free-flow time)."""
+        return self.length_elasticity != 0.0
 
-    def factor(self, t: np.ndarray | float) -> np.ndarray:
-        """Factor of the (day type and) clock hour at simulated times ``t`` (vectorised)."""
+    def factors(self, t: np.ndarray | float) -> np.ndarray:
+        """Factor of the (day type and) clock hour at each simulated time of ``t``."""
         clock = self.start_s + np.asarray(t, dtype=np.float64)
         hour = (clock // HOUR).astype(np.int64) % 24
-        if self.table.shape[0] == 1:
-            return self.table[0, hour]
+        table = self.table
+        assert isinstance(table, np.ndarray)
+        if table.shape[0] == 1:
+            return table[0, hour]
         day = self.start_day + (clock // DAY).astype(np.int64)
-        return self.table[day_types(day, self.holidays), hour]
+        return table[day_types(day, self.holidays), hour]
 
-    def factor_at(self, t: float) -> float:
-        """:meth:`factor` of one simulated time, as a Python float."""
-        return float(self.factor(np.array([t]))[0])
+    def factor(self, t: float) -> float:
+        """Factor of the (day type and) clock hour at simulated time ``t``."""
+        return float(self.factors(np.array([t]))[0])
 
     def apply(self, free_flow: np.ndarray | float, t: np.ndarray | float) -> np.ndarray:
         """Expected times of legs with free-flow seconds ``free_flow`` departing at ``t``."""
         ff = np.asarray(free_flow, dtype=np.float64)
-        out = ff * self.factor(t)
-        if self.length_elasticity != 0.0:
+        out = ff * self.factors(t)
+        if self.by_length:
             lo, hi = self.length_range_s
             scale = (np.clip(ff, lo, hi) / self.length_ref_s) ** self.length_elasticity
             out = np.maximum(out * scale, ff)  # never faster than free flow

@@ -44,12 +44,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from cities.travel import Congestion, day_number
+from cities.travel import day_number
 from core.frozen import Frozen, NonNegFloat, PositiveFloat
 
 Probability = Annotated[float, Field(ge=0, le=1)]
@@ -233,27 +233,20 @@ class TravelSpec(Frozen):
             raise ValueError("length_range_s must be [low, high] with low <= high")
         return self
 
-    def congestion_model(self, start_s: float, start_date: str | None = None) -> Congestion:
-        """The engine's congestion lookup for simulated t = 0 at clock ``start_s`` (seconds
-        after midnight) of ``start_date`` (default: this table's ``start_date``)."""
+    def congestion_args(self, start_s: float) -> dict[str, Any]:
+        """Arguments of :class:`cities.travel.Congestion` for simulated t = 0 at clock
+        ``start_s`` (seconds after midnight) of ``start_date``."""
         c = self.congestion
-        table = (
-            np.ones((1, 24))
-            if c is None
-            else c.table()
-            if isinstance(c, DayTypeCongestion)
-            else np.asarray(c, dtype=np.float64).reshape(1, 24)
-        )
-        date = start_date or self.start_date
-        return Congestion(
-            table,
-            start_s=start_s,
-            start_day=day_number(date) if date else None,
-            holidays=tuple(day_number(d) for d in self.holidays),
-            length_elasticity=self.length_elasticity,
-            length_range_s=self.length_range_s,
-            length_ref_s=self.length_ref_s,
-        )
+        table = c.table() if isinstance(c, DayTypeCongestion) else c
+        return {
+            "table": table,
+            "start_s": start_s,
+            "start_day": day_number(self.start_date) if self.start_date else None,
+            "holidays": tuple(day_number(d) for d in self.holidays),
+            "length_elasticity": self.length_elasticity,
+            "length_range_s": self.length_range_s,
+            "length_ref_s": self.length_ref_s,
+        }
 
 
 def _check_date(v: str) -> None:

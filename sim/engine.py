@@ -94,7 +94,7 @@ class Simulation:
         # Unsurged price of each trip at its arrival time (fares are linear in the multiplier).
         base_price = rules.pricing.fare(
             self.rides.trip_distance_m,
-            self.rides.free_flow_trip * congestion.factors(rq.t),
+            congestion.apply(self.rides.free_flow_trip, rq.t),
             1.0,
         )
         self.shifts = Shifts(fleet, horizon_s, policy.immediate, sched, rq, dv, log)

@@ -1,10 +1,11 @@
 """Movement: how long legs take, as quoted (expected) and as driven (actual).
 
 Travel times come from the space's table (``Space.travel_time``), never from a path search per
-event. Every congestion lookup of the engine goes through one :class:`Congestion` object, so
-a richer traffic model (say, day type x hour profiles) replaces that one class and nothing
-else: the engine asks it for ``factor(t)`` at a simulated time, ``factors(t)`` over an array
-of times, and whether traffic is ``flat`` (every factor 1, which lets the hot path skip it).
+event. Every congestion lookup of the engine goes through one :class:`Congestion` object (the travel
+model of :mod:`cities.travel`: day type x clock hour factors and an optional length term): the
+engine asks it for ``factor(t)`` at a simulated time, ``factors(t)`` over an array of times,
+``apply(free_flow, t)`` for whole leg times when the model has a length term (``by_length``),
+and whether traffic is ``flat`` (every factor 1, which lets the hot path skip it).
 """
 
 from __future__ import annotations
@@ -14,42 +15,27 @@ from collections.abc import Callable
 import numpy as np
 
 from cities.space import Space
-from core.clock import HOUR
+from cities.travel import Congestion as TravelModel
 from matching.api import TravelTimeFn
 from sim.behaviour import TravelSpec
 
-HOURS_PER_DAY = 24
 INTO_MIN_SOURCES = 4096
 """From how many source nodes a "many to one" lookup reads the space's transposed table
 (``travel_time_into``, one contiguous row) instead of gathering one value per table row: below
 it the gather is cheap and the transposed table (built once per cached city) is not worth it."""
 
 
-class Congestion:
-    """Travel-time factors by clock hour (``TravelSpec.congestion``; free flow without it).
+class Congestion(TravelModel):
+    """The travel model of :mod:`cities.travel`: factors by (day type x) clock hour and an
+    optional length term (then :meth:`apply` scales each leg by its own free-flow time).
 
     ``start_s`` is the clock time (seconds after midnight) at simulated t = 0.
     """
 
-    def __init__(self, by_hour: tuple[float, ...] | None, start_s: float = 0.0) -> None:
-        self.by_hour = np.asarray(by_hour or (1.0,) * HOURS_PER_DAY, dtype=np.float64)
-        self.start_s = float(start_s)
-        self.flat = bool(np.all(self.by_hour == 1.0))
-        """Every factor is 1: travel is free flow all day."""
-
     @classmethod
     def from_spec(cls, travel: TravelSpec, start_s: float = 0.0) -> Congestion:
         """The congestion a scenario's ``[travel]`` table describes."""
-        return cls(travel.congestion, start_s)
-
-    def factor(self, t: float) -> float:
-        """The factor in force at simulated time ``t``."""
-        return float(self.by_hour[int((self.start_s + t) // HOUR) % HOURS_PER_DAY])
-
-    def factors(self, t: np.ndarray) -> np.ndarray:
-        """The factor in force at each simulated time of ``t``."""
-        hours = ((self.start_s + np.asarray(t)) // HOUR).astype(np.int64) % HOURS_PER_DAY
-        return self.by_hour[hours]
+        return cls(**travel.congestion_args(start_s))
 
 
 class Travel:
@@ -68,6 +54,8 @@ class Travel:
         """Travel times as quoted at ``now``: free flow times the congestion factor."""
         if self.congestion.flat:
             return self.free_flow
+        if self.congestion.by_length:
+            return _Modelled(self.free_flow, self.congestion, now)
         return _Scaled(self.free_flow, self.congestion.factor(now))
 
     def expected_to(self, now: float, dst: int, src: np.ndarray) -> np.ndarray:
@@ -80,6 +68,8 @@ class Travel:
             tt = self.free_flow(src, np.asarray(dst))
         if self.congestion.flat:
             return tt
+        if self.congestion.by_length:
+            return self.congestion.apply(tt, now)
         scaled: np.ndarray = tt * self.congestion.factor(now)
         return scaled
 
@@ -87,6 +77,8 @@ class Travel:
         """Seconds a leg departing at ``depart`` really takes: never faster than free flow."""
         if noise == 1.0 and self.congestion.flat:
             return free_flow
+        if self.congestion.by_length:
+            return max(free_flow, float(self.congestion.apply(free_flow, depart)) * noise)
         return max(free_flow, free_flow * self.congestion.factor(depart) * noise)
 
     def leg(self, src: int, dst: int) -> float:
@@ -106,3 +98,17 @@ class _Scaled:
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return self.tt(a, b) * self.factor
+
+
+class _Modelled:
+    """A travel-time function through the travel model at a fixed departure time."""
+
+    __slots__ = ("tt", "model", "now")
+
+    def __init__(
+        self, tt: Callable[[np.ndarray, np.ndarray], np.ndarray], model: Congestion, now: float
+    ) -> None:
+        self.tt, self.model, self.now = tt, model, now
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return self.model.apply(self.tt(a, b), self.now)

@@ -47,11 +47,11 @@ def test_day_types_of_known_dates() -> None:
 
 def test_hourly_lookup_is_the_clock_hour_factor() -> None:
     """A 24-factor table gives the factor of the clock hour, wrapping past midnight."""
-    c = Congestion.hourly(np.arange(24) + 1.0, start_s=22 * HOUR)
+    c = Congestion(np.arange(24) + 1.0, start_s=22 * HOUR)
     t = np.array([0.0, HOUR - 1, HOUR, 2 * HOUR, 5.5 * HOUR])
-    np.testing.assert_array_equal(c.factor(t), [23, 23, 24, 1, 4])
-    assert c.factor_at(2 * HOUR) == 1.0 and not c.flat
-    assert Congestion.hourly(None).flat
+    np.testing.assert_array_equal(c.factors(t), [23, 23, 24, 1, 4])
+    assert c.factor(2 * HOUR) == 1.0 and not c.flat
+    assert Congestion(None).flat and not Congestion(None, length_elasticity=-0.1).flat
 
 
 def test_day_type_lookup_follows_the_calendar_from_the_start_date() -> None:
@@ -60,7 +60,7 @@ def test_day_type_lookup_follows_the_calendar_from_the_start_date() -> None:
     friday = day_number("2024-03-08")
     c = Congestion(table, start_s=23 * HOUR, start_day=friday, holidays=(friday + 3,))
     t = np.array([0.0, HOUR, 25 * HOUR, 49 * HOUR, 73 * HOUR])  # Fri, Sat, Sun, Mon=hol, Tue
-    np.testing.assert_array_equal(c.factor(t), [1, 2, 3, 3, 1])
+    np.testing.assert_array_equal(c.factors(t), [1, 2, 3, 3, 1])
 
 
 def test_day_type_table_needs_a_start_date() -> None:
