@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import json
 import math
 import os
 import socket
@@ -344,9 +345,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     """Fit a travel model to a replay scenario's recorded rides; write the profile, its
     figures (JSON) and a figure of the factors beside ``--out``."""
     # deferred: each command imports only what it uses, so the CLI starts fast
-    import json
-
     from harness.calibrate import calibrate, write_profile
+
+    # deferred: matplotlib only for this command
     from reports.figures.replay import travel_factors_figure
 
     scenario = _load(args.scenario, None)
