@@ -235,8 +235,7 @@ def _normal_equations(
     for i, a in enumerate(cols):
         xty += np.bincount(a, weights=w * y, minlength=p)
         for b in cols[i:]:
-            block = np.zeros((p, p))
-            np.add.at(block, (a, b), w)
+            block = np.bincount(a * p + b, weights=w, minlength=p * p).reshape(p, p)
             xtx += block if b is a else block + block.T
         if z is not None:
             xtx[p - 1, :] += np.bincount(a, weights=w * z, minlength=p)
