@@ -7,7 +7,9 @@ path = "data/chicago_taxi.csv"            # relative to the scenario file's fold
 columns = { pickup_time = "trip_start_timestamp", pickup_lon = "pickup_longitude",
             pickup_lat = "pickup_latitude", dropoff_lon = "dropoff_longitude",
             dropoff_lat = "dropoff_latitude", trip_seconds = "trip_seconds" }
-time_format = "unix"                       # or "iso", or a strftime format: "%Y/%m/%d %H:%M:%S"
+time_format = "unix"                       # or "iso", "hour" (+ columns.pickup_date), or a
+                                           # strftime format: "%Y/%m/%d %H:%M:%S"
+duration_unit = "s"                        # of trip_seconds: "s", "min" or "h"
 align = "clock"                            # or "shift"
 days = "auto"                              # average the pooled days into one (clock only)
 boost = 10                                 # 10x load: every trip replayed 10 times, jittered
@@ -24,7 +26,8 @@ The pipeline, all vectorised (no per-row Python):
 2. **place** (:func:`place_records`): project to the city's planar metres and snap to the
    nearest access node; a trip is outside the network's area (``dropped_outside_area``) when
    an end it uses lies outside the city's bounds grown by ``max_snap_m``, or farther than
-   ``max_snap_m`` from its access node.
+   ``max_snap_m`` from its access node, or (``area = "inside"``, the choice for fidelity)
+   outside the convex hull of the network's nodes.
 3. **align** to the simulated period ``[0, horizon)``:
 
    * ``align = "clock"``: a record's clock time of day is its time in the simulated day, so all
@@ -33,8 +36,10 @@ The pipeline, all vectorised (no per-row Python):
      horizon is longer than a day). Pooling D days gives D days' worth of requests in one
      day: set ``days = D`` (or ``"auto"``: the number of distinct dates among the records) to
      scale the pool back to an average day.
-   * ``align = "shift"``: absolute times: offset = time - (earliest valid record's time) +
-     ``time_shift_s``. Records landing outside ``[0, horizon)`` are dropped.
+   * ``align = "shift"``: absolute times: t = 0 is ``[time] start`` on the first date (the
+     earliest valid record's date, or ``[travel] start_date``), so a record keeps its clock
+     hour (and its date's day type); offset = time - that moment + ``time_shift_s``. Records
+     landing outside ``[0, horizon)`` are dropped.
 
    Records with no offset in the window count as ``dropped_outside_window``.
 4. **scale**: every replayed record is copied ``k`` times, ``E[k] = f = sample * boost *
