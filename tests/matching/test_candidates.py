@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,8 @@ from scipy.sparse import coo_array
 from scipy.sparse.csgraph import shortest_path
 
 import matching.candidates as cand
+from cities import load_city
+from cities.spec import NamedCity
 from matching.api import CandidatePairs, EtaBounds
 from matching.candidates import candidate_pairs, to_wire
 from matching.checks import dense_etas, random_instance
@@ -238,3 +241,35 @@ def test_packed_order_equals_lexsort(seed):
     assert np.array_equal(cand._order(r, eta, d), np.lexsort((d, eta, r)))
     big = np.full(n, 2**40)  # too wide to pack: falls back to lexsort
     assert np.array_equal(cand._order(big + r, eta, d), np.lexsort((d, eta, big + r)))
+
+
+@pytest.mark.parametrize("factor", [1.0, 1.45])
+def test_zone_path_on_a_real_table(cache_dir: Path, factor: float):
+    """On the shipped Campo Grande network (float32 table, one-way streets, a congestion
+    factor) the zone search returns exactly the KD-tree path's candidates."""
+    space = load_city(
+        NamedCity(name="campo_grande"), base_dir=Path("."), source="t", cache_dir=cache_dir
+    )
+    rng = np.random.default_rng(7)
+    n_req, n_drv = 400, 3000
+    pick = rng.integers(0, space.n_nodes, n_req)
+    nodes = rng.integers(0, space.n_nodes, n_drv)
+    xy = space.node_xy
+    base = random_instance(3, n_req, n_drv, "plane", max_pickup_eta_s=600.0)
+    tt = space.travel_time
+
+    def travel_time(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return tt(a, b) * factor
+
+    request = replace(
+        base,
+        requests=replace(base.requests, pickup_node=pick, pickup_xy=xy[pick]),
+        drivers=replace(base.drivers, node=nodes, xy=xy[nodes]),
+        travel_time=travel_time,
+        max_speed_mps=space.max_speed_mps * factor,
+    )
+    bounds = EtaBounds(*space.zone_bounds(1000.0)).scaled(factor)
+    for k in (1, 20):
+        kd = candidate_pairs(request, k)
+        zoned = candidate_pairs(replace(request, eta_bounds=bounds), k)
+        assert _as_list(zoned) == _as_list(kd)
