@@ -1,0 +1,36 @@
+"""The city-day benchmark's command line: bad flags, the skip without data, the shares."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from bench import bench_city_day
+
+
+@pytest.mark.parametrize("hours", ["0", "-1", "25", "x"])
+def test_bad_hours_exit_2(hours: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """--hours outside (0, 24] (or not a number) is a usage error: one line, exit 2."""
+    with pytest.raises(SystemExit) as e:
+        bench_city_day.main(["--hours", hours])
+    assert e.value.code == 2
+    assert "--hours" in capsys.readouterr().err
+
+
+def test_skips_with_reason_without_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """Without the Milan extract the benchmark skips (exit 0) and its last line is JSON."""
+    assert bench_city_day.main(["--hours", "1", "--data", str(tmp_path)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    figures = json.loads(last)
+    assert figures["benchmark"] == "city_day" and "not found" in figures["skipped"]
+
+
+def test_timers_add_up_each_wrapped_call() -> None:
+    """A wrapped callable's wall time accumulates under its name; results pass through."""
+    timers = bench_city_day.Timers()
+    slow = timers.wrap("nap", lambda s: (time.sleep(s), s)[1])
+    assert slow(0.01) == 0.01 and slow(0.01) == 0.01
+    assert timers.seconds["nap"] >= 0.02
