@@ -42,6 +42,7 @@ from matching.api import EtaBounds, MatchRequest
 from matching.matchers import assignment as assignment_mod
 from sim import dispatcher as dispatcher_mod
 from sim import events as events_mod
+from sim import movement as movement_mod
 from sim import reposition as reposition_mod
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,10 +108,17 @@ def install_bounds(state: dict[str, str]) -> None:
         if bounds is None:
             state["eta_bounds"] = "none"
             return request
-        state["eta_bounds"] = "benchmark"
-        # The quoted travel time is the table (flat traffic) or the table times one factor.
-        factor = float(getattr(request.travel_time, "factor", 1.0))
-        return replace(request, eta_bounds=bounds if factor == 1.0 else bounds.scaled(factor))
+        # The bounds hold for the table itself and for the table times one factor; a travel
+        # model that scales each leg by its own length gets none (they might not hold).
+        tt = request.travel_time
+        if tt is self.travel.free_flow:
+            state["eta_bounds"] = "benchmark"
+            return replace(request, eta_bounds=bounds)
+        if type(tt) is getattr(movement_mod, "_Scaled", None):
+            state["eta_bounds"] = "benchmark"
+            return replace(request, eta_bounds=bounds.scaled(float(tt.factor)))
+        state["eta_bounds"] = "none"
+        return request
 
     dispatcher_mod.Dispatcher.snapshot = snapshot  # type: ignore[method-assign]
 
