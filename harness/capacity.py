@@ -4,15 +4,17 @@ headroom a target load needs.
 1. **Measure.** The scenario runs on a load x shard grid (ordinary cached sweep points; a load
    multiplies demand and, by default, the fleet). Every matcher call's size (open requests R,
    candidate drivers D) and wall time come from ``matcher_calls.parquet``.
-2. **Fit the cost of a call** per matcher: two models, chosen by leave-one-grid-point-out error:
+2. **Fit the cost of a call** per matcher: two models; the power law is kept only when its
+   leave-one-grid-point-out error is at least 10% below the linear model's:
    ``linear``: ms = c0 + c1 R + c2 D + c3 R D, non-negative coefficients (least squares on
-   relative error), and ``power``: ms = exp(b0) R^a D^b (least squares on log ms, exponents >= 0).
+   relative error), and ``power``: ms = c0 + exp(b0) R^a D^b (an overhead plus a power law,
+   robust least squares on log ms, c0 >= 0, exponents in [0, 3]).
    Both grow with R and D, so every recommendation is monotone in load.
 3. **Fit how call sizes grow with load**: per shard, the p99 and mean of R and D per call are
    proportional to the shard's request rate (requests per hour; lines through the origin).
    Shards are balanced by expected load; the worst shard's share (imbalance) is measured.
 4. **Predict** the worst shard's matcher p99 per batch at a request rate:
-   ``cost(R99(l), D99(l))`` with l = imbalance x city peak-hour rate / shards, and its mean
+   ``cost(R99(l), D99(l)) + tail`` with l = imbalance x city peak-hour rate / shards, and its mean
    busy share of a core ``cost(Rmean(l), Dmean(l)) / batch window``. The fit quality of both
    steps, and the held-out error of this prediction on every measured grid point, are reported.
 5. **Plan** a target (trips per day over a table of cities): per city the fewest shards whose
@@ -40,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from scipy.optimize import nnls
+from scipy.optimize import least_squares, nnls
 
 from core.errors import InputError
 from harness.scenario import load_scenario
@@ -71,16 +73,16 @@ class CostModel:
         if self.kind == "linear":
             c0, c1, c2, c3 = self.coef
             return c0 + c1 * r + c2 * d + c3 * r * d
-        b0, a, b = self.coef
-        return np.exp(b0) * r**a * d**b
+        c0, b0, a, b = self.coef
+        return c0 + np.exp(b0) * r**a * d**b
 
     def formula(self) -> str:
         """The fitted model in words (ms)."""
         if self.kind == "linear":
             c0, c1, c2, c3 = self.coef
             return f"{c0:.4g} + {c1:.4g}·R + {c2:.4g}·D + {c3:.4g}·R·D ms"
-        b0, a, b = self.coef
-        return f"{math.exp(b0):.4g} · R^{a:.3f} · D^{b:.3f} ms"
+        c0, b0, a, b = self.coef
+        return f"{c0:.4g} + {math.exp(b0):.4g} · R^{a:.3f} · D^{b:.3f} ms"
 
 
 def _calls_xy(calls: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -95,41 +97,80 @@ def _calls_xy(calls: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _fit_one(kind: str, r: np.ndarray, d: np.ndarray, y: np.ndarray) -> CostModel:
     if kind == "linear":
         x = np.column_stack([np.ones_like(r), r, d, r * d])
-        # Relative least squares (rows divided by y): small calls count as much as large ones.
-        coef, _ = nnls(x / y[:, None], np.ones_like(y))
+        # Rows divided by sqrt(y): between absolute error (only the largest calls count) and
+        # relative error (the overhead-dominated small calls, far more numerous, swamp the
+        # large ones a capacity plan extrapolates from).
+        w = 1.0 / np.sqrt(y)
+        coef, _ = nnls(x * w[:, None], y * w)
         model = CostModel("linear", tuple(float(c) for c in coef))
     else:
-        x = np.column_stack([np.ones_like(r), np.log(r), np.log(d)])
-        coef, *_ = np.linalg.lstsq(x, np.log(y), rcond=None)
-        b0, a, b = (float(c) for c in coef)
-        if a < 0 or b < 0:  # keep the model increasing in R and D: refit without the bad term
-            keep = [0] + [i for i, v in ((1, a), (2, b)) if v >= 0]
-            sub, *_ = np.linalg.lstsq(x[:, keep], np.log(y), rcond=None)
-            full = [0.0, 0.0, 0.0]
-            for i, v in zip(keep, sub, strict=True):
-                full[i] = float(v)
-            b0, a, b = full
-        model = CostModel("power", (b0, a, b))
+        model = CostModel("power", _fit_power(r, d, y))
+    return model
+
+
+def _fit_power(r: np.ndarray, d: np.ndarray, y: np.ndarray) -> tuple[float, ...]:
+    """(c0, b0, a, b) of ms = c0 + e^b0 R^a D^b: a fixed overhead plus a power law, fitted on
+    log ms weighted by sqrt(ms) with a soft-L1 loss (a preempted call is an outlier, not a
+    trend); c0 >= 0 and 0 <= a, b <= 3 keep it increasing and sane to extrapolate."""
+    lr, ld, ly = np.log(r), np.log(d), np.log(y)
+    w = np.sqrt(y)  # larger calls weigh more: they are what the plan extrapolates
+
+    def residual(p: np.ndarray) -> np.ndarray:
+        c0, b0, a, b = p
+        return w * (np.log(c0 + np.exp(b0 + a * lr + b * ld)) - ly)
+
+    start = np.array([0.5 * float(np.min(y)), -5.0, 1.0, 0.1])
+    fit = least_squares(
+        residual,
+        start,
+        bounds=([0.0, -50.0, 0.0, 0.0], [np.inf, 50.0, 3.0, 3.0]),
+        loss="soft_l1",
+        f_scale=0.3,
+    )
+    return tuple(float(v) for v in fit.x)
+
+
+def size_bins(r: np.ndarray, d: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Calls grouped by size (half-octave bins of R and of D): the median R, D and ms of each
+    bin. Fitting bins, not calls, weighs every size alike (small calls vastly outnumber the
+    large ones that matter for capacity) and the median ignores preempted calls."""
+    key = np.floor(2 * np.log2(r)).astype(np.int64) * 1000 + np.floor(2 * np.log2(d)).astype(
+        np.int64
+    )
+    order = np.argsort(key, kind="stable")
+    k = key[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    ends = np.r_[starts[1:], len(k)]
+    med = [(np.median(r[order][a:b]), np.median(d[order][a:b]), np.median(y[order][a:b]))
+           for a, b in zip(starts, ends, strict=True)]  # fmt: skip
+    arr = np.asarray(med, dtype=np.float64)
+    return arr[:, 0], arr[:, 1], arr[:, 2]
+
+
+def fit_cost(calls: pd.DataFrame, kind: str) -> CostModel:
+    """Fit one cost model (``linear`` or ``power``) to matcher calls (n_requests, n_drivers,
+    wall_ms), on the medians of size bins; quality figures are per call."""
+    r, d, y = _calls_xy(calls)
+    if len(y) < 4:
+        raise ValueError("too few matcher calls with requests to fit a cost model (need >= 4)")
+    br, bd, by = size_bins(r, d, y)
+    if len(by) < 4:  # too few distinct sizes to fit on bins: fit the calls themselves
+        br, bd, by = r, d, y
+    model = _fit_one(kind, br, bd, by)
+    return CostModel(model.kind, model.coef, _quality(model, r, d, y))
+
+
+def _quality(model: CostModel, r: np.ndarray, d: np.ndarray, y: np.ndarray) -> dict[str, float]:
     pred = model.predict(r, d)
     rel = np.abs(pred - y) / y
     log_res = np.log(y) - np.log(pred)
     ss_tot = float(np.sum((np.log(y) - np.log(y).mean()) ** 2))
-    quality = {
+    return {
         "calls": float(len(y)),
         "r2_log": 1.0 - float(np.sum(log_res**2)) / ss_tot if ss_tot > 0 else 1.0,
         "median_rel_err": float(np.median(rel)),
         "p90_rel_err": float(np.percentile(rel, 90)),
     }
-    return CostModel(model.kind, model.coef, quality)
-
-
-def fit_cost(calls: pd.DataFrame, kind: str) -> CostModel:
-    """Fit one cost model (``linear`` or ``power``) to matcher calls (n_requests, n_drivers,
-    wall_ms)."""
-    r, d, y = _calls_xy(calls)
-    if len(y) < 4:
-        raise ValueError("too few matcher calls with requests to fit a cost model (need >= 4)")
-    return _fit_one(kind, r, d, y)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,41 +273,57 @@ class Model:
     """Every cost model tried: its fit quality and its held-out error on the grid points."""
     holdout: pd.DataFrame
     """Per grid point: measured worst-shard p99 and mean ms and the prediction made without it."""
-    tail: float = 1.0
-    """Measured p99 per batch / cost at the p99 call size (median over grid points, >= 1): the
-    part of the tail that call size does not explain (preemption, allocation, cache misses)."""
+    tail: float = 0.0
+    """Measured p99 per batch - cost at the p99 call size, ms (median over grid points, >= 0):
+    the part of the tail that call size does not explain (preemption by other processes, GC),
+    which adds time rather than scaling it."""
+    mean_factor: float = 1.0
+    """Measured mean ms per call / cost at the mean call size (median over grid points, >= 1):
+    the cost is convex in size, so the cost of the mean call is below the mean cost."""
 
     def p99_ms(self, city_rate_per_h: float, shards: int) -> float:
         """Predicted matcher p99 per batch of the worst shard."""
         rate = self.sizes.worst_imbalance(shards) * city_rate_per_h / shards
         size_p99 = self.cost.predict(self.sizes.at("r99", rate), self.sizes.at("d99", rate))
-        return float(self.tail * size_p99)
+        return float(self.tail + size_p99)
 
     def busy_share(self, city_rate_per_h: float, shards: int) -> float:
         """Predicted share of one core the worst shard's matcher keeps busy."""
         rate = self.sizes.worst_imbalance(shards) * city_rate_per_h / shards
         s = self.sizes
-        mean_ms = float(self.cost.predict(s.at("rmean", rate), s.at("dmean", rate)))
+        mean_ms = self.mean_factor * float(
+            self.cost.predict(s.at("rmean", rate), s.at("dmean", rate))
+        )
         return mean_ms / (1000.0 * self.window_s)
 
 
 def _predict_point(
-    cost: CostModel, sizes: SizeModel, tail: float, rate: float
+    cost: CostModel, sizes: SizeModel, tail: float, mean_factor: float, rate: float
 ) -> tuple[float, float]:
     return (
-        tail * float(cost.predict(sizes.at("r99", rate), sizes.at("d99", rate))),
-        float(cost.predict(sizes.at("rmean", rate), sizes.at("dmean", rate))),
+        tail + float(cost.predict(sizes.at("r99", rate), sizes.at("d99", rate))),
+        mean_factor * float(cost.predict(sizes.at("rmean", rate), sizes.at("dmean", rate))),
     )
 
 
-def fit_tail(cost: CostModel, sizes: SizeModel, worst: pd.DataFrame) -> float:
-    """Median over grid points of measured worst-shard p99 / cost at the p99 call size."""
+def fit_mean_factor(cost: CostModel, sizes: SizeModel, worst: pd.DataFrame) -> float:
+    """Median over grid points of measured mean ms / cost at the mean call size (>= 1)."""
     ratios = [
-        float(w.p99_ms)
-        / float(cost.predict(sizes.at("r99", w.rate_per_h), sizes.at("d99", w.rate_per_h)))
+        float(w.mean_ms)
+        / float(cost.predict(sizes.at("rmean", w.rate_per_h), sizes.at("dmean", w.rate_per_h)))
         for w in worst.itertuples()
     ]
     return max(1.0, float(np.median(ratios))) if ratios else 1.0
+
+
+def fit_tail(cost: CostModel, sizes: SizeModel, worst: pd.DataFrame) -> float:
+    """Median over grid points of measured worst-shard p99 - cost at the p99 call size (ms)."""
+    gaps = [
+        float(w.p99_ms)
+        - float(cost.predict(sizes.at("r99", w.rate_per_h), sizes.at("d99", w.rate_per_h)))
+        for w in worst.itertuples()
+    ]
+    return max(0.0, float(np.median(gaps))) if gaps else 0.0
 
 
 def fit_model(
@@ -294,9 +351,11 @@ def fit_model(
                 continue
             cost = fit_cost(rest, kind)
             sizes = fit_sizes(rest_shards)
-            tail = fit_tail(cost, sizes, worst.drop(index=rid))
+            rest_worst = worst.drop(index=rid)
+            tail = fit_tail(cost, sizes, rest_worst)
+            factor = fit_mean_factor(cost, sizes, rest_worst)
             w = worst.loc[rid]
-            p99, mean = _predict_point(cost, sizes, tail, float(w.rate_per_h))
+            p99, mean = _predict_point(cost, sizes, tail, factor, float(w.rate_per_h))
             rows.append(
                 {
                     "run_id": rid,
@@ -324,7 +383,9 @@ def fit_model(
             "holdout_mean_median_rel_err": float(ho.mean_rel_err.median()) if len(ho) else math.nan,
         }
         holdouts[kind] = ho
-    best = min(alternatives, key=lambda k: _score(alternatives[k]))
+    # The simpler linear model unless the power law predicts held-out points clearly better.
+    clearly = _score(alternatives["power"]) < 0.9 * _score(alternatives["linear"])
+    best = "power" if clearly else "linear"
     cost, sizes = fit_cost(all_calls, best), fit_sizes(per_shard)
     return Model(
         matcher=matcher,
@@ -334,6 +395,7 @@ def fit_model(
         alternatives=alternatives,
         holdout=holdouts[best],
         tail=fit_tail(cost, sizes, worst),
+        mean_factor=fit_mean_factor(cost, sizes, worst),
     )
 
 
@@ -743,6 +805,7 @@ def model_json(model: Model) -> dict[str, Any]:
             "quality": model.cost.quality,
         },  # fmt: skip
         "tail": model.tail,
+        "mean_factor": model.mean_factor,
         "sizes": {
             "r99": list(s.r99),
             "d99": list(s.d99),
@@ -767,8 +830,16 @@ def model_from_json(data: dict[str, Any]) -> Model:
         s["quality"],
     )
     cost = CostModel(c["kind"], tuple(c["coef"]), c["quality"])
-    return Model(data["matcher"], data["window_s"], cost, sizes, data["alternatives"],
-                 pd.DataFrame(), float(data["tail"]))  # fmt: skip
+    return Model(
+        data["matcher"],
+        data["window_s"],
+        cost,
+        sizes,
+        data["alternatives"],
+        pd.DataFrame(),
+        float(data["tail"]),
+        float(data.get("mean_factor", 1.0)),
+    )
 
 
 def plan_markdown(
@@ -821,9 +892,10 @@ def plan_markdown(
             f"## The model ({m.matcher})",
             "",
             f"Cost of a call: **{m.cost.kind}**, {m.cost.formula()} "
-            f"(R open requests, D candidate drivers per call); p99 per batch = "
-            f"{m.tail:.3g} x the cost at the p99 call size (the tail that size does not "
-            "explain, measured).",
+            f"(R open requests, D candidate drivers per call; fitted on the medians of "
+            f"half-octave size bins); p99 per batch = the cost at the p99 call size + "
+            f"{m.tail:.3g} ms (the tail that size does not explain, measured); mean per call = "
+            f"{m.mean_factor:.3g} x the cost at the mean call size (convexity, measured).",
             "",
             "| model | calls | R² (log ms) | median rel. error per call | p90 | held-out p99 "
             "median error | held-out p99 max error |",
