@@ -196,13 +196,15 @@ class SizeModel:
         return a + b * rate
 
     def worst_imbalance(self, shards: int) -> float:
-        """Measured imbalance at this shard count, else the largest measured at any count."""
+        """Measured imbalance at this shard count; between measured counts, interpolated in
+        log(shards); beyond the largest measured, the largest count's (shards of a bigger city
+        are not measured, so the worst measured spread is assumed)."""
         if shards <= 1:
             return 1.0
-        if shards in self.imbalance:
-            return self.imbalance[shards]
-        multi = [v for s, v in self.imbalance.items() if s > 1]
-        return max(multi) if multi else 1.0
+        known = sorted({1: 1.0, **self.imbalance}.items())
+        xs = np.log([s for s, _ in known])
+        ys = np.array([v for _, v in known])
+        return float(np.interp(math.log(shards), xs, ys))
 
 
 def shard_rows(grid: pd.DataFrame, calls_of: Callable[[str], pd.DataFrame]) -> pd.DataFrame:
@@ -381,6 +383,8 @@ def fit_model(
             "holdout_p99_median_rel_err": float(ho.p99_rel_err.median()) if len(ho) else math.nan,
             "holdout_p99_max_rel_err": float(ho.p99_rel_err.max()) if len(ho) else math.nan,
             "holdout_mean_median_rel_err": float(ho.mean_rel_err.median()) if len(ho) else math.nan,
+            "holdout_p99_mean_rel_err": float(ho.p99_rel_err.mean()) if len(ho) else math.nan,
+            "holdout_mean_mean_rel_err": float(ho.mean_rel_err.mean()) if len(ho) else math.nan,
         }
         holdouts[kind] = ho
     # The simpler linear model unless the power law predicts held-out points clearly better.
@@ -400,9 +404,9 @@ def fit_model(
 
 
 def _score(q: dict[str, float]) -> float:
-    """Held-out error of the predicted p99 and mean per batch (the per-call fit without
-    held-out points)."""
-    v = q["holdout_p99_median_rel_err"] + q["holdout_mean_median_rel_err"]
+    """Held-out error of the predicted p99 and mean per batch: the mean over held-out points
+    (so one badly extrapolated point counts), else the per-call fit."""
+    v = q["holdout_p99_mean_rel_err"] + q["holdout_mean_mean_rel_err"]
     return v if math.isfinite(v) else q["median_rel_err"]
 
 

@@ -14,6 +14,7 @@ import pytest
 from cli import main
 from harness.capacity import (
     City,
+    SizeModel,
     Target,
     fit_cost,
     fit_model,
@@ -272,3 +273,12 @@ def test_immediate_dispatch_scenario_is_refused(tmp_path: Path, capsys) -> None:
     assert "dispatch.batch_window_s: capacity planning needs a batched scenario" in (
         capsys.readouterr().err
     )
+
+
+def test_imbalance_between_and_beyond_measured_shard_counts() -> None:
+    """Imbalance is interpolated in log(shards) between measured counts and held beyond."""
+    sizes = SizeModel((0, 1), (0, 1), (0, 1), (0, 1), {4: 1.5, 16: 4.75})
+    assert sizes.worst_imbalance(1) == 1.0
+    assert sizes.worst_imbalance(2) == pytest.approx(1.25)
+    assert sizes.worst_imbalance(8) == pytest.approx((1.5 + 4.75) / 2)
+    assert sizes.worst_imbalance(64) == pytest.approx(4.75)
