@@ -49,28 +49,49 @@ def _arrival_order(request: MatchRequest) -> np.ndarray:
 
 
 def _one(request: MatchRequest, n_drv: int) -> MatchResponse:
-    eta = request.pickup_eta(np.arange(n_drv), np.zeros(1, dtype=np.int64))
+    drivers = request.drivers
+    tt = request.travel_time
+    if tt is None:
+        eta = request.pickup_eta(np.arange(n_drv), np.zeros(1, dtype=np.int64))
+    else:
+        # pickup_eta(arange(n_drv), [0]) without its gathers: the same operations on the same
+        # values (every driver row in order, the one pickup), so the same floats.
+        wait = np.maximum(drivers.free_at - request.decision_time, 0.0)
+        eta = wait + tt(drivers.node, request.requests.pickup_node)
     # Out of range (or NaN) becomes inf, so argmin's first minimum is the answer: the lowest
     # row among the nearest, which is the lowest driver id.
     eta = np.where(eta <= request.max_pickup_eta_s, eta, np.inf)
-    best = int(np.argmin(eta))
-    # The response is built directly (fresh arrays of the contract's dtypes): this runs on
-    # every request arrival, and the general builder costs more than the matching here.
+    best = int(eta.argmin())
+    # The response is built directly (fresh arrays of the contract's dtypes, and shared
+    # read-only empty ones): this runs on every request arrival, and the general builder
+    # costs more than the matching here.
     if eta[best] != np.inf:
         return MatchResponse.unchecked(
             request_id=request.requests.id.copy(),
-            driver_id=request.drivers.id[best : best + 1].copy(),
-            pickup_eta_s=eta[best : best + 1].copy(),
-            unmatched_id=np.zeros(0, dtype=np.int64),
-            unmatched_reason=np.zeros(0, dtype=np.int8),
+            driver_id=drivers.id[best : best + 1].copy(),
+            pickup_eta_s=eta[best : best + 1],
+            unmatched_id=_NONE_I64,
+            unmatched_reason=_NONE_I8,
         )
     return MatchResponse.unchecked(
-        request_id=np.zeros(0, dtype=np.int64),
-        driver_id=np.zeros(0, dtype=np.int64),
-        pickup_eta_s=np.zeros(0, dtype=np.float64),
+        request_id=_NONE_I64,
+        driver_id=_NONE_I64,
+        pickup_eta_s=_NONE_F64,
         unmatched_id=request.requests.id.copy(),
         unmatched_reason=np.full(1, UnmatchedReason.NO_DRIVER_IN_RANGE, dtype=np.int8),
     )
+
+
+def _frozen_empty(dtype: type) -> np.ndarray:
+    # Empty and read-only, so one instance can be handed out in every response.
+    arr = np.zeros(0, dtype=dtype)
+    arr.setflags(write=False)
+    return arr
+
+
+_NONE_I64 = _frozen_empty(np.int64)
+_NONE_I8 = _frozen_empty(np.int8)
+_NONE_F64 = _frozen_empty(np.float64)
 
 
 def _dense(request: MatchRequest, n_req: int, n_drv: int) -> MatchResponse:
