@@ -131,8 +131,10 @@ class PlaneSpace:
 
     def travel_time(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         """Euclidean distance between the nodes over the speed."""
-        a = self._buf[np.asarray(src, dtype=np.intp)]
-        b = self._buf[np.asarray(dst, dtype=np.intp)]
+        # take(axis=0) gathers the same rows as fancy indexing at about half the cost (it runs
+        # twice per request on the immediate path).
+        a = self._buf.take(np.asarray(src, dtype=np.intp), axis=0)
+        b = self._buf.take(np.asarray(dst, dtype=np.intp), axis=0)
         d = a - b
         return np.hypot(d[..., 0], d[..., 1]) / self.speed_mps
 
