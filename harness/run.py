@@ -520,14 +520,19 @@ def _collect_run_garbage() -> Iterator[None]:
     the next run would map its own copy on top of it. A full ``gc.collect()`` also walks every
     object of the loaded libraries (0.12-0.14 CPU-s, a sixth of a 20k-request plane run), so the
     objects that existed before the run are frozen meanwhile (the run's cycles are made during
-    the run) and given back to the collector afterwards, for its ordinary passes.
+    the run) and given back to the collector afterwards, for its ordinary passes. A heap
+    frozen already (a sweep's forked worker inherits one) stays as it is: unfreezing it would
+    make the worker's collector copy the inherited pages.
     """
-    gc.freeze()
+    ours = gc.get_freeze_count() == 0
+    if ours:
+        gc.freeze()
     try:
         yield
     finally:
         gc.collect()
-        gc.unfreeze()
+        if ours:
+            gc.unfreeze()
 
 
 @_collect_run_garbage()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+import harness.run
 from core.schemas import EVENTS_SCHEMA, read_events
 from harness.run import run_scenario
 from tests.scenarios import assert_invariants, run, small_scenario
@@ -611,3 +614,30 @@ def test_matcher_failing_mid_run_is_one_line(
     finally:
         server.kill()
         server.wait()
+
+
+def test_run_leaves_no_cyclic_garbage_and_the_heap_unfrozen(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's simulation (held in reference cycles) is collected when run_scenario returns,
+    and the objects frozen meanwhile are handed back (a heap frozen before stays frozen)."""
+    sims: list[weakref.ref] = []
+    real_simulate = harness.run.simulate
+
+    def recording(*args, **kwargs):
+        sim = real_simulate(*args, **kwargs)
+        sims.append(weakref.ref(sim))
+        return sim
+
+    monkeypatch.setattr(harness.run, "simulate", recording)
+    assert gc.get_freeze_count() == 0
+    run(small_scenario(), tmp_path, cache_dir, "a")
+    assert sims and sims[0]() is None
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        run(small_scenario(seed=12), tmp_path, cache_dir, "b")
+        assert sims[1]() is None
+        assert gc.get_freeze_count() > 0  # (frozen objects freed by refcount leave the count)
+    finally:
+        gc.unfreeze()
