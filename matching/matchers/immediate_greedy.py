@@ -58,14 +58,19 @@ def _one(request: MatchRequest, n_drv: int) -> MatchResponse:
         # values (every driver row in order, the one pickup), so the same floats.
         wait = np.maximum(drivers.free_at - request.decision_time, 0.0)
         eta = wait + tt(drivers.node, request.requests.pickup_node)
-    # Out of range (or NaN) becomes inf, so argmin's first minimum is the answer: the lowest
-    # row among the nearest, which is the lowest driver id.
-    eta = np.where(eta <= request.max_pickup_eta_s, eta, np.inf)
+    # The first minimum is the answer (the lowest row among the nearest, which is the lowest
+    # driver id) if it is in range; if it is not, nobody is. Only a NaN, where argmin stops,
+    # needs the masked pass (out of range or NaN becomes inf).
+    max_eta = request.max_pickup_eta_s
     best = int(eta.argmin())
+    if eta[best] != eta[best]:
+        eta = np.where(eta <= max_eta, eta, np.inf)
+        best = int(eta.argmin())
+    found = eta[best]
     # The response is built directly (fresh arrays of the contract's dtypes, and shared
     # read-only empty ones): this runs on every request arrival, and the general builder
     # costs more than the matching here.
-    if eta[best] != np.inf:
+    if found <= max_eta and found != np.inf:
         return MatchResponse.unchecked(
             request_id=request.requests.id.copy(),
             driver_id=drivers.id[best : best + 1].copy(),

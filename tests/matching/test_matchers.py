@@ -320,3 +320,32 @@ def test_fairness_weight_favours_the_lower_earning_driver():
         assert _pairs(fair.match(request)) == [(0, 1, 12.0)]
     with pytest.raises(ValueError, match="fairness_weight_s"):
         Assignment(fairness_weight_s=-1)
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("max_eta", [30.0, 300.0, float("inf")])
+def test_immediate_greedy_one_request_equals_masked_argmin(seed, max_eta):
+    """The one-request path answers as the masked argmin over pickup_eta does, NaN, inf and
+    out-of-range ETAs included."""
+    base = random_instance(seed, 1, 9, KINDS[seed % len(KINDS)], max_pickup_eta_s=max_eta)
+    tt = base.travel_time
+    rng = np.random.default_rng(seed)
+    odd = base.drivers.node[rng.random(9) < 0.4]
+    special = (np.nan, np.inf)[seed % 2]
+
+    def odd_times(src, dst):
+        out = np.array(tt(src, dst), dtype=float)
+        out[np.isin(np.broadcast_to(src, out.shape), odd)] = special
+        return out
+
+    request = replace(base, travel_time=odd_times)
+    eta = request.pickup_eta(np.arange(9), np.zeros(1, dtype=np.int64))
+    masked = np.where(eta <= max_eta, eta, np.inf)
+    best = int(np.argmin(masked))
+    response = ImmediateGreedy().match(request)
+    if masked[best] != np.inf:
+        rid = int(request.requests.id[0])
+        assert _pairs(response) == [(rid, int(request.drivers.id[best]), float(eta[best]))]
+    else:
+        assert _pairs(response) == []
+        assert _unmatched(response) == [(int(request.requests.id[0]), NONE_IN_RANGE)]
