@@ -67,6 +67,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         # deferred: each command imports only what it uses, so the CLI starts fast
         from reports.html import write_report
 
+        if progress is not None:
+            print("writing the report ...", file=sys.stderr, flush=True)
         report = write_report(result.run_dir)
         print(f"report: {report}")
     print(f"results: {result.run_dir}")
@@ -114,15 +116,45 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         cache_dir=Path(args.cache) if args.cache else None,
         on_done=tick,
     )
-    print(table.to_string(index=False))
-    print(f"sweep table: {out / 'sweep.csv'}")
+    folder = Path(table.attrs["sweep_dir"])
+    _print_frame(table)
+    print(f"sweep table: {folder / 'sweep.csv'} (runs in {out})")
     if args.plot:
         # deferred: each command imports only what it uses, so the CLI starts fast
         from reports.figures.sweep import write_sweep_figures
 
-        for path in write_sweep_figures(table, out, x=args.plot):
+        for path in write_sweep_figures(table, folder, x=args.plot):
             print(f"figure: {path}")
     return 0
+
+
+def _print_frame(table: Any) -> None:
+    """A pandas table in the terminal as a table: numbers right-aligned, evenly formatted."""
+    # deferred: rich's table module is needed only by the commands that print one
+    from rich.console import Console
+    from rich.table import Table  # deferred: as above
+
+    shown = Table(show_edge=False, header_style="bold")
+    for name in table.columns:
+        numeric = table[name].dtype.kind in "iuf"
+        shown.add_column(str(name), justify="right" if numeric else "left")
+    for row in table.itertuples(index=False):
+        shown.add_row(*(_cell(v) for v in row))
+    Console(width=max(100, 16 * len(table.columns))).print(shown)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return "" if value is None else ("yes" if value else "no")
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != value:  # NaN: nothing measured
+            return "-"
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3f}"
+    return str(value)
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:

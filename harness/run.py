@@ -51,6 +51,7 @@ from cities.space import Space
 from cities.spec import DEFS_DIR, NamedCity, OsmCity, read_city_def
 from cities.supply import Fleet, generate_fleet
 from cities.zones import zones_for
+from core.clock import HOUR
 from core.errors import InputError, PluginFailure
 from core.schemas import (
     MATCHER_CALLS_SCHEMA,
@@ -260,6 +261,25 @@ class Market:
     table with its congestion filled in), as JSON data: part of the run id and manifest."""
 
 
+def drawn_demand_stats(trips: Trips, space: Space, horizon_s: float) -> dict[str, int | float]:
+    """What the drawn demand looks like, for the manifest: how many requests, their mean and
+    peak hourly rate, the straight-line trip length and how many places they start from."""
+    n = len(trips)
+    stats: dict[str, int | float] = {"requests": n}
+    if n == 0:
+        return stats
+    per_hour = np.bincount((trips.t // HOUR).astype(np.int64))
+    xy = np.asarray(space.node_xy)
+    length = np.hypot(*(xy[trips.pickup_node] - xy[trips.dropoff_node]).T)
+    stats.update(
+        requests_per_h_mean=round(n / (horizon_s / HOUR), 3),
+        requests_peak_hour=int(per_hour.max()),
+        trip_straight_line_m_median=round(float(np.median(length)), 1),
+        distinct_pickup_nodes=int(np.unique(trips.pickup_node).size),
+    )
+    return stats
+
+
 def build_market(
     scenario: Scenario,
     *,
@@ -383,7 +403,7 @@ def build_market(
         surge=surge,
         zones=zones,
         faults=faults,
-        demand_stats=dict(stats),
+        demand_stats={**drawn_demand_stats(trips, space, horizon_s), **stats},
         inputs=inputs,
         resolved=resolved,
     )

@@ -11,6 +11,7 @@ process. Results do not depend on where a point ran.
 from __future__ import annotations
 
 import gc
+import hashlib
 import itertools
 import json
 import sys
@@ -128,8 +129,11 @@ def run_sweep(
     on_done: Callable[[dict[str, Any]], None] | None = None,
     connect_timeout_s: float = CONNECT_TIMEOUT_S,
 ) -> pd.DataFrame:
-    """Run every point (in parallel unless ``workers == 1``); returns the sweep table, also
-    written to ``out/sweep.csv`` and ``out/sweep.md``, in the order of ``points``.
+    """Run every point (in parallel unless ``workers == 1``); returns the sweep table, in the
+    order of ``points``. Runs land in ``out/<run-id>/`` (shared with every other sweep, so done
+    runs are reused); the table is written to ``sweep.csv``, ``sweep.md`` and ``sweep.json`` in
+    the sweep's own folder ``out/sweeps/<sweep-id>/`` (named by the points' content, so two
+    different sweeps never overwrite each other), given in ``table.attrs["sweep_dir"]``.
 
     Points that resolve to the same run (e.g. ``demand.multiplier=5,5.0``) run once; each
     still gets its own row (``reused`` is true for the repeats)."""
@@ -160,12 +164,25 @@ def run_sweep(
             finish(i, run_point(points[i], str(out), cache))
     else:
         _run_on_dask(points, unique, out, cache, workers, scheduler, connect_timeout_s, finish)
-    out.mkdir(parents=True, exist_ok=True)
+    folder = sweep_dir(out, points)
+    folder.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame(rows)
-    table.to_csv(out / "sweep.csv", index=False)
-    (out / "sweep.md").write_text(markdown_table(table))
-    (out / "sweep.json").write_text(json.dumps(rows, indent=2, sort_keys=True, default=str) + "\n")
+    table.to_csv(folder / "sweep.csv", index=False)
+    (folder / "sweep.md").write_text(markdown_table(table))
+    (folder / "sweep.json").write_text(
+        json.dumps(rows, indent=2, sort_keys=True, default=str) + "\n"
+    )
+    table.attrs["sweep_dir"] = str(folder)
     return table
+
+
+def sweep_dir(out: Path, points: Sequence[SweepPoint]) -> Path:
+    """The folder of the sweep over ``points``: ``out/sweeps/<id>``, the id hashing every
+    point's scenario file, overrides and seed in order (the same sweep always lands in the
+    same folder; a different one never overwrites it)."""
+    spec = [[str(Path(p.scenario).resolve()), sorted(p.overrides.items()), p.seed] for p in points]
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+    return out / "sweeps" / digest[:16]
 
 
 def _repeat_row(row: dict[str, Any], ran: SweepPoint, point: SweepPoint) -> dict[str, Any]:

@@ -339,3 +339,17 @@ def test_serve_matcher_on_a_port_in_use_is_one_line(
         assert_one_clear_line(code, err, "--address", "already in use")
     finally:
         server.stop(grace=0.5).wait(5.0)
+
+
+def test_sweep_prints_a_table_and_where_its_folder_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sweep` shows its table as a table (no raw pandas index) and names its own folder."""
+    grid = str(Path(__file__).resolve().parents[1] / "scenarios" / "grid_small.toml")
+    argv = ["sweep", grid, "--vary", "time.duration_h=0.5", "--workers", "1", "--out", "runs"]
+    code, out, err = call(argv, tmp_path, monkeypatch)
+    assert code == 0, err
+    assert "┃ time.duration_h" in out or "time.duration_h ┃" in out
+    line = next(x for x in out.splitlines() if x.startswith("sweep table: "))
+    table = Path(line.removeprefix("sweep table: ").split(" (runs in")[0])
+    assert table.parent.parent == Path("runs") / "sweeps" and (tmp_path / table).is_file()

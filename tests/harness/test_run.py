@@ -14,7 +14,10 @@ import pytest
 import harness.run
 from core.schemas import EVENTS_SCHEMA, read_events
 from harness.run import run_scenario
+from harness.scenario import load_scenario
 from tests.scenarios import assert_invariants, run, small_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_run_directory_has_every_artifact(tmp_path: Path, cache_dir: Path) -> None:
@@ -641,3 +644,16 @@ def test_run_leaves_no_cyclic_garbage_and_the_heap_unfrozen(
         assert gc.get_freeze_count() > 0  # (frozen objects freed by refcount leave the count)
     finally:
         gc.unfreeze()
+
+
+def test_manifest_describes_the_drawn_demand_of_the_default_scenario(tmp_path: Path) -> None:
+    """A real run of the shipped default scenario records its demand statistics (not {})."""
+    path = ROOT / "scenarios" / "default.toml"
+    scenario = load_scenario(path, overrides={"time.duration_h": 1})
+    result = run_scenario(scenario, source=str(path), base_dir=path.parent, out=tmp_path)
+    demand = json.loads((result.run_dir / "manifest.json").read_text())["demand"]
+    events = read_events(result.run_dir / "events.parquet").to_pandas()
+    assert demand["requests"] == int((events.kind == "quote").sum())  # every rider is quoted
+    assert demand["requests_peak_hour"] >= demand["requests_per_h_mean"] > 0
+    assert 0 < demand["distinct_pickup_nodes"] <= demand["requests"]
+    assert demand["trip_straight_line_m_median"] > 100

@@ -73,9 +73,24 @@ def test_points_of_one_run_run_once_and_are_reported_per_point(tmp_path: Path) -
     assert len(table) == 3 and table.run_id.nunique() == 1
     assert table.reused.tolist() == [False, True, True]
     assert len(seen) == 3
-    assert (tmp_path / "s" / "sweep.csv").is_file()
-    runs = [p for p in (tmp_path / "s").iterdir() if p.is_dir()]
+    assert (Path(table.attrs["sweep_dir"]) / "sweep.csv").is_file()
+    runs = [p for p in (tmp_path / "s").iterdir() if p.is_dir() and p.name != "sweeps"]
     assert [p.name for p in runs] == [table.run_id[0]]
+
+
+def test_each_sweep_writes_its_table_to_its_own_folder(tmp_path: Path) -> None:
+    """Two different sweeps into one output folder keep both tables (named by content, under
+    out/sweeps/), while the same sweep again lands in the same folder and reuses its runs."""
+    one = sweep_points([GRID], parse_vary(["demand.multiplier=1"]), seeds=[3])
+    two = sweep_points([GRID], parse_vary(["demand.multiplier=1,2"]), seeds=[3])
+    a = run_sweep(one, tmp_path / "s", workers=1)
+    b = run_sweep(two, tmp_path / "s", workers=1)
+    again = run_sweep(one, tmp_path / "s", workers=1)
+    dir_a, dir_b = Path(a.attrs["sweep_dir"]), Path(b.attrs["sweep_dir"])
+    assert dir_a != dir_b and dir_a.parent == dir_b.parent == tmp_path / "s" / "sweeps"
+    assert len(pd.read_csv(dir_a / "sweep.csv")) == 1
+    assert len(pd.read_csv(dir_b / "sweep.csv")) == 2
+    assert Path(again.attrs["sweep_dir"]) == dir_a and bool(again.reused.all())
 
 
 @pytest.mark.parametrize(
