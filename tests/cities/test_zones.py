@@ -54,6 +54,7 @@ def assert_squares_neighbours_exact(zones: Zones) -> None:
 
 
 def test_grid_space_squares():
+    """A grid space is cut into squares from its lower-left corner, with 8-neighbours."""
     space = GridSpace(4, 6, 250.0, 10.0)  # 1500 m x 1000 m: 3 x 2 squares of 500 m
     zones = zones_for(space, cell_m=500.0)
     assert zones.scheme == "grid" and zones.cell_m == 500.0 and zones.resolution is None
@@ -69,6 +70,7 @@ def test_grid_space_squares():
 
 
 def test_grid_space_squares_not_dividing_the_extent():
+    """Squares that do not divide the extent still hold every node once."""
     space = GridSpace(7, 5, 130.0, 8.0)  # 650 m x 910 m in 300 m squares: 3 x 4
     zones = zones_for(space, cell_m=300.0)
     assert len(zones) == 12
@@ -79,6 +81,7 @@ def test_grid_space_squares_not_dividing_the_extent():
 
 
 def test_plane_with_holes_and_isolated_cells():
+    """On a plane only occupied squares exist; an isolated one has no neighbours."""
     space = PlaneSpace(side_m=5000.0, speed_mps=10.0)
     rng = np.random.default_rng(4)
     cluster = rng.uniform(0.0, 1800.0, size=(300, 2))
@@ -102,12 +105,14 @@ def test_plane_with_holes_and_isolated_cells():
 
 
 def test_empty_plane():
+    """A plane with no nodes has no zones."""
     zones = zones_for(PlaneSpace(100.0, 1.0))
     assert len(zones) == 0 and zones.neighbour_ptr.tolist() == [0]
     assert zones.count(np.zeros(0, dtype=np.int64)).tolist() == []
 
 
 def test_bad_parameters():
+    """A bad cell size or H3 resolution is refused naming the parameter."""
     space = GridSpace(2, 2, 100.0, 10.0)
     for bad in (0.0, -5.0, float("nan"), float("inf"), True):
         with pytest.raises(ValueError, match="cell_m"):
@@ -118,6 +123,7 @@ def test_bad_parameters():
 
 
 def test_zones_validation():
+    """The Zones type refuses unsorted cells, out-of-range rows and broken neighbour lists."""
     good = dict(
         cell=np.array(["a", "b"], dtype=object),
         node_cell=[0, 1, 1],
@@ -174,6 +180,7 @@ def assert_h3_zones_valid(zones: Zones, space, resolution: int) -> None:
 
 
 def test_h3_on_a_geographic_space():
+    """A geographic space gets valid H3 cells; a coarser resolution gives fewer."""
     space = FakeCity(3000, seed=1)
     zones = zones_for(space, h3_resolution=8)
     assert_h3_zones_valid(zones, space, 8)
@@ -194,6 +201,7 @@ def test_h3_speed_for_a_large_city():
 
 @pytest.mark.slow
 def test_h3_on_campo_grande(cache_dir: Path):
+    """Campo Grande's zones agree with H3 on the city's own lon/lat."""
     spec = TypeAdapter(CitySpec).validate_python({"name": "campo_grande"})
     space = load_city(spec, base_dir=Path("."), source="test", cache_dir=cache_dir)
     zones = zones_for(space)

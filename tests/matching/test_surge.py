@@ -44,6 +44,7 @@ def test_surge_conformance(policy_factory, check):
 
 
 def test_registry_holds_the_builtins():
+    """The surge registry holds exactly the built-in policies, each a SurgePolicy."""
     assert SURGE_POLICIES == {"none": NoSurge, "ratio": RatioSurge, "eta_target": EtaTargetSurge}
     for cls in SURGE_POLICIES.values():
         assert isinstance(cls(), SurgePolicy)
@@ -134,11 +135,13 @@ def test_eta_target_by_hand():
 
 
 def test_none_is_one_everywhere():
+    """The 'none' policy prices every cell at 1 and is bounded to [1, 1]."""
     assert NoSurge().price(line_snapshot()).tolist() == [1.0, 1.0, 1.0]
     assert (NoSurge.floor, NoSurge.cap) == (1.0, 1.0)
 
 
 def test_round_to_step_is_half_up_and_exact():
+    """Multipliers round half up to the step, exactly (no float drift); step 0 keeps them."""
     m = np.array([1.35, 1.25, 1.349, 2.05, 0.95, 0.5 * 1.5 + 0.5 * 1.2, 2.999])
     assert round_to_step(m, 0.1).tolist() == [1.4, 1.3, 1.3, 2.1, 1.0, 1.4, 3.0]
     assert round_to_step(np.array([1.13, 1.12]), 0.25).tolist() == [1.25, 1.0]
@@ -150,6 +153,7 @@ def test_round_to_step_is_half_up_and_exact():
 
 
 def test_snapshot_is_frozen_and_versioned():
+    """A supply/demand snapshot carries the API version and cannot be changed."""
     s = line_snapshot()
     assert s.api_version == API_VERSION and len(s) == 3
     assert s.cell.dtype == object and s.open_requests.dtype == np.int64
@@ -178,11 +182,13 @@ def test_snapshot_is_frozen_and_versioned():
     ],
 )
 def test_snapshot_validation(overrides, message):
+    """A malformed snapshot is refused with a message naming the column."""
     with pytest.raises(ValueError, match=message):
         line_snapshot(**overrides)
 
 
 def test_unchecked_snapshot_matches_validated():
+    """The unchecked constructor builds the same snapshot as the validated one."""
     s = line_snapshot()
     cols = {
         c: np.array(getattr(s, c))
@@ -208,6 +214,7 @@ def test_unchecked_snapshot_matches_validated():
 
 
 def test_snapshot_for_zones():
+    """A snapshot built over zones has one row per cell, aligned with the zones."""
     zones = zones_for(GridSpace(4, 4, 250.0, 10.0), cell_m=500.0)
     nodes = np.array([0, 0, 1, 24])
     s = SupplyDemandSnapshot.for_zones(
@@ -228,6 +235,7 @@ def test_snapshot_for_zones():
 
 
 def test_unknown_policy_lists_known_ones():
+    """An unknown policy name is an InputError listing the known ones."""
     with pytest.raises(InputError) as err:
         make_surge_policy("dynamic", source="s.toml")
     msg = str(err.value)
@@ -259,6 +267,7 @@ def test_unknown_policy_lists_known_ones():
     ],
 )
 def test_registry_errors(name, params, field, message):
+    """Bad policy names or parameters are InputErrors naming the file and field."""
     with pytest.raises(InputError, match=message) as err:
         make_surge_policy(name, params, source="s.toml")
     assert err.value.field == field and err.value.source == "s.toml"
@@ -292,6 +301,7 @@ class NoBounds(HalfOff):
 
 
 def test_plugin_by_import_path():
+    """A policy named by import path is built with its params and passes the suite."""
     p = make_surge_policy("test_surge:HalfOff", {"discount": 0.25})
     assert isinstance(p, HalfOff) and (p.floor, p.cap) == (0.75, 1.0)
     assert p.price(line_snapshot(open_requests=[0, 2, 0])).tolist() == [0.75, 1.0, 0.75]
@@ -408,6 +418,7 @@ class _InvertedBounds(_Base):
     ids=lambda v: v if isinstance(v, str) else getattr(v, "__name__", "factory"),
 )
 def test_suite_catches_broken_policies(factory, check_name):
+    """The surge conformance suite fails each deliberately broken policy on its check."""
     with pytest.raises(AssertionError, match=f"^({check_name}) failed"):
         check_surge_policy(factory)
 
@@ -420,6 +431,7 @@ def test_a_crash_is_reported_with_its_check():
 
 
 def test_random_snapshot_shapes():
+    """Random snapshots have symmetric neighbour lists, isolated cells and NaN ETAs."""
     s = random_snapshot(5, 150)
     assert len(s) == 150 and s.neighbour_ptr[-1] == s.neighbour_idx.size
     deg = np.diff(s.neighbour_ptr)
