@@ -575,6 +575,7 @@ def run_scenario(
     ``event_chunk_rows`` sets how often the event log is flushed (what a crash can lose).
     ``keep_city`` keeps the road network loaded for the next run of this process (sweeps)."""
     wall0 = time.perf_counter()
+    reset_peak_rss()  # perf.json's peak memory is this run's own
     check_out_dir(out)  # before the city: a build can take minutes
     check_resources(scenario, source=source, base_dir=base_dir, out=out)
     market, city_load_s = build_market(
@@ -887,6 +888,31 @@ def latency_summary(wall_ms: np.ndarray) -> dict[str, float | int]:
     }
 
 
+def reset_peak_rss() -> bool:
+    """Start the process's peak-memory mark afresh (Linux: ``/proc/self/clear_refs``), so a run
+    in a long-lived process (a sweep's Dask worker, a notebook) reports its own peak, not the
+    largest of every earlier run. False where the system cannot reset it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory (MB) since the last :func:`reset_peak_rss` (``VmHWM``), or since
+    the process started where that mark is not available."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def _perf(sim: Simulation, sim_wall: float, city_load_s: float, wall: float) -> dict[str, Any]:
     wall_ms = np.asarray(sim.calls.wall_s, dtype=np.float64) * 1e3
     shard = np.asarray(sim.calls.shard_id, dtype=np.int64)
@@ -902,7 +928,7 @@ def _perf(sim: Simulation, sim_wall: float, city_load_s: float, wall: float) -> 
         "events": n_events,
         "events_per_s": n_events / sim_wall if sim_wall > 0 else None,
         "requests_per_s": n_requests / sim_wall if sim_wall > 0 else None,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "peak_rss_mb": peak_rss_mb(),
         "matcher": {**summary, "per_shard": per_shard},
     }
 

@@ -13,7 +13,7 @@ import pytest
 
 import harness.run
 from core.schemas import EVENTS_SCHEMA, read_events
-from harness.run import run_scenario
+from harness.run import peak_rss_mb, reset_peak_rss, run_scenario
 from harness.scenario import load_scenario
 from tests.scenarios import assert_invariants, run, small_scenario
 
@@ -657,3 +657,18 @@ def test_manifest_describes_the_drawn_demand_of_the_default_scenario(tmp_path: P
     assert demand["requests_peak_hour"] >= demand["requests_per_h_mean"] > 0
     assert 0 < demand["distinct_pickup_nodes"] <= demand["requests"]
     assert demand["trip_straight_line_m_median"] > 100
+
+
+def test_peak_memory_is_the_runs_own_in_a_long_lived_process(tmp_path: Path) -> None:
+    """A run after a large allocation in the same process (a sweep worker) reports its own
+    peak memory, not the process's earlier high-water mark."""
+    if not reset_peak_rss():
+        pytest.skip("this system cannot reset the peak-memory mark (/proc/self/clear_refs)")
+    big = np.ones(400 * 2**20 // 8)  # 400 MB, touched
+    before = peak_rss_mb()
+    del big
+    path = ROOT / "scenarios" / "grid_small.toml"
+    scenario = load_scenario(path, overrides={"time.duration_h": 0.5})
+    result = run_scenario(scenario, source=str(path), base_dir=path.parent, out=tmp_path)
+    assert before > 400
+    assert result.perf["peak_rss_mb"] < before - 300
