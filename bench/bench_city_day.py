@@ -14,9 +14,9 @@ matcher), assignment (the rest of ``Assignment.match``), repositioning (the poli
 ``decide``), I/O (city load, event-log flushes, writing the run directory) and the engine
 (everything else in the simulation). The last line printed is one JSON object.
 
-Until the engine passes the city's zone bounds (``MatchRequest.eta_bounds``) itself, this
-benchmark adds them to each snapshot (``install_bounds``; the run's outputs are the same
-either way, only candidate search is faster); the JSON says who supplied them.
+The engine passes the city's zone bounds (``MatchRequest.eta_bounds``) to the matcher, so
+candidate search skips zones of drivers that cannot be among a request's nearest; the JSON's
+``eta_bounds`` says whether the snapshots carried them ("engine") or not ("none").
 
     python -m bench city_day [--hours H] [--start HH:MM] [--data DIR]
 """
@@ -31,18 +31,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from bench.common import load_budget
 from harness.run import run_scenario
 from harness.scenario import load_scenario
-from matching.api import EtaBounds, MatchRequest
+from matching.api import MatchRequest
 from matching.matchers import assignment as assignment_mod
 from sim import dispatcher as dispatcher_mod
 from sim import events as events_mod
-from sim import movement as movement_mod
 from sim import reposition as reposition_mod
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,39 +83,15 @@ def install(timers: Timers) -> None:
 
 
 def install_bounds(state: dict[str, str]) -> None:
-    """Give every snapshot the city's zone bounds when the engine does not pass them yet.
-
-    The bounds only let candidate search skip drivers that cannot be among a request's k
-    nearest: the run's outputs are the same with or without them. ``state["eta_bounds"]``
-    says who supplied them ("engine", "benchmark", or "none" off a road network).
-    """
+    """Record in ``state["eta_bounds"]`` whether the engine's snapshots carry zone bounds
+    ("engine": candidate search uses the zone path; "none": off a road network, or a travel
+    model that scales each leg by its own length)."""
     original = dispatcher_mod.Dispatcher.snapshot
-    cache: dict[int, EtaBounds | None] = {}
 
     @functools.wraps(original)
     def snapshot(self: Any, *args: Any, **kwargs: Any) -> MatchRequest:
         request = original(self, *args, **kwargs)
-        if request.eta_bounds is not None:
-            state["eta_bounds"] = "engine"
-            return request
-        space = self.travel.space
-        if id(space) not in cache:
-            zb = getattr(space, "zone_bounds", None)
-            cache[id(space)] = None if zb is None else EtaBounds(*zb())
-        bounds = cache[id(space)]
-        if bounds is None:
-            state["eta_bounds"] = "none"
-            return request
-        # The bounds hold for the table itself and for the table times one factor; a travel
-        # model that scales each leg by its own length gets none (they might not hold).
-        tt = request.travel_time
-        if tt is self.travel.free_flow:
-            state["eta_bounds"] = "benchmark"
-            return replace(request, eta_bounds=bounds)
-        if type(tt) is getattr(movement_mod, "_Scaled", None):
-            state["eta_bounds"] = "benchmark"
-            return replace(request, eta_bounds=bounds.scaled(float(tt.factor)))
-        state["eta_bounds"] = "none"
+        state["eta_bounds"] = "none" if request.eta_bounds is None else "engine"
         return request
 
     dispatcher_mod.Dispatcher.snapshot = snapshot  # type: ignore[method-assign]

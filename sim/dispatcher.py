@@ -18,6 +18,7 @@ import numpy as np
 from matching.api import (
     API_VERSION,
     CandidateDrivers,
+    EtaBounds,
     Matcher,
     MatchRequest,
     OpenRequests,
@@ -96,6 +97,7 @@ class Dispatcher:
         node_xy: np.ndarray,
         max_speed_mps: float,
         rng: np.random.Generator,
+        eta_bounds: EtaBounds | None = None,
     ) -> None:
         if not policy.max_pickup_eta_s > 0:
             raise ValueError(f"max_pickup_eta_s: must be > 0, got {policy.max_pickup_eta_s}")
@@ -107,6 +109,8 @@ class Dispatcher:
         self.travel = travel
         self.node_xy = node_xy
         self.max_speed_mps = max_speed_mps
+        self.eta_bounds = eta_bounds
+        """Zone lower bounds on the free-flow table (a road network's), for candidate search."""
         self.seeds = _Seeds(rng)
         self.calls = MatcherCalls()
         self.matcher_up = True
@@ -218,6 +222,7 @@ class Dispatcher:
                 "online_s": dv.online_s[did] + (now - dv.online_since[did]),
             },
         )
+        travel_time = self.travel.expected(now)
         # Every field is valid by construction (the limits were checked once, in __init__):
         # skip the frozen dataclass's per-field setattr and __post_init__ on each decision.
         fields = {
@@ -228,10 +233,11 @@ class Dispatcher:
             "drivers": drivers,
             "max_pickup_eta_s": self.policy.max_pickup_eta_s,
             "seed": self.seeds.next(),
-            "travel_time": self.travel.expected(now),
+            "travel_time": travel_time,
             "candidates": None,
             "max_speed_mps": self.max_speed_mps,
             "api_version": API_VERSION,
+            "eta_bounds": self.travel.bounds_for(travel_time, self.eta_bounds),
         }
         return unchecked_message(MatchRequest, {}, fields)
 

@@ -21,7 +21,7 @@ import numpy as np
 from cities.demand import Trips
 from cities.space import Space
 from cities.supply import Fleet
-from matching.api import Matcher
+from matching.api import EtaBounds, Matcher
 from sim.behaviour import RiderDraws
 from sim.dispatcher import Dispatcher, DispatchPolicy, MatcherCalls, MatcherContractError
 from sim.events import EventLog
@@ -85,8 +85,26 @@ class Simulation:
         self.surge = SurgeController(surge, rngs["pricing"]) if surge is not None else None
         rq, dv = self.requests, self.drivers
 
+        # A road network's zone bounds let candidate search skip zones of drivers that cannot
+        # be among a request's nearest (same candidates, less work); a length-dependent travel
+        # model could break them, so it gets none.
+        zone_bounds = getattr(space, "zone_bounds", None)
+        bounds = (
+            EtaBounds(*zone_bounds())
+            if zone_bounds is not None and not congestion.by_length
+            else None
+        )
         self.dispatcher = Dispatcher(
-            matcher, policy, sched, rq, dv, travel, xy, space.max_speed_mps, rngs["matcher"]
+            matcher,
+            policy,
+            sched,
+            rq,
+            dv,
+            travel,
+            xy,
+            space.max_speed_mps,
+            rngs["matcher"],
+            eta_bounds=bounds,
         )
         self.rides = Rides(
             sched, rq, dv, travel, xy, riders, rules.riders, rules.pricing, log, self.surge

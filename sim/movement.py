@@ -16,7 +16,7 @@ import numpy as np
 
 from cities.space import Space
 from cities.travel import Congestion as TravelModel
-from matching.api import TravelTimeFn
+from matching.api import EtaBounds, TravelTimeFn
 from sim.behaviour import TravelSpec
 
 INTO_MIN_SOURCES = 4096
@@ -49,6 +49,7 @@ class Travel:
             space, "travel_time_into", None
         )
         self.into_min_sources = INTO_MIN_SOURCES
+        self._scaled_bounds: tuple[float, EtaBounds] | None = None
 
     def expected(self, now: float) -> TravelTimeFn:
         """Travel times as quoted at ``now``: free flow times the congestion factor."""
@@ -57,6 +58,21 @@ class Travel:
         if self.congestion.by_length:
             return _Modelled(self.free_flow, self.congestion, now)
         return _Scaled(self.free_flow, self.congestion.factor(now))
+
+    def bounds_for(self, tt: TravelTimeFn, bounds: EtaBounds | None) -> EtaBounds | None:
+        """Zone bounds that hold for ``tt`` (a function :meth:`expected` returned) when
+        ``bounds`` hold for the free-flow table: the bounds themselves under free flow, scaled
+        by the very factor ``tt`` multiplies by under hourly congestion, and none when the
+        model scales each leg by its own length (a bound on the table proves nothing then)."""
+        if bounds is None or tt is self.free_flow:
+            return bounds
+        if type(tt) is not _Scaled:
+            return None
+        # The factor changes once an hour: keep the scaled bounds for the last one.
+        last = self._scaled_bounds
+        if last is None or last[0] != tt.factor or last[1].node_zone is not bounds.node_zone:
+            last = self._scaled_bounds = (tt.factor, bounds.scaled(tt.factor))
+        return last[1]
 
     def expected_to(self, now: float, dst: int, src: np.ndarray) -> np.ndarray:
         """Quoted times at ``now`` from each node of ``src`` to the one node ``dst``: the values

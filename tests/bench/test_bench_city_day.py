@@ -1,4 +1,5 @@
-"""The city-day benchmark's command line: bad flags, the skip without data, the shares."""
+"""The city-day benchmark's command line: bad flags, the skip without data, the shares, and
+who supplies the zone bounds."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ from pathlib import Path
 import pytest
 
 from bench import bench_city_day
+from harness.run import run_scenario
+from harness.scenario import load_scenario
+from sim.dispatcher import Dispatcher
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("hours", ["0", "-1", "25", "x"])
@@ -34,3 +40,15 @@ def test_timers_add_up_each_wrapped_call() -> None:
     slow = timers.wrap("nap", lambda s: (time.sleep(s), s)[1])
     assert slow(0.01) == 0.01 and slow(0.01) == 0.01
     assert timers.seconds["nap"] >= 0.02
+
+
+def test_bounds_come_from_the_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the default city the snapshots carry the engine's zone bounds: the JSON says so."""
+    # Undone after the test: install_bounds replaces Dispatcher.snapshot for the process.
+    monkeypatch.setattr(Dispatcher, "snapshot", Dispatcher.snapshot)
+    state = {"eta_bounds": "unset"}
+    bench_city_day.install_bounds(state)
+    path = ROOT / "scenarios" / "default.toml"
+    scenario = load_scenario(path, overrides={"time.duration_h": 0.05})
+    run_scenario(scenario, source=str(path), base_dir=path.parent, out=tmp_path)
+    assert state["eta_bounds"] == "engine"

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from cities.supply import Fleet
+from harness.run import run_scenario
+from harness.scenario import load_scenario
+from matching.api import MatchRequest
+from sim.dispatcher import Dispatcher
 from sim.engine import Simulation
 from sim.seeding import spawn_streams
 from tests.sim.street import build, events
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_missing_random_streams_are_refused(tmp_path: Path) -> None:
@@ -69,3 +76,42 @@ def test_same_inputs_give_the_same_log(tmp_path: Path) -> None:
     a.run()
     b.run()
     assert log_a.table().equals(log_b.table())
+
+
+@pytest.mark.parametrize(
+    ("overrides", "given"),
+    [
+        ({}, True),
+        (
+            {
+                "travel.length_elasticity": -0.2,
+                "travel.length_range_s": [60.0, 1800.0],
+                "travel.length_ref_s": 300.0,
+            },
+            False,
+        ),
+    ],
+)
+def test_default_run_passes_zone_bounds_unless_legs_scale_by_length(
+    overrides: dict[str, object], given: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A default-scenario run on its road network gives the matcher the city's zone bounds,
+    scaled by the quoted congestion factor; a length-dependent travel model gives none."""
+    seen: list[MatchRequest] = []
+    original = Dispatcher.snapshot
+
+    def snapshot(self: Dispatcher, *args: Any, **kwargs: Any) -> MatchRequest:
+        seen.append(original(self, *args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(Dispatcher, "snapshot", snapshot)
+    path = ROOT / "scenarios" / "default.toml"
+    scenario = load_scenario(path, overrides={"time.duration_h": 0.1, **overrides})
+    run_scenario(scenario, source=str(path), base_dir=path.parent, out=tmp_path)
+    assert seen
+    if not given:
+        assert all(r.eta_bounds is None for r in seen)
+        return
+    factor = 1.45  # Campo Grande's usual traffic at 07:00 (cities/defs/campo_grande.toml)
+    assert all(r.eta_bounds is not None and r.eta_bounds.scale == factor for r in seen)
+    assert all(r.travel_time.factor == factor for r in seen)  # type: ignore[union-attr]

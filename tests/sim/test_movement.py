@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from matching.api import EtaBounds
 from sim.behaviour import TravelSpec
 from sim.movement import Congestion, Travel
 from tests.sim.street import street
@@ -72,3 +73,22 @@ def test_many_to_one_lookups_read_the_transposed_table_only_when_large() -> None
     assert np.array_equal(travel.expected_to(0.0, 7, src), want) and space.into_calls == 0
     travel.into_min_sources = 200
     assert np.array_equal(travel.expected_to(0.0, 7, src), want) and space.into_calls == 1
+
+
+def test_zone_bounds_follow_the_quoted_travel_time() -> None:
+    """bounds_for passes the bounds under free flow, scales them by the quoted factor under
+    hourly congestion, and drops them under a length-dependent model."""
+    space = TwoWays(np.full((4, 4), 100.0))
+    bounds = EtaBounds(np.zeros(4, dtype=np.int64), np.full((4, 1), 50.0))
+    flat = Travel(space, Congestion(None))  # type: ignore[arg-type]
+    assert flat.bounds_for(flat.expected(0.0), bounds) is bounds
+    rush = Travel(space, Congestion(RUSH, start_s=8 * 3600))  # type: ignore[arg-type]
+    scaled = rush.bounds_for(rush.expected(0.0), bounds)
+    assert scaled is not None and scaled.scale == 2.0 and scaled.into_node_s is bounds.into_node_s
+    assert rush.bounds_for(rush.expected(3600.0), bounds).scale == 1.0  # type: ignore[union-attr]
+    assert rush.bounds_for(rush.expected(0.0), None) is None
+    by_length = Travel(
+        space,  # type: ignore[arg-type]
+        Congestion(RUSH, length_elasticity=-0.2, length_range_s=(60.0, 1800.0), length_ref_s=300.0),
+    )
+    assert by_length.bounds_for(by_length.expected(0.0), bounds) is None
