@@ -17,12 +17,15 @@ import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from cities.roads import DEFAULT_SPEEDS_KMH, EARTH_RADIUS_M, RoadGraph, load_road_graph
 from cities.tables import build_table
+
+if TYPE_CHECKING:
+    from scipy.spatial import cKDTree
 
 FORMAT_VERSION = 1
 """Bump when the parsing rules, contraction or cache layout change: old caches are ignored."""
@@ -129,6 +132,9 @@ class GraphSpace:
     def locate(self, xy: np.ndarray) -> np.ndarray:
         """The nearest access node of each (m, 2) planar point."""
         if self._tree is None:
+            # deferred: scipy.spatial costs ~0.2 s to import; runs that never locate a point skip it
+            from scipy.spatial import cKDTree
+
             self._tree = cKDTree(self._xy)
         xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
         return self._tree.query(xy)[1].astype(np.int64)

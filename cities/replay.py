@@ -66,20 +66,22 @@ import glob
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field, field_validator, model_validator
-from scipy.spatial import Delaunay
 
 from cities.demand import Trips
 from cities.space import Space
 from core.clock import DAY, HOUR
 from core.errors import InputError
 from core.frozen import Frozen, NonNegFloat, PositiveFloat
+
+if TYPE_CHECKING:
+    from scipy.spatial import Delaunay
 
 CANDIDATES = 64
 """Candidate pickup records drawn per sampled dropoff (the closest in distance to the target
@@ -666,6 +668,9 @@ def _warn_implausible(
 def _hull(node_xy: np.ndarray) -> Delaunay:
     """Triangulation of the network's nodes: a point is inside its convex hull when it falls
     in a triangle."""
+    # deferred: scipy.spatial costs ~0.2 s to import; only replayed demand needs the hull
+    from scipy.spatial import Delaunay
+
     return Delaunay(np.asarray(node_xy, dtype=np.float64))
 
 

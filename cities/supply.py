@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
-from scipy.optimize import nnls
 
 from cities.space import Space
 from core.clock import DAY, ClockTime, clock_to_seconds
@@ -95,6 +94,9 @@ def shifts_for_profile(profile: np.ndarray, hours: float) -> tuple[Shift, ...]:
     for s in range(24):
         for k in range(int(np.ceil(hours))):
             cover[(s + k) % 24, s] += min(1.0, hours - k)
+    # deferred: scipy.optimize costs ~0.15 s to import; only shift fleets need it
+    from scipy.optimize import nnls
+
     share, _ = nnls(cover, weights)
     if share.sum() <= 0:
         share = np.full(24, 1.0 / 24)

@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from scipy import stats as stats_mod
 
 from cities.travel import fit_figures
 from core.errors import InputError
@@ -94,10 +93,14 @@ def pairs(trips: pa.Table, riders: pd.DataFrame) -> tuple[np.ndarray, np.ndarray
     return sim, rec
 
 
-def _corr(fn, a: np.ndarray, b: np.ndarray) -> float | None:  # noqa: ANN001
+def _corr(name: str, a: np.ndarray, b: np.ndarray) -> float | None:
+    """``scipy.stats.<name>(a, b)``'s statistic, None for fewer than 3 or constant values."""
     if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return None
-    return float(fn(a, b)[0])
+    # deferred: scipy.stats costs ~0.5 s to import; synthetic runs have nothing to correlate
+    from scipy import stats
+
+    return float(getattr(stats, name)(a, b)[0])
 
 
 def replay_fidelity(
@@ -125,9 +128,9 @@ def replay_fidelity(
         "p25_ratio": figs.get("ratio_p25"),
         "p75_ratio": figs.get("ratio_p75"),
         "p90_ratio": figs["ratio_p90"],
-        "spearman": _corr(stats_mod.spearmanr, sim, rec),
+        "spearman": _corr("spearmanr", sim, rec),
         "pearson_log": figs["pearson_log"],
-        "pearson": _corr(stats_mod.pearsonr, sim, rec),
+        "pearson": _corr("pearsonr", sim, rec),
         "mean_simulated_s": float(sim.mean()) if has else None,
         "mean_recorded_s": float(rec.mean()) if has else None,
         "mae_s": float(np.abs(err).mean()) if has else None,
