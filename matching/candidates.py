@@ -27,6 +27,7 @@ import math
 from dataclasses import replace
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from matching.api import CandidatePairs, EtaBounds, MatchRequest
 
@@ -231,9 +232,6 @@ def _kdtree(request: MatchRequest, k: int) -> CandidatePairs:
     vmax = float(request.max_speed_mps)
     max_eta = float(request.max_pickup_eta_s)
     radius = max_eta * vmax * (1 + _BOUND_SLACK)
-    # deferred: scipy.spatial costs ~0.2 s to import; the dense path (small batches) never uses it
-    from scipy.spatial import cKDTree
-
     tree = cKDTree(request.drivers.xy)
     pickup_xy = request.requests.pickup_xy
     todo = np.arange(len(request.requests), dtype=np.int64)
