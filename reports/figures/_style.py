@@ -12,6 +12,7 @@ import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -141,6 +142,20 @@ def png_bytes(fig: Figure) -> bytes:
 def png_base64(fig: Figure) -> str:
     """The figure as a base64 PNG (for embedding in a data: URI)."""
     return base64.b64encode(png_bytes(fig)).decode("ascii")
+
+
+def bars(
+    ax: Axes,
+    x: np.ndarray,
+    bins: int,
+    colour: str,
+    value_range: tuple[float, float] | None = None,
+) -> None:
+    """A histogram of ``x`` drawn as one filled step outline: the same bars as ``ax.hist``
+    without one patch per bar (40 patches cost more to add and draw than the rest of a panel)."""
+    x = np.asarray(x, dtype=np.float64)
+    counts, edges = np.histogram(x[np.isfinite(x)], bins=bins, range=value_range)
+    ax.stairs(counts, edges, fill=True, color=colour, alpha=0.85, linewidth=0)
 
 
 def empty_note(ax: Axes, text: str) -> None:

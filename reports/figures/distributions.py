@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.axes import Axes
 
-from reports.figures._style import BLUE, ORANGE, PURPLE, empty_note, style_axes
+from reports.figures._style import BLUE, ORANGE, PURPLE, bars, empty_note, style_axes
 from reports.run import RunData
 
 
@@ -47,7 +47,7 @@ def histogram(
     lo, hi = np.percentile(v, [0.5, 99.5]) if signed else (0.0, np.percentile(v, 99.5))
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
-    ax.hist(np.clip(v, lo, hi), bins=40, range=(lo, hi), color=colour, alpha=0.85)
+    bars(ax, np.clip(v, lo, hi), 40, colour, (lo, hi))
     if signed:
         med = float(np.median(v))
         p90 = float(np.percentile(np.abs(v), 90))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.axes import Axes
 
-from reports.figures._style import GREEN, GREY, empty_note, style_axes
+from reports.figures._style import GREEN, GREY, bars, empty_note, style_axes
 from reports.market import income_basis, income_per_online_hour, lorenz
 from reports.run import RunData
 from reports.text import income_unit
@@ -26,7 +26,7 @@ def draw_income(ax: Axes, run: RunData) -> None:
     if rate.size == 0:
         empty_note(ax, "no driver online long enough")
         return
-    ax.hist(rate, bins=30, color=GREEN, alpha=0.85)
+    bars(ax, rate, 30, GREEN)
 
 
 def draw_lorenz(ax: Axes, run: RunData) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.axes import Axes
 
-from reports.figures._style import BLUE, empty_note, style_axes
+from reports.figures._style import BLUE, bars, empty_note, style_axes
 from reports.run import RunData
 
 
@@ -36,6 +36,6 @@ def draw_latency_hist(ax: Axes, run: RunData) -> None:
     if b.shape[0] == 0:
         empty_note(ax, "no matcher calls in this run")
         return
-    ax.hist(b[:, 4], bins=40, color=BLUE, alpha=0.85)
+    bars(ax, b[:, 4], 40, BLUE)
     ax.set_xlabel("milliseconds per call")
     ax.set_ylabel("calls")
