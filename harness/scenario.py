@@ -30,6 +30,7 @@ from cities.spec import CitySpec
 from cities.supply import FleetSpec
 from core.clock import ClockTime, clock_to_seconds
 from core.errors import InputError
+from core.files import read_toml
 from core.frozen import Frozen, NonNegFloat, PositiveFloat
 from sim.behaviour import DriverSpec, PricingSpec, RiderSpec, TravelSpec
 from sim.faults import FaultSpec
@@ -182,15 +183,7 @@ def load_scenario(path: str | Path, *, overrides: dict[str, Any] | None = None) 
     ``{"dispatch.matcher": "assignment"}``). Raises :class:`InputError` naming file and field."""
     path = Path(path)
     source = str(path)
-    if not path.is_file():
-        raise InputError(source, "", "scenario file not found")
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(source, "", f"not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise InputError(source, "", "not valid TOML: the file is not UTF-8 text") from None
+    data = read_toml(path, "scenario")
     for key, value in (overrides or {}).items():
         _set_dotted(data, key, value)
     return parse_scenario(data, source)

@@ -36,6 +36,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from core.errors import InputError
+from core.files import read_toml
 from core.frozen import Frozen, NonNegFloat, PositiveFloat
 from harness.scenario import _describe, load_scenario
 from reports.slo import SLO_METRICS, parse_key
@@ -224,15 +225,7 @@ def load_suite(path: str | Path) -> tuple[Suite, Path]:
     to it). Every scenario it names is loaded too, so a bad one fails here."""
     path = Path(path)
     source = str(path)
-    if not path.is_file():
-        raise InputError(source, "", "suite file not found")
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(source, "", f"not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise InputError(source, "", "not valid TOML: the file is not UTF-8 text") from None
+    data = read_toml(path, "suite")
     try:
         suite = Suite.model_validate(data)
     except ValidationError as exc:

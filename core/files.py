@@ -1,0 +1,24 @@
+"""Reading the project's input files with errors a user can act on."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from core.errors import InputError
+
+
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """The parsed TOML file at ``path``; an :class:`InputError` naming it when it is missing
+    (``"<what> file not found"``), not TOML, or not UTF-8 text."""
+    source = str(path)
+    if not path.is_file():
+        raise InputError(source, "", f"{what} file not found")
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(source, "", f"not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise InputError(source, "", "not valid TOML: the file is not UTF-8 text") from None
