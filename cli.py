@@ -672,90 +672,73 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
-    return value
+def _arg(
+    name: str,
+    parse: Callable[[str], Any],
+    ok: Callable[[Any], bool],
+    expected: str,
+    out_of_range: str | None = None,
+) -> Callable[[str], Any]:
+    """An argparse type: ``parse`` the text, then require ``ok``; either failure is one line
+    ``expected <expected>, got '<text>'`` (``out_of_range`` words the second when it differs)."""
+
+    def convert(text: str) -> Any:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {out_of_range or expected}, got {text!r}")
+        return value
+
+    convert.__name__ = name  # argparse and _list_of name the type by it
+    return convert
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0 and < 2**63, got {text!r}")
-    return value
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",")]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",")]
+
+
+def _finite_positive(value: float) -> bool:
+    return 0 < value < math.inf
+
+
+_seconds = _arg("_seconds", float, _finite_positive, "seconds > 0")
+_seed = _arg(
+    "_seed", int, lambda v: 0 <= v < 2**63, "a whole number >= 0", "a whole number >= 0 and < 2**63"
+)
+_positive = _arg("_positive", float, _finite_positive, "a number > 0")
+_positive_float = _arg(
+    "_positive_float", float, _finite_positive, "a number > 0", "a finite number > 0"
+)
+_share = _arg("_share", float, lambda v: 0 < v <= 1, "a share in (0, 1]")
+_positive_int = _arg("_positive_int", int, lambda v: v >= 1, "a whole number >= 1")
+_sorted_ints = _arg(
+    "_sorted_ints",
+    _ints,
+    lambda vs: bool(vs) and all(1 <= v <= 1024 for v in vs),
+    "comma-separated whole numbers 1..1024",
+)
+_sorted_floats = _arg(
+    "_sorted_floats",
+    _floats,
+    lambda vs: all(_finite_positive(v) for v in vs),
+    "comma-separated numbers > 0",
+)
 
 
 def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(x) for x in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated whole numbers 1..1024, got {text!r}"
-        ) from None
-    if not values or any(not 1 <= v <= 1024 for v in values):
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated whole numbers 1..1024, got {text!r}"
-        )
-    return sorted(set(values))
+    """Shard counts: comma-separated whole numbers 1..1024, sorted, each once."""
+    return sorted(set(_sorted_ints(text)))
 
 
 def _load_list(text: str) -> list[float]:
-    try:
-        values = [float(x) for x in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers > 0, got {text!r}"
-        ) from None
-    if any(not (v > 0 and v < float("inf")) for v in values):
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers > 0, got {text!r}")
-    return sorted(set(values))
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not (value > 0 and value < float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
-
-
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a share in (0, 1], got {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a share in (0, 1], got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
-    return value
+    """Load multipliers: comma-separated numbers > 0, sorted, each once."""
+    return sorted(set(_sorted_floats(text)))
 
 
 def _list_of(item: Callable[[str], Any]) -> Callable[[str], list[Any]]:
