@@ -19,6 +19,7 @@ BENCHMARKS = {
     "scale": ["bench.bench_scale"],
     "city_day": ["bench.bench_city_day"],
     "sweep": ["bench.bench_sweep"],
+    "default_run": ["bench.bench_default_run"],
 }
 
 
