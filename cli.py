@@ -57,6 +57,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             out=Path(args.out),
             cache_dir=Path(args.cache) if args.cache else None,
             progress=progress,
+            city_progress=progress.city_rows if progress is not None else None,
         )
     finally:
         if progress is not None:
@@ -436,8 +437,9 @@ def _print_headline(metrics: dict[str, Any], perf: dict[str, Any]) -> None:
 
 
 class _ProgressBar:
-    """The run's phase, simulated time, riders arrived so far and simulation events/s on a
-    rich progress bar."""
+    """The run's phase on a rich progress bar: while the city's travel-time table is built,
+    its rows done / total and rows/s; while simulating, the simulated time, riders arrived so
+    far and simulation events/s."""
 
     def __init__(self, horizon_s: float) -> None:
         # deferred: each command imports only what it uses, so the CLI starts fast
@@ -462,7 +464,24 @@ class _ProgressBar:
             rate="",
         )
         self._t0: float | None = None  # events/s count from the first simulated step
+        self._build_t0: float | None = None  # rows/s count from the build's first report
         self._progress.start()
+
+    def city_rows(self, done: int, total: int) -> None:
+        """The city build's progress: ``done`` of ``total`` travel-time rows computed."""
+        now = time.perf_counter()
+        if self._build_t0 is None:
+            self._build_t0 = now
+        rate = done / (now - self._build_t0) if now > self._build_t0 else 0.0
+        building = done < total
+        self._progress.update(
+            self._task,
+            total=total,
+            completed=done,
+            phase="building the city's travel times" if building else "drawing demand",
+            clock=f"{done:,}/{total:,} rows",
+            rate=f"{rate:>10,.0f} rows/s" if building else "",
+        )
 
     def __call__(self, sim_time: float, arrived: int, events: int) -> None:
         now = time.perf_counter()
@@ -474,6 +493,7 @@ class _ProgressBar:
         done = sim_time >= self._horizon_s
         self._progress.update(
             self._task,
+            total=self._horizon_s,  # after a city build the bar counted rows
             completed=sim_time,
             phase="writing the event log and metrics" if done else "simulating",
             clock=clock,

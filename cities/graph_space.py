@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cities.roads import DEFAULT_SPEEDS_KMH, EARTH_RADIUS_M, RoadGraph, load_road_graph
-from cities.tables import build_table
+from cities.tables import RowProgress, build_table
 
 if TYPE_CHECKING:
     from scipy.spatial import cKDTree
@@ -250,8 +250,12 @@ def load_graph_space(
     service_roads: bool = False,
     cache_dir: Path | None = None,
     workers: int | None = None,
+    progress: RowProgress | None = None,
 ) -> GraphSpace:
     """The road-network space of an OSM file, from the cache when possible.
+
+    ``progress(rows_done, rows_total)`` follows the travel-time table's build; a cached load
+    builds nothing and never calls it.
 
     Raises :class:`cities.roads.OsmReadError` / :class:`cities.roads.NoRoadsError` for bad
     input and ``OSError`` when the cache cannot be written.
@@ -283,7 +287,7 @@ def load_graph_space(
     tmp = f".{os.getpid()}.{uuid.uuid4().hex}.tmp"
     table_tmp = folder / f"table{tmp}.npy"
     try:
-        build_table(graph.csr(), table_tmp, workers=workers)
+        build_table(graph.csr(), table_tmp, workers=workers, progress=progress)
         os.replace(table_tmp, table_file)
     finally:
         table_tmp.unlink(missing_ok=True)

@@ -21,19 +21,27 @@ from cities.spec import (
     read_city_def,
 )
 from cities.synthetic import GridSpace, PlaneSpace
+from cities.tables import RowProgress
 from core.errors import InputError
 
 _OSM_SUFFIXES = (".osm", ".osm.gz", ".osm.bz2", ".osm.pbf", ".pbf", ".xml")
 
 
 def load_city(
-    spec: CitySpec, *, base_dir: Path, source: str, cache_dir: Path | None = None
+    spec: CitySpec,
+    *,
+    base_dir: Path,
+    source: str,
+    cache_dir: Path | None = None,
+    progress: RowProgress | None = None,
 ) -> Space:
     """The space a scenario's ``[city]`` table describes.
 
     ``base_dir`` resolves relative ``osm`` paths (the scenario file's folder); ``source`` names
     the scenario file in error messages; ``cache_dir`` holds built road networks (default:
-    ``$RIDESIM_CACHE`` or ``~/.cache/ridesim``). Raises :class:`InputError` for bad input.
+    ``$RIDESIM_CACHE`` or ``~/.cache/ridesim``); ``progress(rows_done, rows_total)`` follows
+    a road network's travel-time table while it is built (never called when it is cached, or
+    for a grid or plane). Raises :class:`InputError` for bad input.
     """
     if isinstance(spec, GridCity):
         return GridSpace(spec.rows, spec.cols, spec.block_m, spec.speed_kmh / 3.6)
@@ -47,6 +55,7 @@ def load_city(
             speeds_kmh=ref.speeds,
             service_roads=ref.service_roads,
             cache_dir=cache_dir,
+            progress=progress,
         )
 
 

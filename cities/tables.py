@@ -5,6 +5,11 @@ with ``scipy.sparse.csgraph.dijkstra`` (one search per source node). Large graph
 between this process and helper processes that write into the same memory-mapped file, so no
 process ever holds the whole table in memory: Milan (~24,000 nodes) is a 2.2 GB file but each
 process holds one block of rows at a time.
+
+A build can report its progress, ``progress(rows_done, rows_total)``: the rows searched so far
+in every process (each helper counts its finished rows in its own slot of a small shared
+file, which this process reads between its own blocks and while it waits), then every row
+once the rows of one-exit nodes are derived at the end.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import signal
 import subprocess
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +33,12 @@ BLOCK_ROWS = 256
 """Sources per Dijkstra call: a float64 block of 256 x 24,000 is 49 MB."""
 PARALLEL_MIN_NODES = 5_000
 """Below this a table takes a few seconds in-process; starting helpers would cost more."""
+POLL_S = 0.25
+"""How often the progress is read while this process waits for its helpers."""
+
+RowProgress = Callable[[int, int], None]
+"""``progress(rows_done, rows_total)`` of a table build: rows_done never decreases and ends at
+rows_total (the table's node count)."""
 
 
 def default_workers() -> int:
@@ -38,10 +50,17 @@ def default_workers() -> int:
     return max(1, min(cpus, 8))
 
 
-def build_table(graph: csr_matrix, path: Path, *, workers: int | None = None) -> None:
+def build_table(
+    graph: csr_matrix,
+    path: Path,
+    *,
+    workers: int | None = None,
+    progress: RowProgress | None = None,
+) -> None:
     """Write the all-pairs shortest travel times of ``graph`` (seconds) to ``path`` (.npy).
 
-    ``path`` should be a temporary name: the caller renames it once complete.
+    ``path`` should be a temporary name: the caller renames it once complete. ``progress``
+    is called with (rows done, rows total) as blocks of rows finish, last with (n, n).
     """
     n = graph.shape[0]
     graph = csr_matrix(graph)
@@ -50,13 +69,47 @@ def build_table(graph: csr_matrix, path: Path, *, workers: int | None = None) ->
     single_exit = np.diff(graph.indptr) == 1
     sources = np.flatnonzero(~single_exit)
     workers = default_workers() if workers is None else max(1, workers)
+    report = _Report(progress, n)
     # No interpreter to start helpers with (embedded Python): compute here.
     if workers == 1 or n < PARALLEL_MIN_NODES or not sys.executable:
-        _table_worker.fill_rows(graph, table, _table_worker.my_blocks(sources, BLOCK_ROWS, 0, 1))
+        blocks = _table_worker.my_blocks(sources, BLOCK_ROWS, 0, 1)
+        _table_worker.fill_rows(graph, table, blocks, on_block=report.own)
     else:
-        _fill_parallel(graph, table, path, sources, workers)
+        _fill_parallel(graph, table, path, sources, workers, report)
     _derive_single_exit_rows(graph, table, single_exit)
     table.flush()
+    report.done()
+
+
+class _Report:
+    """Rows searched by this process plus those its helpers count in the shared slots, passed
+    on to a progress callback (never decreasing)."""
+
+    def __init__(self, progress: RowProgress | None, total: int) -> None:
+        self.progress, self.total = progress, total
+        self.mine = 0
+        self.slots: np.ndarray | None = None
+        self.last = -1
+        self.tell()
+
+    def own(self, rows: int) -> None:
+        """This process finished ``rows`` more rows."""
+        self.mine += rows
+        self.tell()
+
+    def tell(self) -> None:
+        if self.progress is None:
+            return
+        helpers = int(self.slots.sum()) if self.slots is not None else 0
+        done = min(self.mine + helpers, self.total)
+        if done > self.last:
+            self.last = done
+            self.progress(done, self.total)
+
+    def done(self) -> None:
+        """Every row is in the table (the derived ones included)."""
+        self.mine, self.slots = self.total, None
+        self.tell()
 
 
 def _reserve(path: Path) -> None:
@@ -88,10 +141,19 @@ _PR_SET_PDEATHSIG = 1
 
 
 def _fill_parallel(
-    graph: csr_matrix, table: np.ndarray, path: Path, sources: np.ndarray, workers: int
+    graph: csr_matrix,
+    table: np.ndarray,
+    path: Path,
+    sources: np.ndarray,
+    workers: int,
+    report: _Report,
 ) -> None:
-    """Rows of ``sources`` split between this process (share 0) and ``workers - 1`` helpers."""
+    """Rows of ``sources`` split between this process (share 0) and ``workers - 1`` helpers;
+    each helper counts its finished rows in its slot of ``<path>.progress.npy``."""
     graph_file = path.with_name(path.name + ".graph.npz")
+    slots_file = path.with_name(path.name + ".progress.npy")
+    slots = np.lib.format.open_memmap(slots_file, mode="w+", dtype=np.int64, shape=(workers,))
+    report.slots = slots
     with graph_file.open("wb") as f:
         np.savez(
             f,
@@ -107,7 +169,7 @@ def _fill_parallel(
         for k in range(1, workers):
             # -P: the worker is a plain script; nothing of the caller's sys.path belongs on its own.
             cmd = [sys.executable, "-P", _table_worker.__file__, str(graph_file), str(path)]
-            cmd += [str(k), str(workers), str(BLOCK_ROWS)]
+            cmd += [str(k), str(workers), str(BLOCK_ROWS), str(slots_file)]
             proc = subprocess.Popen(
                 cmd,
                 stdout=subprocess.DEVNULL,
@@ -116,8 +178,14 @@ def _fill_parallel(
             )
             helpers.append((k, proc))
         share = _table_worker.my_blocks(sources, BLOCK_ROWS, 0, workers)
-        _table_worker.fill_rows(graph, table, share)
+        _table_worker.fill_rows(graph, table, share, on_block=report.own)
         for k, proc in helpers:
+            while report.progress is not None and proc.poll() is None:
+                report.tell()  # this process is done: show the helpers' rows as they come
+                try:
+                    proc.wait(timeout=POLL_S)  # returns as soon as the helper ends
+                except subprocess.TimeoutExpired:
+                    pass
             _, err = proc.communicate()
             if proc.returncode != 0:
                 # Correctness first: redo the helper's share here rather than fail the build.
@@ -128,13 +196,18 @@ def _fill_parallel(
                     stacklevel=3,
                 )
                 share = _table_worker.my_blocks(sources, BLOCK_ROWS, k, workers)
-                _table_worker.fill_rows(graph, table, share)
+                slots[k] = 0  # its rows are counted again as this process computes them
+                _table_worker.fill_rows(graph, table, share, on_block=report.own)
     finally:
         for _, proc in helpers:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
         graph_file.unlink(missing_ok=True)
+        report.mine += int(slots.sum())  # the helpers' rows, kept once their file is gone
+        report.slots = None
+        del slots
+        slots_file.unlink(missing_ok=True)
 
 
 def _derive_single_exit_rows(graph: csr_matrix, table: np.ndarray, single_exit: np.ndarray) -> None:

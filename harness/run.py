@@ -50,6 +50,7 @@ from cities.replay import (
 from cities.space import Space
 from cities.spec import DEFS_DIR, NamedCity, OsmCity, read_city_def
 from cities.supply import Fleet, generate_fleet
+from cities.tables import RowProgress
 from cities.zones import zones_for
 from core.clock import HOUR
 from core.errors import InputError, PluginFailure
@@ -287,18 +288,28 @@ def build_market(
     base_dir: Path,
     cache_dir: Path | None = None,
     keep_city: bool = False,
+    city_progress: RowProgress | None = None,
 ) -> tuple[Market, float]:
     """Load the city and draw demand and supply. Returns the market and the city load time.
 
     With ``keep_city``, a road network loaded by an earlier run of this process is reused
-    (see :func:`_kept_city`)."""
+    (see :func:`_kept_city`). ``city_progress(rows_done, rows_total)`` follows the city's
+    travel-time table while it is built (not called when it is cached)."""
     with plugin_folder(base_dir):
         matcher, reposition, surge_policy = _plugins(scenario, source)
     t0 = time.perf_counter()
     if keep_city:
-        space = _kept_city(scenario, base_dir=base_dir, source=source, cache_dir=cache_dir)
+        space = _kept_city(
+            scenario, base_dir=base_dir, source=source, cache_dir=cache_dir, progress=city_progress
+        )
     else:
-        space = load_city(scenario.city, base_dir=base_dir, source=source, cache_dir=cache_dir)
+        space = load_city(
+            scenario.city,
+            base_dir=base_dir,
+            source=source,
+            cache_dir=cache_dir,
+            progress=city_progress,
+        )
     city_load_s = time.perf_counter() - t0
     streams = spawn_streams(scenario.seed)
     start_s, horizon_s = scenario.time.start_s, scenario.time.horizon_s
@@ -414,7 +425,14 @@ _KEPT: dict[str, Any] = {}
 """The road network last loaded with ``keep_city`` in this process: {key, space}."""
 
 
-def _kept_city(scenario: Scenario, *, base_dir: Path, source: str, cache_dir: Path | None) -> Any:
+def _kept_city(
+    scenario: Scenario,
+    *,
+    base_dir: Path,
+    source: str,
+    cache_dir: Path | None,
+    progress: RowProgress | None = None,
+) -> Any:
     """The scenario's city, reusing the one this process loaded last when it is the same road
     network from the same unchanged file (a sweep worker's runs share one memory-mapped
     table, its node index and lookups). Only road networks are kept: they are immutable, so a
@@ -435,7 +453,9 @@ def _kept_city(scenario: Scenario, *, base_dir: Path, source: str, cache_dir: Pa
     if kept and _stat(kept.source_path) == _KEPT.get("stat"):
         return kept
     _KEPT.clear()  # release the old table before mapping another
-    space = load_city(spec, base_dir=base_dir, source=source, cache_dir=cache_dir)
+    space = load_city(
+        spec, base_dir=base_dir, source=source, cache_dir=cache_dir, progress=progress
+    )
     path = getattr(space, "source_path", None)
     if path is not None:
         _KEPT.update(key=key, space=space, stat=_stat(path))
@@ -567,19 +587,27 @@ def run_scenario(
     skip_existing: bool = False,
     event_chunk_rows: int = 65_536,
     keep_city: bool = False,
+    city_progress: RowProgress | None = None,
 ) -> RunResult:
     """Run one scenario end to end and write its run directory under ``out``.
 
     With ``skip_existing``, a complete run directory of the same id (same scenario, inputs
     and code, hence the same results) is kept and returned instead of recomputed.
     ``event_chunk_rows`` sets how often the event log is flushed (what a crash can lose).
-    ``keep_city`` keeps the road network loaded for the next run of this process (sweeps)."""
+    ``keep_city`` keeps the road network loaded for the next run of this process (sweeps).
+    ``progress(sim_time, riders_arrived, events)`` follows the simulation and
+    ``city_progress(rows_done, rows_total)`` the city's travel-time table while it is built."""
     wall0 = time.perf_counter()
     reset_peak_rss()  # perf.json's peak memory is this run's own
     check_out_dir(out)  # before the city: a build can take minutes
     check_resources(scenario, source=source, base_dir=base_dir, out=out)
     market, city_load_s = build_market(
-        scenario, source=source, base_dir=base_dir, cache_dir=cache_dir, keep_city=keep_city
+        scenario,
+        source=source,
+        base_dir=base_dir,
+        cache_dir=cache_dir,
+        keep_city=keep_city,
+        city_progress=city_progress,
     )
     code = code_hash()  # reads every source file: once per run
     run_id = run_id_for(scenario, market, code)

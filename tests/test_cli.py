@@ -353,3 +353,48 @@ def test_sweep_prints_a_table_and_where_its_folder_is(
     line = next(x for x in out.splitlines() if x.startswith("sweep table: "))
     table = Path(line.removeprefix("sweep table: ").split(" (runs in")[0])
     assert table.parent.parent == Path("runs") / "sweeps" and (tmp_path / table).is_file()
+
+
+def test_run_shows_the_city_build_rows_then_the_simulation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run` on a road network not yet cached puts the table build's rows done / total on the
+    progress bar (the phase, the count, a rate), then the simulation; a second run loads the
+    cached table and shows no build phase."""
+    from tests.cities.test_tables import grid_osm
+
+    seen: list[tuple[str, str, str, float, float | None]] = []
+
+    class Recording(cli._ProgressBar):
+        def _note(self, what: str) -> None:
+            task = self._progress.tasks[0]
+            phase, clock = task.fields["phase"], task.fields["clock"]
+            seen.append((what, phase, clock, task.completed, task.total))
+
+        def city_rows(self, done: int, total: int) -> None:
+            super().city_rows(done, total)
+            self._note("city")
+
+        def __call__(self, sim_time: float, arrived: int, events: int) -> None:
+            super().__call__(sim_time, arrived, events)
+            self._note("sim")
+
+    monkeypatch.setattr(cli, "_ProgressBar", Recording)
+    grid_osm(tmp_path / "g.osm", 12)
+    (tmp_path / "s.toml").write_text(scenario(city='osm = "g.osm"'))
+    argv = ["run", "s.toml", "--out", "runs", "--cache", "cache", "--no-report"]
+    code, _, err = call(argv, tmp_path, monkeypatch)
+    assert code == 0, err
+    city = [s for s in seen if s[0] == "city"]
+    total = city[0][4]
+    assert total is not None and total > 0
+    assert [s[3] for s in city] == sorted({s[3] for s in city})  # rows only go up
+    assert city[-1][3] == total and city[-1][2] == f"{int(total):,}/{int(total):,} rows"
+    assert all(s[1] == "building the city's travel times" for s in city[:-1])
+    first_sim = next(i for i, s in enumerate(seen) if s[0] == "sim")
+    assert all(s[0] == "city" for s in seen[:first_sim])  # the build comes first
+    assert seen[first_sim][1] == "simulating" and seen[first_sim][4] == 0.25 * 3600
+    seen.clear()
+    code, _, err = call(argv, tmp_path, monkeypatch)
+    assert code == 0, err
+    assert seen and not [s for s in seen if s[0] == "city"]  # cached: no build phase

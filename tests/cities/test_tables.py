@@ -1,4 +1,5 @@
-"""Travel-time table builds: full disks, killed builds' leftovers, helpers that outlive nothing."""
+"""Travel-time table builds: full disks, killed builds' leftovers, helpers that outlive nothing,
+and the rows-done progress a build reports."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import numpy as np
 import pytest
 
 import cities.graph_space as graph_space
+from cities import _table_worker, tables
 from cities.graph_space import load_graph_space, remove_stale_temporaries
 from cities.load import load_city
+from cities.roads import load_road_graph
 from cities.spec import OsmCity
 from core.errors import InputError
 from tests.cities.conftest import write_osm
@@ -143,3 +146,109 @@ def _alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return state != "Z"
+
+
+class _Rows:
+    """Records every ``progress(done, total)`` call of a table build."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+
+    def __call__(self, done: int, total: int) -> None:
+        self.calls.append((done, total))
+
+    def assert_monotone_to(self, total: int) -> None:
+        assert self.calls, "no progress reported"
+        assert all(t == total for _, t in self.calls)
+        done = [d for d, _ in self.calls]
+        assert done == sorted(set(done)), done  # strictly increasing
+        assert done[0] == 0 and done[-1] == total
+
+
+def test_build_reports_rows_of_a_real_extract_and_keeps_the_bytes(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """A build of a small real extract reports rows done, strictly increasing from 0 to the
+    node count, and writes the same table bytes as a build without a progress callback."""
+    osm = shared_data / "barcelona-osm-graphdecomposition" / "barcelona.drive.osm.bz2"
+    rows = _Rows()
+    space = load_graph_space(osm, name="b", cache_dir=tmp_path / "with", progress=rows)
+    plain = load_graph_space(osm, name="b", cache_dir=tmp_path / "without")
+    rows.assert_monotone_to(space.n_nodes)
+    assert len(rows.calls) > 2  # block by block, not only the start and the end
+    assert Path(space.table.filename).read_bytes() == Path(plain.table.filename).read_bytes()
+
+
+def test_cached_load_reports_no_build(tmp_path: Path) -> None:
+    """A load from the cache builds nothing, so it never calls the progress callback."""
+    osm = grid_osm(tmp_path / "g.osm", 12)
+    first, again = _Rows(), _Rows()
+    space = load_graph_space(osm, name="g", cache_dir=tmp_path / "c", progress=first)
+    load_graph_space(osm, name="g", cache_dir=tmp_path / "c", progress=again)
+    first.assert_monotone_to(space.n_nodes)
+    assert again.calls == []
+
+
+def test_parallel_build_counts_the_helpers_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With helper processes, the rows they finish are counted too: progress rises to the node
+    count, and the table is the one the single-process build writes."""
+    from scipy.sparse import csr_matrix
+
+    osm = grid_osm(tmp_path / "g.osm", 40)  # about 1,600 nodes: blocks over 3 processes
+    graph = load_road_graph(osm, {}).csr()
+    n = graph.shape[0]
+    monkeypatch.setattr(tables, "BLOCK_ROWS", 64)
+    serial = tmp_path / "serial.npy"
+    tables.build_table(csr_matrix(graph), serial, workers=1)
+    monkeypatch.setattr(tables, "PARALLEL_MIN_NODES", 0)
+    rows = _Rows()
+    parallel = tmp_path / "parallel.npy"
+    tables.build_table(csr_matrix(graph), parallel, workers=3, progress=rows)
+    rows.assert_monotone_to(n)
+    assert parallel.read_bytes() == serial.read_bytes()
+    assert not list(tmp_path.glob("*.progress.npy"))  # the shared counter file is removed
+
+
+def test_helper_counts_its_rows_in_its_slot(tmp_path: Path) -> None:
+    """A helper writes the number of rows it finished into its own slot of the counter file
+    (the parent's slot and the others stay 0)."""
+    osm = grid_osm(tmp_path / "g.osm", 10)
+    graph = load_road_graph(osm, {}).csr()
+    n = graph.shape[0]
+    sources = np.arange(n)
+    graph_file = tmp_path / "g.npz"
+    np.savez(
+        graph_file,
+        n=n,
+        data=graph.data,
+        indices=graph.indices,
+        indptr=graph.indptr,
+        sources=sources,
+    )
+    table_file = tmp_path / "t.npy"
+    np.lib.format.open_memmap(table_file, mode="w+", dtype=np.float32, shape=(n, n)).flush()
+    slots_file = tmp_path / "p.npy"
+    np.lib.format.open_memmap(slots_file, mode="w+", dtype=np.int64, shape=(3,)).flush()
+    args = [str(graph_file), str(table_file), "1", "3", "16", str(slots_file)]
+    assert _table_worker.main(args) == 0
+    mine = sum(b.size for b in _table_worker.my_blocks(sources, 16, 1, 3))
+    assert np.load(slots_file).tolist() == [0, mine, 0]
+
+
+def test_progress_adds_the_helpers_slots_to_this_process_rows() -> None:
+    """The reported rows are this process's own plus every helper's slot, never going back
+    (a failed helper's slot reset while its rows are redone here), and all rows at the end."""
+    rows = _Rows()
+    report = tables._Report(rows, 100)
+    report.slots = np.zeros(3, dtype=np.int64)
+    report.own(10)
+    report.slots[1] = 25
+    report.slots[2] = 5
+    report.tell()
+    report.slots[1] = 0  # helper 1 failed: its rows are computed again here
+    report.own(20)
+    report.own(25)
+    report.done()
+    assert rows.calls == [(0, 100), (10, 100), (40, 100), (60, 100), (100, 100)]
