@@ -1,7 +1,9 @@
-"""The scheduler: plain calls on SimPy's queue, in SimPy's total order."""
+"""The scheduler: plain calls on one heap, in SimPy's total order."""
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import simpy
 
 from sim.scheduler import Scheduler
@@ -28,35 +30,75 @@ def test_start_runs_before_ordinary_calls_due_now() -> None:
     assert seen == ["started", "plain"]
 
 
-def test_calls_interleave_with_processes_as_timeouts_would() -> None:
-    """A call chain and a SimPy process sharing the environment interleave exactly as two
-    processes would (same time, priority and sequence order)."""
+Plan = dict[str, list[float]]
 
-    def trace(as_calls: bool) -> list[tuple[float, str]]:
-        env = simpy.Environment()
-        s = Scheduler(env)
-        seen: list[tuple[float, str]] = []
 
-        def proc(tag: str):  # noqa: ANN202 - SimPy process
-            for _ in range(3):
-                yield env.timeout(1.0)
-                seen.append((env.now, tag))
+def _random_plan(seed: int) -> tuple[Plan, dict[tuple[str, int], str]]:
+    # Chains of delays from a few values (ties, zero delays, steps due exactly at the slice
+    # boundaries of run(until)), some steps starting another chain at the time they run.
+    rng = np.random.default_rng(seed)
+    plan = {
+        f"c{k}": rng.choice([0.0, 0.25, 0.5, 1.0, 2.0], size=rng.integers(1, 8)).tolist()
+        for k in range(8)
+    }
+    spawn = {}
+    for k in range(4):
+        parent = f"c{rng.integers(0, 4)}"
+        spawn[(parent, int(rng.integers(0, len(plan[parent]) + 1)))] = f"c{4 + k}"
+    return plan, spawn
 
-        def chain(k: int) -> None:
-            if k:
-                seen.append((s.now, "x"))
-            if k < 3:
-                s.after(1.0, chain, k + 1)
 
-        env.process(proc("p"))
-        if as_calls:
-            s.start(chain, 0)
-        else:
-            env.process(proc("x"))
-        s.run(until=10.0)
-        return seen
+def _trace_calls(plan: Plan, spawn: dict[tuple[str, int], str], ends: list[float]) -> list:
+    s = Scheduler()
+    seen: list[tuple[float, str, int]] = []
 
-    assert trace(True) == trace(False)
+    def step(tag: str, j: int) -> None:
+        seen.append((s.now, tag, j))
+        if (tag, j) in spawn:
+            s.start(step, spawn[(tag, j)], 0)
+        if j < len(plan[tag]):
+            s.after(plan[tag][j], step, tag, j + 1)
+
+    for tag in ("c0", "c1", "c2", "c3"):
+        s.start(step, tag, 0)
+    for end in ends:
+        s.run(until=end)
+        seen.append((s.now, "until", 0))
+    return seen
+
+
+def _trace_simpy(plan: Plan, spawn: dict[tuple[str, int], str], ends: list[float]) -> list:
+    env = simpy.Environment()
+    seen: list[tuple[float, str, int]] = []
+
+    def proc(tag: str):  # noqa: ANN202 - a SimPy process
+        for j, delay in enumerate(plan[tag]):
+            seen.append((env.now, tag, j))
+            if (tag, j) in spawn:
+                env.process(proc(spawn[(tag, j)]))
+            yield env.timeout(delay)
+        j = len(plan[tag])
+        seen.append((env.now, tag, j))
+        if (tag, j) in spawn:
+            env.process(proc(spawn[(tag, j)]))
+
+    for tag in ("c0", "c1", "c2", "c3"):
+        env.process(proc(tag))
+    for end in ends:
+        env.run(until=end)
+        seen.append((env.now, "until", 0))
+    return seen
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_order_is_simpys_for_processes_and_timeouts(seed: int) -> None:
+    """Call chains (with ties, zero delays, chains started mid-run and run() in slices ending
+    exactly where calls are due) run in the order SimPy runs the same processes and timeouts."""
+    plan, spawn = _random_plan(seed)
+    ends = [0.5, 1.0, 2.0, 3.5, 20.0]
+    calls = _trace_calls(plan, spawn, ends)
+    assert calls == _trace_simpy(plan, spawn, ends)
+    assert len(calls) > 20
 
 
 def test_calls_due_at_the_run_limit_wait_for_the_next_run() -> None:
@@ -65,6 +107,14 @@ def test_calls_due_at_the_run_limit_wait_for_the_next_run() -> None:
     seen: list[float] = []
     s.after(5.0, lambda: seen.append(s.now))
     s.run(until=5.0)
-    assert seen == []
+    assert seen == [] and s.now == 5.0 and len(s) == 1
     s.run(until=6.0)
     assert seen == [5.0]
+
+
+def test_run_refuses_a_limit_not_after_now() -> None:
+    """run(until) with ``until`` at or before the clock is an error, as in SimPy."""
+    s = Scheduler()
+    s.run(until=2.0)
+    with pytest.raises(ValueError, match="greater than the current simulation time"):
+        s.run(until=2.0)
