@@ -205,6 +205,90 @@ def _freeze_columns(obj: Any, spec: Mapping[str, tuple[Any, int]], kind: str) ->
         raise ValueError(f"{kind}.id: must be strictly increasing (sorted, unique)")
 
 
+Fill = tuple[Callable[..., np.ndarray], tuple[Any, ...]]
+"""``(fn, args)``: ``fn(name, *args)`` makes the column ``name`` of a lazy message."""
+
+
+class _LazyColumns:
+    """A message whose columns not given up front are made when first read, then kept.
+
+    For producers whose snapshot holds columns most matchers never read (the simulator's
+    immediate path reads the drivers' ids, nodes and free times, not their positions, states,
+    earnings or time online). ``fn(name, *args)`` must return the column as of the decision time
+    (a fresh array of the contract's dtype and length): the producer calls :meth:`settle`
+    before the state it reads changes, whenever the message may still be read after that (a
+    matcher that kept it). Pickling and copying settle first and give the plain message.
+    """
+
+    _columns: ClassVar[tuple[str, ...]]
+    _plain: ClassVar[type]
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        # Called only for names not in the instance __dict__: a column not made yet.
+        fill: Fill | None = self.__dict__.get("_fill")
+        if fill is None or name not in self._columns:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        arr = fill[0](name, *fill[1])
+        arr.setflags(write=False)
+        self.__dict__[name] = arr
+        return arr
+
+    def settle(self) -> None:
+        """Make every column not made yet, and forget how (the state may change next)."""
+        if "_fill" in self.__dict__:
+            for name in self._columns:
+                getattr(self, name)
+            del self.__dict__["_fill"]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        self.settle()
+        columns = {name: self.__dict__[name] for name in self._columns}
+        return (unchecked_message, (self._plain, columns))
+
+
+class LazyOpenRequests(_LazyColumns, OpenRequests):
+    """:class:`OpenRequests` with columns made on first read (see :func:`lazy_message`)."""
+
+    _columns: ClassVar[tuple[str, ...]] = (
+        "id",
+        "pickup_node",
+        "dropoff_node",
+        "pickup_xy",
+        "dropoff_xy",
+        "requested_at",
+        "quoted_price",
+        "patience_s",
+    )
+    _plain: ClassVar[type] = OpenRequests
+
+
+class LazyCandidateDrivers(_LazyColumns, CandidateDrivers):
+    """:class:`CandidateDrivers` with columns made on first read (see :func:`lazy_message`)."""
+
+    _columns: ClassVar[tuple[str, ...]] = (
+        "id",
+        "node",
+        "xy",
+        "state",
+        "free_at",
+        "earnings",
+        "online_s",
+    )
+    _plain: ClassVar[type] = CandidateDrivers
+
+
+_L = TypeVar("_L", bound=_LazyColumns)
+
+
+def lazy_message(cls: type[_L], columns: Mapping[str, np.ndarray], fill: Fill) -> _L:
+    """A lazy message of ``cls`` (:class:`LazyOpenRequests` or :class:`LazyCandidateDrivers`)
+    holding ``columns`` now, the others made by ``fill`` when first read (unchecked, like
+    :func:`unchecked_message`: the producer guarantees dtypes, lengths and sorted ids)."""
+    obj = unchecked_message(cls, columns)
+    obj.__dict__["_fill"] = fill
+    return obj
+
+
 @dataclass(frozen=True, eq=False)
 class CandidatePairs:
     """Sparse (request, driver) pairs with their pickup ETA, as row indices into the request.

@@ -12,16 +12,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from sys import getrefcount
+from typing import cast
 
 import numpy as np
 
 from matching.api import (
     API_VERSION,
-    CandidateDrivers,
     EtaBounds,
+    LazyCandidateDrivers,
+    LazyOpenRequests,
     Matcher,
     MatchRequest,
-    OpenRequests,
+    lazy_message,
     unchecked_message,
 )
 from sim.movement import Travel
@@ -150,9 +153,16 @@ class Dispatcher:
 
     def _dispatch_shard(self, shard: int, rid: np.ndarray | int, did: np.ndarray) -> None:
         request = self.snapshot(rid, did, shard)
+        reqs, drvs = request.requests, request.drivers
+        refs = getrefcount(request) + getrefcount(reqs) + getrefcount(drvs)
         t0 = time.perf_counter()
         response = self.matcher.match(request)
         wall = time.perf_counter() - t0
+        if getrefcount(request) + getrefcount(reqs) + getrefcount(drvs) != refs:
+            # The matcher kept (part of) the snapshot: make its lazy columns now, before the
+            # market moves on, so it reads the decision time's values whenever it reads them.
+            cast(LazyOpenRequests, reqs).settle()
+            cast(LazyCandidateDrivers, drvs).settle()
         n_req = 1 if isinstance(rid, int) else rid.shape[0]
         c = self.calls
         c.batch_id.append(self.batch_id)
@@ -185,42 +195,26 @@ class Dispatcher:
 
     def snapshot(self, rid: np.ndarray | int, did: np.ndarray, shard: int = 0) -> MatchRequest:
         """The market as the matcher sees it now: requests ``rid`` (sorted ids, or one id)
-        and drivers ``did`` (sorted ids)."""
+        and drivers ``did`` (sorted ids).
+
+        The columns every matcher reads are made now; the others (drivers' positions, states,
+        earnings and time online; requests' dropoffs, times, prices and patience) when a
+        matcher first reads them, from the state as it is now (see ``_dispatch_shard``).
+        """
         now = self.sched.now
-        rq, dv, xy = self.requests, self.drivers, self.node_xy
-        # One request: slices of read-only columns (no copies); several: gathers. (take on
-        # 2-d rows and nonzero()[0] cost a fraction of fancy indexing and flatnonzero.)
-        if isinstance(rid, int):
-            sel: slice | np.ndarray = slice(rid, rid + 1)
-            pickup_xy, dropoff_xy = rq.pickup_xy[sel], rq.dropoff_xy[sel]
-        else:
-            sel = rid
-            pickup_xy, dropoff_xy = rq.pickup_xy.take(rid, axis=0), rq.dropoff_xy.take(rid, axis=0)
+        rq, dv = self.requests, self.drivers
+        # One request: slices of read-only columns (no copies); several: gathers.
+        sel: slice | np.ndarray = slice(rid, rid + 1) if isinstance(rid, int) else rid
         nodes = dv.node[did]
-        requests = unchecked_message(
-            OpenRequests,
-            {
-                "id": rq.id[sel],
-                "pickup_node": rq.pickup_node[sel],
-                "dropoff_node": rq.dropoff_node[sel],
-                "pickup_xy": pickup_xy,
-                "dropoff_xy": dropoff_xy,
-                "requested_at": rq.t[sel],
-                "quoted_price": rq.price[sel],
-                "patience_s": rq.patience_s[sel],
-            },
+        requests = lazy_message(
+            LazyOpenRequests,
+            {"id": rq.id[sel], "pickup_node": rq.pickup_node[sel]},
+            (_request_column, (rq, sel)),
         )
-        drivers = unchecked_message(
-            CandidateDrivers,
-            {
-                "id": did,
-                "node": nodes,
-                "xy": xy.take(nodes, axis=0),
-                "state": CONTRACT_STATE[dv.status[did]],
-                "free_at": np.maximum(dv.free_at[did], now),
-                "earnings": dv.earnings[did],
-                "online_s": dv.online_s[did] + (now - dv.online_since[did]),
-            },
+        drivers = lazy_message(
+            LazyCandidateDrivers,
+            {"id": did, "node": nodes, "free_at": np.maximum(dv.free_at[did], now)},
+            (_driver_column, (dv, did, nodes, now, self.node_xy)),
         )
         travel_time = self.travel.expected(now)
         # Every field is valid by construction (the limits were checked once, in __init__):
@@ -274,6 +268,43 @@ class Dispatcher:
         elif np.any(eta > self.policy.max_pickup_eta_s + 1e-9):
             problems.append("exceeded max_pickup_eta_s")
         return problems
+
+
+_REQUEST_SOURCE = {
+    "dropoff_node": "dropoff_node",
+    "pickup_xy": "pickup_xy",
+    "dropoff_xy": "dropoff_xy",
+    "requested_at": "t",
+    "quoted_price": "price",
+    "patience_s": "patience_s",
+}
+"""The column of :class:`~sim.state.Requests` behind each lazily made request column."""
+
+
+def _request_column(name: str, rq: Requests, sel: slice | np.ndarray) -> np.ndarray:
+    # A slice of a read-only column (one request, no copy), or a gather (take on 2-d rows
+    # costs a fraction of fancy indexing). A request's fixed columns, and its price once it
+    # has arrived, never change, so a slice stays the decision time's value.
+    column: np.ndarray = getattr(rq, _REQUEST_SOURCE[name])
+    return column[sel] if isinstance(sel, slice) else column.take(sel, axis=0)
+
+
+def _driver_column(
+    name: str, dv: Drivers, did: np.ndarray, nodes: np.ndarray, now: float, xy: np.ndarray
+) -> np.ndarray:
+    # Made while the drivers' state is the decision time's (see Dispatcher._dispatch_shard).
+    if name == "xy":
+        return xy.take(nodes, axis=0)
+    if name == "state":
+        state: np.ndarray = CONTRACT_STATE[dv.status[did]]
+        return state
+    if name == "earnings":
+        earnings: np.ndarray = dv.earnings[did]
+        return earnings
+    if name == "online_s":
+        online: np.ndarray = dv.online_s[did] + (now - dv.online_since[did])
+        return online
+    raise AssertionError(f"no lazy driver column {name!r}")
 
 
 def _unwired(rid: np.ndarray, did: np.ndarray, eta: np.ndarray, batch_id: int) -> None:

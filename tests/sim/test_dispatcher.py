@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from matching.api import MatchRequest, MatchResponse
+from matching.registry import make_matcher
 from sim.dispatcher import SEED_BLOCK, DispatchPolicy, MatcherContractError, _Seeds
 from sim.state import D_RESERVED, R_DECIDED
 from tests.sim.street import build, events
@@ -109,3 +110,73 @@ def test_seeds_come_in_blocks_but_match_one_draw_per_decision() -> None:
     one_by_one = np.random.default_rng(11)
     n = SEED_BLOCK + 5
     assert [seeds.next() for _ in range(n)] == [int(one_by_one.integers(2**63)) for _ in range(n)]
+
+
+_COLUMNS = {
+    "requests": (
+        "id",
+        "pickup_node",
+        "dropoff_node",
+        "pickup_xy",
+        "dropoff_xy",
+        "requested_at",
+        "quoted_price",
+        "patience_s",
+    ),
+    "drivers": ("id", "node", "xy", "state", "free_at", "earnings", "online_s"),
+}
+
+
+class _Reading:
+    """Immediate greedy that copies every snapshot column while it decides."""
+
+    def __init__(self) -> None:
+        self.inner, self.copies = make_matcher("immediate_greedy", {}), []
+
+    def get_params(self) -> dict[str, Any]:
+        return {}
+
+    def match(self, request: MatchRequest) -> MatchResponse:
+        self.copies.append(
+            {
+                (part, name): np.array(getattr(getattr(request, part), name))
+                for part, names in _COLUMNS.items()
+                for name in names
+            }
+        )
+        return self.inner.match(request)
+
+
+class _Keeping:
+    """Immediate greedy that keeps every snapshot and reads no more of it than it needs."""
+
+    def __init__(self) -> None:
+        self.inner, self.kept = make_matcher("immediate_greedy", {}), []
+
+    def get_params(self) -> dict[str, Any]:
+        return {}
+
+    def match(self, request: MatchRequest) -> MatchResponse:
+        self.kept.append(request)
+        return self.inner.match(request)
+
+
+def test_a_kept_snapshot_reads_the_decision_times_values(tmp_path: Path) -> None:
+    """A matcher that keeps the snapshots and reads their columns after the run sees what a
+    matcher reading them while deciding saw (drivers' states, earnings, time online)."""
+    trips = [(0, 1, 3), (5, 2, 6), (40, 7, 0), (41, 3, 5), (90, 0, 8), (130, 6, 2)]
+    seen = []
+    for matcher in (_Reading(), _Keeping()):
+        sim, _, _ = build(tmp_path, trips, [0, 4, 8], matcher=matcher)  # type: ignore[arg-type]
+        sim.run()
+        seen.append(matcher)
+    reading, keeping = seen
+    assert len(reading.copies) == len(keeping.kept) >= len(trips)
+    earnings = set()
+    for copies, request in zip(reading.copies, keeping.kept, strict=True):
+        for (part, name), values in copies.items():
+            kept = getattr(getattr(request, part), name)
+            assert np.array_equal(kept, values) and kept.dtype == values.dtype, (part, name)
+            assert not kept.flags.writeable
+        earnings.update(copies[("drivers", "earnings")].tolist())
+    assert len(earnings) > 1  # drivers earned between decisions: the values did change
