@@ -64,6 +64,12 @@ class GridSpace:
         blocks = np.abs(sr - dr) + np.abs(sc - dc)
         return blocks * (self.block_m / self.speed_mps)
 
+    def travel_time_one(self, src: int, dst: int) -> float:
+        """:meth:`travel_time` of one pair of node ids, on Python numbers (the same float)."""
+        sr, sc = divmod(src, self.cols + 1)
+        dr, dc = divmod(dst, self.cols + 1)
+        return float(abs(sr - dr) + abs(sc - dc)) * (self.block_m / self.speed_mps)
+
     def locate(self, xy: np.ndarray) -> np.ndarray:
         """The nearest intersection (points outside the grid snap to its edge)."""
         xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
@@ -137,6 +143,14 @@ class PlaneSpace:
         b = self._buf.take(np.asarray(dst, dtype=np.intp), axis=0)
         d = a - b
         return np.hypot(d[..., 0], d[..., 1]) / self.speed_mps
+
+    def travel_time_one(self, src: int, dst: int) -> float:
+        """:meth:`travel_time` of one pair of node ids: the same operations on float64
+        scalars (so the same float), without building arrays."""
+        buf = self._buf
+        return float(
+            np.hypot(buf[src, 0] - buf[dst, 0], buf[src, 1] - buf[dst, 1]) / self.speed_mps
+        )
 
     def locate(self, xy: np.ndarray) -> np.ndarray:
         """Append each point as a new node; returns their ids."""

@@ -49,6 +49,7 @@ class Travel:
             space, "travel_time_into", None
         )
         self.into_min_sources = INTO_MIN_SOURCES
+        self._one: Callable[[int, int], float] | None = getattr(space, "travel_time_one", None)
         self._scaled_bounds: tuple[float, EtaBounds] | None = None
 
     def expected(self, now: float) -> TravelTimeFn:
@@ -98,7 +99,10 @@ class Travel:
         return max(free_flow, free_flow * self.congestion.factor(depart) * noise)
 
     def leg(self, src: int, dst: int) -> float:
-        """Free-flow seconds from node ``src`` to node ``dst``."""
+        """Free-flow seconds from node ``src`` to node ``dst`` (from the space's scalar
+        ``travel_time_one`` when it has one: the same float without building arrays)."""
+        if self._one is not None:
+            return self._one(src, dst)
         one = np.array([src, dst], dtype=np.int64)
         return float(self.free_flow(one[:1], one[1:])[0])
 

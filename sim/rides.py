@@ -74,7 +74,7 @@ class Rides:
         pickup = self._pickup_node[r]
         wait = max(float(dv.free_at[d]) - now, 0.0)
         node = int(dv.node[d])
-        free_flow = float(self.travel.free_flow(dv.node[d : d + 1], rq.pickup_node[r : r + 1])[0])
+        free_flow = self.travel.leg(node, pickup)
         drive = wait + self.travel.actual(free_flow, now + wait, self._pickup_noise[r])
         rq.assign(r, now)
         if self.surge is not None:

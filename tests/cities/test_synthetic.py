@@ -87,3 +87,18 @@ def test_load_city_synthetic(tmp_path: Path) -> None:
     other = load_city(PlaneCity(kind="plane", speed_mps=2), base_dir=tmp_path, source="s.toml")
     assert other.content_hash != plane.content_hash
     assert PlaneSpace().content_hash == plane.content_hash
+
+
+@pytest.mark.parametrize("space", [GridSpace(7, 5, 130.0, 9.0), PlaneSpace(900.0, 7.5)])
+def test_one_pair_travel_time_is_the_vectorised_float(space: GridSpace | PlaneSpace) -> None:
+    """travel_time_one(src, dst) returns exactly the float travel_time gives for that pair."""
+    rng = np.random.default_rng(4)
+    if isinstance(space, PlaneSpace):
+        space.locate(space.sample_points(rng, 300))
+    src = rng.integers(0, space.n_nodes, size=500)
+    dst = rng.integers(0, space.n_nodes, size=500)
+    vectorised = space.travel_time(src, dst)
+    one = [space.travel_time_one(s, d) for s, d in zip(src.tolist(), dst.tolist(), strict=True)]
+    assert all(type(x) is float for x in one)
+    assert np.array_equal(np.array(one), vectorised)
+    assert len(set(one)) > 10
