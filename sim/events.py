@@ -1,7 +1,7 @@
 """The event log writer: rows appended in simulated-time order, written in chunks.
 
-Rows arrive as tuples (one append per event) and are moved into column buffers in small
-batches; a chunk is written every ``chunk_rows`` rows.
+Rows arrive as tuples (one list append per event) and become a chunk's columns in one
+conversion when the chunk is written (every ``chunk_rows`` rows).
 
 The schema and the meaning of every column and kind are declared in :mod:`core.schemas`.
 """
@@ -9,7 +9,6 @@ The schema and the meaning of every column and kind are declared in :mod:`core.s
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -19,9 +18,9 @@ from core.schemas import EVENTS_SCHEMA, NONE
 
 Row = tuple[float, str, int, int, int, int, float, float, str | None]
 """One event: ``(t, kind, rider, driver, node, dest_node, value, fare, detail)``."""
-ROW_FIELDS = 9
-SPILL_ROWS = 512
-"""Rows kept as tuples before they move into the column buffers."""
+ROW_TYPE = pa.struct([(f.name, f.type) for f in EVENTS_SCHEMA][1:])
+"""A row as Arrow converts it: the schema's columns after ``seq``, in order, as one struct
+(a list of row tuples converts to one struct array in a single pass, no per-column lists)."""
 
 
 class EventLog:
@@ -40,16 +39,11 @@ class EventLog:
         self._sink = pa.OSFile(str(self._stream_path), "wb") if self._stream_path else None
         self._writer = pa.ipc.new_stream(self._sink, EVENTS_SCHEMA) if self._sink else None
         self._chunks: list[pa.RecordBatch] = []
-        self._seq = 0
-        self._reset()
-
-    def _reset(self) -> None:
+        self._written = 0
         self._rows: list[Row] = []
-        self._columns: list[list[Any]] = [[] for _ in range(ROW_FIELDS)]
-        self._n_buffered = 0
 
     def __len__(self) -> int:
-        return self._seq
+        return self._written + len(self._rows)
 
     def add(
         self,
@@ -71,42 +65,30 @@ class EventLog:
         value, fare, detail)``: the engine's hot path (one tuple, no keyword handling)."""
         rows = self._rows
         rows.append(row)
-        self._seq += 1
-        if len(rows) >= SPILL_ROWS:
-            self._spill()
-        if self._n_buffered + len(rows) >= self.chunk_rows:
+        if len(rows) >= self.chunk_rows:
             self.flush()
-
-    def _spill(self) -> None:
-        # Row tuples are garbage-collector-tracked containers; moved into column lists (of
-        # untracked numbers and strings) while young, they never weigh on full collections.
-        if not self._rows:
-            return
-        for column, values in zip(self._columns, zip(*self._rows, strict=True), strict=True):
-            column.extend(values)
-        self._n_buffered += len(self._rows)
-        self._rows = []
 
     def flush(self) -> None:
         """Write the buffered rows as one record batch."""
-        self._spill()
-        n = self._n_buffered
+        rows = self._rows
+        n = len(rows)
         if n == 0:
             return
-        start = self._seq - n
-        t, kind, rider, driver, node, dest, value, fare, detail = self._columns
+        start = self._written
+        cols = pa.array(rows, type=ROW_TYPE).flatten()
+        t, kind, rider, driver, node, dest, value, fare, detail = cols
         batch = pa.record_batch(
             [
-                pa.array(np.arange(start, self._seq, dtype=np.int64)),
-                pa.array(np.asarray(t, dtype=np.float64)),
-                pa.array(kind, type=pa.string()),
+                pa.array(np.arange(start, start + n, dtype=np.int64)),
+                t,
+                kind,
                 _ids(rider),
                 _ids(driver),
                 _ids(node),
                 _ids(dest),
                 _values(value),
                 _values(fare),
-                pa.array(detail, type=pa.string()),
+                detail,
             ],
             schema=EVENTS_SCHEMA,
         )
@@ -116,7 +98,8 @@ class EventLog:
             self._sink.flush()
         else:
             self._chunks.append(batch)
-        self._reset()
+        self._written += n
+        self._rows = []
 
     def close(self) -> None:
         """Flush, then turn the chunk stream into the final Parquet file."""
@@ -143,11 +126,11 @@ class EventLog:
         return pa.Table.from_batches(self._chunks, schema=EVENTS_SCHEMA)
 
 
-def _ids(values: list[int]) -> pa.Array:
-    arr = np.asarray(values, dtype=np.int64)
+def _ids(values: pa.Array) -> pa.Array:
+    arr = values.to_numpy()
     return pa.array(arr, mask=arr < 0)
 
 
-def _values(values: list[float]) -> pa.Array:
-    arr = np.asarray(values, dtype=np.float64)
+def _values(values: pa.Array) -> pa.Array:
+    arr = values.to_numpy()
     return pa.array(arr, mask=np.isnan(arr))

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from core.schemas import EVENTS_SCHEMA, NONE
-from sim.events import SPILL_ROWS, EventLog
+from sim.events import EventLog
 
 
 def test_rows_and_keyword_adds_give_the_same_table() -> None:
@@ -48,12 +48,25 @@ def test_chunks_stream_to_disk_and_become_parquet(tmp_path: Path) -> None:
     assert table.column("seq").to_pylist() == list(range(7))
 
 
-def test_chunks_on_spill_boundaries_keep_every_row() -> None:
-    """Chunk sizes that are multiples of the internal spill size lose and repeat nothing."""
-    log = EventLog(None, chunk_rows=2 * SPILL_ROWS)
-    n = 3 * SPILL_ROWS + 7
+def test_chunk_boundaries_keep_every_row() -> None:
+    """Rows filling whole chunks, and a partial last one, lose and repeat nothing, and len()
+    counts written and buffered rows alike."""
+    log = EventLog(None, chunk_rows=4)
+    n = 3 * 4 + 3
     for k in range(n):
         log.row((float(k), "request", k, NONE, 0, 1, 1.0, 5.0, None))
+        assert len(log) == k + 1
     table = log.table()
+    assert [b.num_rows for b in table.to_batches()] == [4, 4, 4, 3]
     assert table.column("rider").to_pylist() == list(range(n))
     assert table.column("seq").to_pylist() == list(range(n))
+
+
+def test_numpy_scalars_and_int_times_convert_as_python_numbers() -> None:
+    """Rows holding numpy scalars (and the int time 0 of the first step) give the same table
+    as rows of Python floats and ints."""
+    a, b = EventLog(None), EventLog(None)
+    a.row((0, "assign", np.int64(3), np.int64(4), 5, 6, np.float64(2.5), np.float64(np.nan), "7"))
+    b.row((0.0, "assign", 3, 4, 5, 6, 2.5, np.nan, "7"))
+    assert a.table().equals(b.table())
+    assert a.table().column("fare").null_count == 1
