@@ -18,6 +18,10 @@ gate, one verdict each per scenario:
   (a batch's time is its slowest shard's call) and peak memory, as the ratio of tonight's median
   over seeds to the baseline's, against the declared ratio bounds.
 
+A scenario whose runs met an outage of their matcher service (a remote matcher that could not
+be reached) also gets a failed ``service:matcher_service`` gate: such a run is not a clean
+measurement of anything, and it is never stored in a baseline.
+
 Outputs in ``out``: ``check.json``, ``junit.xml`` (one test case per scenario x gate),
 ``summary.md`` and ``summary.html`` (what regressed, by how much, with links to the runs'
 reports). The verdict is ``pass`` unless a gate failed (exit 1 from the CLI).
@@ -68,7 +72,7 @@ class Gate:
 
     scenario: str
     kind: str
-    """``slo``, ``baseline`` or ``perf``."""
+    """``slo``, ``baseline``, ``perf`` or ``service`` (only when a matcher service failed)."""
     name: str
     status: str
     message: str
@@ -98,6 +102,8 @@ class RunRecord:
     perf: dict[str, float | None]
     slo: dict[str, Any]
     reused: bool = False
+    service_outages: int = 0
+    """Outages of the matcher service the run met (0: a clean run)."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,7 @@ def record_run(name: str, run_dir: Path, reused: bool) -> RunRecord:
         perf=perf_figures(run),
         slo=scenario.get("slo") or {},
         reused=reused,
+        service_outages=int((run.metrics.get("faults") or {}).get("service_outages") or 0),
     )
 
 
@@ -233,6 +240,26 @@ def judge_slo(scenario: str, slo: dict[str, float], runs: list[RunRecord]) -> li
             )
         )
     return gates
+
+
+def judge_service(scenario: str, runs: list[RunRecord]) -> Gate | None:
+    """A failed gate when any seed's matcher service had an outage (None when none had)."""
+    hit = [r for r in runs if r.service_outages]
+    if not hit:
+        return None
+    n = sum(r.service_outages for r in hit)
+    seeds = ", ".join(str(r.seed) for r in hit)
+    return Gate(
+        scenario,
+        "service",
+        "matcher_service",
+        "fail",
+        f"the matcher service could not be reached ({n} outage{'s' if n != 1 else ''}, "
+        f"seed {seeds}): not a clean run; its KPIs and timings are not compared, nor stored "
+        "in a baseline",
+        float(n),
+        0.0,
+    )
 
 
 def evaluate_kpis(run: RunRecord, slo: dict[str, float]) -> dict[str, Any]:
@@ -434,6 +461,8 @@ def write_baseline(directory: Path, suite: Suite, runs: list[RunRecord]) -> Path
     directory.mkdir(parents=True, exist_ok=True)
     scenarios: dict[str, Any] = {}
     for r in runs:
+        if r.service_outages:  # not a clean run: judged failed, never a reference
+            continue
         scenarios.setdefault(r.scenario, {})[str(r.seed)] = {
             "run_id": r.run_id,
             "scenario_key": r.scenario_key,
@@ -547,6 +576,9 @@ def judge_suite(
             continue
         slo = entry.slo if entry.slo is not None else (group[0].slo or suite.slo)
         gates += judge_slo(name, slo, group)
+        service = judge_service(name, group)
+        if service is not None:
+            gates.append(service)
         if update_baseline:
             reason = "baseline being updated tonight"
         elif prior is None:

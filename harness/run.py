@@ -616,7 +616,7 @@ def run_scenario(
     with _run_lock(out, run_id):
         # Under the lock: a second writer of the same id (a duplicate sweep point, another
         # sweep on the same folder) waits here, then finds the first one's result.
-        if skip_existing and _is_complete(final):
+        if skip_existing and _is_complete(final) and _is_clean(final):
             metrics = json.loads((final / "metrics.json").read_text())
             perf = json.loads((final / "perf.json").read_text())
             result = RunResult(final, run_id, metrics, perf, reused=True)
@@ -702,6 +702,16 @@ def _is_complete(run_dir: Path) -> bool:
     return (run_dir / "metrics.json").is_file() and (run_dir / "perf.json").is_file()
 
 
+def _is_clean(run_dir: Path) -> bool:
+    """A run whose matcher service never failed it (the manifest says so): the only kind a
+    sweep may reuse, since a run that met an outage is not what its inputs give."""
+    try:
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return not (manifest.get("matcher_service") or {}).get("outages")
+
+
 @contextmanager
 def _run_lock(out: Path, run_id: str) -> Iterator[None]:
     """Exclusive lock on ``out/.<run_id>.lock`` across processes, removed on release."""
@@ -752,7 +762,14 @@ def _run_locked(
     _write_trips(partial, market.trips)
     if market.surge is not None:
         _write_surge(partial, sim)
-    _write_json(partial / "manifest.json", _manifest(scenario, source, market, run_id, code))
+    manifest = _manifest(scenario, source, market, run_id, code)
+    # A run that met an outage of its matcher service is not the run its id stands for (the
+    # id covers the inputs, not the service's availability): said here, and never reused.
+    manifest["matcher_service"] = {
+        "outages": sim.service.outages,
+        "unanswered_calls": sim.service.failed_calls,
+    }
+    _write_json(partial / "manifest.json", manifest)
     metrics = write_metrics(partial)
     _write_matcher_calls(partial, sim)
     wall0, city_load_s = timing

@@ -112,6 +112,9 @@ def run_point(point: SweepPoint, out: str, cache_dir: str | None = None) -> dict
     }
     for name, (a, b) in SUMMARY_METRICS.items():
         row[name] = (result.metrics.get(a) or {}).get(b)
+    outages = (result.metrics.get("faults") or {}).get("service_outages")
+    if outages:  # flagged: the row is not a clean run (the column appears only then)
+        row["service_outages"] = outages
     return row
 
 

@@ -491,6 +491,15 @@ class MatchResponse:
         return cls(z, z, z, z, z)
 
 
+class MatcherUnavailable(RuntimeError):
+    """The matcher cannot be reached (a service that is down), after its own retries.
+
+    The one failure a run survives: the engine records a matcher service outage (a ``fault``
+    event) and leaves the decision's requests open for the next decision, which asks again.
+    Every other exception from :meth:`Matcher.match` stops the run.
+    """
+
+
 @runtime_checkable
 class Matcher(Protocol):
     """Anything that turns a :class:`MatchRequest` into a :class:`MatchResponse`.

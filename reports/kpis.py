@@ -126,23 +126,38 @@ def metrics_and_riders(
 
 def fault_kpis(c: Columns, horizon_s: float) -> dict[str, Any]:
     """Matcher outages (count, downtime, share of the run) and driver app crashes; an outage
-    still open at the end is closed at ``horizon_s``."""
+    still open at the end is closed at ``horizon_s``.
+
+    A run whose matcher service could not be reached (``service_down`` / ``service_up``
+    events) also gets ``service_outages``, ``service_downtime_s`` and
+    ``service_downtime_share``: their presence marks a run that is not a clean one (a clean
+    run's metrics stay as they were)."""
 
     def detail_rows(kind: int, name: str) -> np.ndarray:
         code = c.detail_names.index(name) if name in c.detail_names else -2
         return np.flatnonzero((c.kind == kind) & (c.detail == code))
 
-    down = c.t[detail_rows(FAULT, "matcher_down")]
-    up = c.t[detail_rows(FAULT, "matcher_up")]
-    ends = np.concatenate([up, np.full(down.size - up.size, horizon_s)]) if down.size else up
-    downtime = float(np.sum(ends[: down.size] - down)) if down.size else 0.0
-    return {
-        "matcher_outages": int(down.size),
+    def outages(prefix: str) -> tuple[int, float]:
+        down = c.t[detail_rows(FAULT, f"{prefix}_down")]
+        up = c.t[detail_rows(FAULT, f"{prefix}_up")]
+        ends = np.concatenate([up, np.full(down.size - up.size, horizon_s)]) if down.size else up
+        downtime = float(np.sum(ends[: down.size] - down)) if down.size else 0.0
+        return int(down.size), downtime
+
+    n_down, downtime = outages("matcher")
+    out: dict[str, Any] = {
+        "matcher_outages": n_down,
         "matcher_downtime_s": downtime,
         "matcher_downtime_share": _share(downtime, horizon_s),
         "driver_crashes": int(detail_rows(OFFLINE, "crash").size),
         "driver_reconnects": int(detail_rows(ONLINE, "reconnect").size),
     }
+    n_service, service_s = outages("service")
+    if n_service:
+        out["service_outages"] = n_service
+        out["service_downtime_s"] = service_s
+        out["service_downtime_share"] = _share(service_s, horizon_s)
+    return out
 
 
 def rider_kpis(riders: pd.DataFrame, horizon_s: float) -> dict[str, Any]:

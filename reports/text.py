@@ -671,9 +671,9 @@ def surge_rows(m: dict[str, Any]) -> list[list[str]]:
 def fault_rows(m: dict[str, Any]) -> list[list[str]]:
     """Outages and crashes, or nothing when the run had no faults."""
     f = m.get("faults") or {}
-    if not (f.get("matcher_outages") or f.get("driver_crashes")):
+    if not (f.get("matcher_outages") or f.get("driver_crashes") or f.get("service_outages")):
         return []
-    return [
+    rows = [
         ["matcher outages", fmt_count(f.get("matcher_outages"))],
         [
             "matcher down for",
@@ -683,6 +683,16 @@ def fault_rows(m: dict[str, Any]) -> list[list[str]]:
         ["driver app crashes (idle drivers logged off)", fmt_count(f.get("driver_crashes"))],
         ["drivers back after a crash", fmt_count(f.get("driver_reconnects"))],
     ]
+    if f.get("service_outages"):  # unplanned: this run is not a clean one
+        rows += [
+            ["matcher service unreachable (not planned)", fmt_count(f.get("service_outages"))],
+            [
+                "matcher service down for",
+                f"{fmt_s(f.get('service_downtime_s'))} "
+                f"({fmt_pct(f.get('service_downtime_share'))} of the run)",
+            ],
+        ]
+    return rows
 
 
 def income_unit(m: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ from matching.api import (
     LazyCandidateDrivers,
     LazyOpenRequests,
     Matcher,
+    MatcherUnavailable,
     MatchRequest,
     lazy_message,
     unchecked_message,
@@ -121,6 +122,7 @@ class Dispatcher:
         self.batch_id = 0
         self.apply: Apply = _unwired
         self.apply_one: ApplyOne = _unwired_one
+        self.on_unavailable: Callable[[MatcherUnavailable], None] = _unavailable
 
     def dispatch(self, request_ids: np.ndarray | None = None) -> None:
         """Ask the matcher about ``request_ids`` (default: every open request, by id) and
@@ -156,7 +158,13 @@ class Dispatcher:
         reqs, drvs = request.requests, request.drivers
         refs = getrefcount(request) + getrefcount(reqs) + getrefcount(drvs)
         t0 = time.perf_counter()
-        response = self.matcher.match(request)
+        try:
+            response = self.matcher.match(request)
+        except MatcherUnavailable as exc:
+            # A service that cannot be reached: the faults controller records the outage and
+            # this decision's requests stay open for the next decision (sim/faults.py).
+            self.on_unavailable(exc)
+            return
         wall = time.perf_counter() - t0
         if getrefcount(request) + getrefcount(reqs) + getrefcount(drvs) != refs:
             # The matcher kept (part of) the snapshot: make its lazy columns now, before the
@@ -309,6 +317,10 @@ def _driver_column(
 
 def _unwired(rid: np.ndarray, did: np.ndarray, eta: np.ndarray, batch_id: int) -> None:
     raise RuntimeError("Dispatcher.apply was not wired to the market")
+
+
+def _unavailable(exc: MatcherUnavailable) -> None:
+    raise exc
 
 
 def _unwired_one(r: int, d: int, eta: float, detail: str) -> None:

@@ -25,7 +25,7 @@ from matching.api import EtaBounds, Matcher
 from sim.behaviour import RiderDraws
 from sim.dispatcher import Dispatcher, DispatchPolicy, MatcherCalls, MatcherContractError
 from sim.events import EventLog
-from sim.faults import FaultController, FaultPlan
+from sim.faults import FaultController, FaultPlan, ServiceOutages
 from sim.market import Market, MarketRules
 from sim.movement import Congestion, Travel
 from sim.pricing import PricingController, SurgeController, SurgePricing
@@ -165,6 +165,8 @@ class Simulation:
             if faults is not None
             else None
         )
+        # Unplanned: a matcher service that cannot be reached (every run can meet one).
+        self.service = ServiceOutages(sched, rq, dv, self.dispatcher, log)
 
     @property
     def calls(self) -> MatcherCalls:

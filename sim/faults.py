@@ -14,11 +14,22 @@ A scenario's ``[faults]`` table describes them:
 
 Everything is drawn before the run, so faults never depend on what the market does, and the
 same seed gives the same faults under every matcher.
+
+A matcher *service* that cannot be reached (:class:`~matching.api.MatcherUnavailable`, raised
+by :class:`~matching.wire.client.RemoteMatcher` once its retries are spent) is the one fault
+that is not planned: :class:`ServiceOutages` records it as it happens (``fault`` events
+``service_down`` / ``service_up``). A decision the service cannot answer assigns nobody, as in
+a planned outage; its requests stay open (or give up), and every later decision asks the
+service again, until one is answered: the outage ends there. Such a run depends on when the
+service was down, so it is not byte-identical to a run whose service was up; it is
+deterministic given which calls failed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -26,6 +37,7 @@ from pydantic import Field
 from core.clock import DAY, ClockTime, clock_to_seconds
 from core.frozen import Frozen, NonNegFloat, PositiveFloat
 from core.schemas import NONE, Kind
+from matching.api import Matcher, MatcherUnavailable, MatchRequest, MatchResponse
 from sim.dispatcher import Dispatcher
 from sim.events import EventLog
 from sim.scheduler import Scheduler
@@ -177,3 +189,95 @@ class FaultController:
         if dv.status[d] == D_IDLE and not dv.leaving[d]:
             self.shifts.offline(d, detail="crash")
             self.sched.after(self.plan.reconnect_s, self.shifts.reconnect, d)
+
+
+class ServiceOutages:
+    """Records outages of a matcher service as the run meets them, and ends each one at the
+    first decision the service answers again.
+
+    Wired to :attr:`Dispatcher.on_unavailable <sim.dispatcher.Dispatcher.on_unavailable>`. The
+    first unanswered decision logs ``service_down``; until an answer comes, the dispatcher
+    calls the matcher through a probe that, on the first answer, puts the matcher back and logs
+    ``service_up`` (value: how many decisions went unanswered). The run never waits for the
+    service in simulated time: each decision asks once (the client's retries are wall-clock
+    only), so what happens depends only on which calls failed.
+    """
+
+    def __init__(
+        self,
+        sched: Scheduler,
+        requests: Requests,
+        drivers: Drivers,
+        dispatcher: Dispatcher,
+        log: EventLog,
+    ) -> None:
+        self.sched = sched
+        self.requests = requests
+        self.drivers = drivers
+        self.dispatcher = dispatcher
+        self.log = log
+        self.outages = 0
+        """Service outages met so far (an outage still open at the end counts)."""
+        self.failed_calls = 0
+        """Matcher calls the service left unanswered, over the whole run."""
+        self._failed_now = 0
+        self._matcher: Matcher | None = None
+        dispatcher.on_unavailable = self.unavailable
+
+    @property
+    def down(self) -> bool:
+        """True while the service has not answered since its last failure."""
+        return self._matcher is not None
+
+    def unavailable(self, exc: MatcherUnavailable) -> None:
+        """The dispatcher's call failed: count it, and start an outage unless one is open."""
+        self.failed_calls += 1
+        self._failed_now += 1
+        if self._matcher is not None:
+            return
+        self.outages += 1
+        self.log.row((self.sched.now, K_FAULT, NONE, NONE, NONE, NONE, NAN, NAN, "service_down"))
+        self._matcher = self.dispatcher.matcher
+        self.dispatcher.matcher = _Probe(self._matcher, self._answered)
+
+    def _answered(self) -> None:
+        assert self._matcher is not None
+        self.dispatcher.matcher, self._matcher = self._matcher, None
+        failed, self._failed_now = self._failed_now, 0
+        now = self.sched.now
+        self.log.row((now, K_FAULT, NONE, NONE, NONE, NONE, float(failed), NAN, "service_up"))
+        if self.dispatcher.policy.immediate:
+            # Immediate dispatch asked about one new request: the backlog left by the outage is
+            # asked about next, at the same time (as when a planned outage ends).
+            self.sched.after(0.0, self._backlog)
+
+    def _backlog(self) -> None:
+        if self.dispatcher.matcher_up and self.requests.open and self.drivers.n_free:
+            self.dispatcher.dispatch()
+
+
+class _Probe:
+    """The matcher during a service outage: calls it, and reports the first answer."""
+
+    optimal: ClassVar[bool] = False
+
+    def __init__(self, matcher: Matcher, answered: Callable[[], None]) -> None:
+        self.matcher = matcher
+        self.answered = answered
+
+    def match(self, request: MatchRequest) -> MatchResponse:
+        response = self.matcher.match(request)  # MatcherUnavailable: still down
+        self.answered()
+        return response
+
+    def get_params(self) -> dict[str, Any]:
+        return self.matcher.get_params()
+
+    def pair_costs(
+        self,
+        request: MatchRequest,
+        request_row: np.ndarray,
+        driver_row: np.ndarray,
+        pickup_eta_s: np.ndarray,
+    ) -> np.ndarray:
+        return self.matcher.pair_costs(request, request_row, driver_row, pickup_eta_s)

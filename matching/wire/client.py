@@ -26,7 +26,7 @@ import grpc
 import numpy as np
 from pydantic import Field, StrictStr, field_validator, model_validator
 
-from matching.api import API_VERSION, MatchRequest, MatchResponse
+from matching.api import API_VERSION, MatcherUnavailable, MatchRequest, MatchResponse
 from matching.candidates import to_wire
 from matching.matchers.base import MatcherBase
 from matching.plugins import Params, Positive, PositiveInt
@@ -45,8 +45,20 @@ class RemoteMatcher(MatcherBase):
     rebuilt from a manifest then refuses a server that serves anything else.
 
     The constructor only stores parameters; the channel opens on first use, and the first call
-    asks the server what it serves (``Describe``). Failures of the remote (unreachable,
-    deadline exceeded, the matcher's own error) raise :class:`RuntimeError` naming the address.
+    asks the server what it serves (``Describe``). Failures of the remote (deadline exceeded,
+    the matcher's own error, a server that serves something else) raise :class:`RuntimeError`
+    naming the address, and stop a run.
+
+    Failure policy for a service that is down (gRPC ``UNAVAILABLE``): each call makes up to
+    ``1 + retries`` attempts, waiting ``retry_backoff_s``, then twice that, and so on, between
+    them (wall-clock waits only). When every attempt fails, the call raises
+    :class:`~matching.api.MatcherUnavailable` and closes the channel: a run records a matcher
+    service outage and carries on (:class:`sim.faults.ServiceOutages`), and its next decision
+    calls again, on a fresh channel that asks ``Describe`` again (a server restarted with another
+    matcher is refused). With ``max_failed_calls``, that many unanswered calls in a row stop the
+    run instead. Whether a call failed is decided by attempts, never by elapsed time; a deadline
+    (``timeout_s``) that passes is not an outage but an error, since it depends on how fast
+    this machine is.
     """
 
     class Params(Params):
@@ -64,6 +76,9 @@ class RemoteMatcher(MatcherBase):
         retries: Annotated[int, Field(ge=0, le=20)] = 2
         """Attempts after the first when the service is unavailable (backoff doubling)."""
         retry_backoff_s: Positive = 0.25
+        max_failed_calls: PositiveInt | None = None
+        """Unanswered calls in a row (service unavailable) after which a run stops; ``None``:
+        the run carries on however long the service is down."""
 
         @model_validator(mode="after")
         def _security(self) -> RemoteMatcher.Params:
@@ -101,6 +116,7 @@ class RemoteMatcher(MatcherBase):
     token_env: str | None
     retries: int
     retry_backoff_s: float
+    max_failed_calls: int | None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -108,6 +124,7 @@ class RemoteMatcher(MatcherBase):
         self._stub: pb_grpc.MatcherStub | None = None
         self._described: dict[str, Any] | None = None
         self._lock = threading.Lock()
+        self._failed_in_a_row = 0
 
     # --- the Matcher protocol ------------------------------------------------------------
 
@@ -127,8 +144,21 @@ class RemoteMatcher(MatcherBase):
     def match(self, request: MatchRequest) -> MatchResponse:
         """The served matcher's response to ``to_wire(request, k)``."""
         msg = request_to_proto(to_wire(request, self.k))
-        stub = self._connect()
-        reply = self._call(stub.Match, msg, "Match")
+        try:
+            stub = self._connect()
+            reply = self._call(stub.Match, msg, "Match")
+        except MatcherUnavailable as e:
+            # A fresh channel next time: no stale reconnect backoff, and Describe is asked again.
+            self.close()
+            self._failed_in_a_row += 1
+            limit = self.max_failed_calls
+            if limit is not None and self._failed_in_a_row >= limit:
+                raise RuntimeError(
+                    f"{e}; {self._failed_in_a_row} calls in a row unanswered "
+                    f"(max_failed_calls = {limit})"
+                ) from None
+            raise
+        self._failed_in_a_row = 0
         try:
             response = response_from_proto(reply)
         except WireError as e:
@@ -139,8 +169,10 @@ class RemoteMatcher(MatcherBase):
     # --- extras --------------------------------------------------------------------------
 
     def describe(self) -> dict[str, Any]:
-        """``{"name": ..., "params": ...}`` of the served matcher (asked once, then cached)."""
-        self._connect()
+        """``{"name": ..., "params": ...}`` of the served matcher (asked once, then cached: a
+        run's manifest is written even when the service is down by then)."""
+        if self._described is None:
+            self._connect()
         assert self._described is not None
         return {"name": self._described["name"], "params": dict(self._described["params"])}
 
@@ -258,13 +290,22 @@ class RemoteMatcher(MatcherBase):
                 details = e.details() if hasattr(e, "details") else str(e)
                 name = code.name if code is not None else "UNKNOWN"
                 tries = f" after {attempt + 1} attempts" if attempt else ""
-                raise RuntimeError(
+                error = MatcherUnavailable if code == grpc.StatusCode.UNAVAILABLE else RuntimeError
+                raise error(
                     f"remote matcher at {self.address}: {what} failed{tries}: {name}: {details}"
                 ) from None
         raise AssertionError("unreachable")
 
 
-_CONNECTION = ("tls_ca", "tls_cert", "tls_key", "token_env", "retries", "retry_backoff_s")
+_CONNECTION = (
+    "tls_ca",
+    "tls_cert",
+    "tls_key",
+    "token_env",
+    "retries",
+    "retry_backoff_s",
+    "max_failed_calls",
+)
 """Connection settings recorded by get_params (paths and a variable name, never a secret)."""
 
 
