@@ -555,8 +555,9 @@ class DyingMatcher:
 def test_matcher_failing_mid_run_is_one_line(
     tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    """A plug-in raising in the middle of a run, and a served matcher whose process dies, end
-    `cli.py run` with exit 2 and one line naming dispatch.matcher, no traceback."""
+    """A plug-in raising in the middle of a run, and a served matcher whose process dies and
+    stays down for max_failed_calls calls, end `cli.py run` with exit 2 and one line naming
+    dispatch.matcher, no traceback (an outage that ends is survived: test_wire_outage.py)."""
     import socket
     import subprocess
     import sys
@@ -592,7 +593,8 @@ def test_matcher_failing_mid_run_is_one_line(
             "remote.toml": base.replace(
                 'matcher = "batched_greedy"',
                 'matcher = "matching.wire.client:RemoteMatcher"\n'
-                f'params = {{ address = "127.0.0.1:{port}", timeout_s = 5.0 }}',
+                f'params = {{ address = "127.0.0.1:{port}", timeout_s = 5.0, '
+                "retry_backoff_s = 0.01, max_failed_calls = 3 }",
             ),
         }
         monkeypatch.syspath_prepend(str(root))
