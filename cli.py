@@ -556,9 +556,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     swp.add_argument("--out", default="runs", help="parent folder of the run directories")
     swp.add_argument(
-        "--workers", type=_positive_int, default=2, help="local Dask workers (1: no Dask)"
+        "--workers", type=_positive_int, default=2, help="local worker processes (1: in process)"
     )
-    swp.add_argument("--scheduler", help="address of a Dask scheduler instead of a local cluster")
+    swp.add_argument(
+        "--scheduler", help="address of a Dask scheduler (a real cluster) instead of local workers"
+    )
     swp.add_argument("--cache", help="travel-time cache folder")
     swp.add_argument("--plot", metavar="KEY", help="draw the KPI curves against this varied key")
     swp.set_defaults(fn=cmd_sweep)
@@ -598,7 +600,9 @@ def build_parser() -> argparse.ArgumentParser:
     cap.add_argument(
         "--workers", type=_positive_int, default=1, help="parallel runs (1: in process)"
     )
-    cap.add_argument("--scheduler", help="address of a Dask scheduler instead of a local cluster")
+    cap.add_argument(
+        "--scheduler", help="address of a Dask scheduler (a real cluster) instead of local workers"
+    )
     cap.add_argument("--cache", help="travel-time cache folder")
     cap.set_defaults(fn=cmd_capacity)
 
@@ -611,8 +615,12 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--junit", metavar="FILE", help="JUnit XML path (default: OUT/junit.xml)")
     chk.add_argument("--out", default="runs/check", help="output folder (default: runs/check)")
     chk.add_argument("--runs", metavar="DIR", help="run directories' parent (default: OUT/runs)")
-    chk.add_argument("--workers", type=_workers, default=2, help="local Dask workers (1: no Dask)")
-    chk.add_argument("--scheduler", help="address of a Dask scheduler instead of a local cluster")
+    chk.add_argument(
+        "--workers", type=_workers, default=2, help="local worker processes (1: in process)"
+    )
+    chk.add_argument(
+        "--scheduler", help="address of a Dask scheduler (a real cluster) instead of local workers"
+    )
     chk.add_argument("--cache", help="travel-time cache folder")
     chk.add_argument(
         "--reports",
@@ -775,7 +783,7 @@ def _list_of(item: Callable[[str], Any]) -> Callable[[str], list[Any]]:
 
 
 _workers = _positive_int
-"""Dask worker counts (``check --workers``): a whole number >= 1."""
+"""Local worker counts (``check --workers``): a whole number >= 1."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 class InputError(Exception):
@@ -24,6 +25,11 @@ class InputError(Exception):
     def _line(self, field: str, expected: str) -> str:
         return f"{self.source}: {field}: {expected}" if field else f"{self.source}: {expected}"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as its state, not as ``cls(*args)`` (``args`` holds the message, not the
+        # constructor's three fields): a sweep's worker process sends the error back whole.
+        return (_restore, (type(self), self.args, self.__dict__))
+
     @classmethod
     def many(cls, source: str, problems: Sequence[tuple[str, str]]) -> InputError:
         """One error reporting every (field, expected) problem found in ``source``."""
@@ -39,3 +45,11 @@ class PluginFailure(InputError, RuntimeError):
     """A plug-in (matcher, policy, remote service) failed in the middle of a run: reported like
     bad input (one line naming the scenario, the plug-in's field and what happened), and still
     a ``RuntimeError`` for code that catches those."""
+
+
+def _restore(cls: type[InputError], args: tuple[Any, ...], state: dict[str, Any]) -> InputError:
+    """An unpickled :class:`InputError` (or subclass) with its message and fields."""
+    err = Exception.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err

@@ -1,9 +1,9 @@
 """The nightly gate: run a suite of scenarios and turn the results into a pass/fail verdict.
 
-Each suite entry x seed is an ordinary run, run through :func:`harness.sweep.run_sweep` (Dask, or
-in process with one worker; a run already done is reused by its run id). Metrics and wall-clock
-figures are read back from the run directories (:func:`reports.run.load_run`). Three kinds of
-gate, one verdict each per scenario:
+Each suite entry x seed is an ordinary run, run through :func:`harness.sweep.run_sweep` (local
+worker processes, Dask, or in process with one worker; a run already done is reused by its run
+id). Metrics and wall-clock figures are read back from the run directories
+(:func:`reports.run.load_run`). Three kinds of gate, one verdict each per scenario:
 
 * **SLO** (``slo:<key>``): the scenario's ``[slo]`` table, or the suite's when it has none, is
   evaluated on every seed's metrics (:func:`reports.slo.evaluate`); one failing seed fails it.

@@ -3,16 +3,19 @@ scenario family, and the sweep machinery that runs it."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from harness.sweep import parse_vary, run_sweep, sweep_points
+import harness.sweep
+from harness.sweep import longest_first, parse_vary, run_sweep, sweep_points
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXED = str(ROOT / "scenarios" / "wild_goose_chase.toml")
 SURGE = str(ROOT / "scenarios" / "wild_goose_chase_surge.toml")
+GRID = str(ROOT / "scenarios" / "grid_small.toml")
 MULTIPLIERS = [1, 2, 3, 6, 10]
 
 
@@ -46,22 +49,78 @@ def test_surge_keeps_throughput_near_its_peak(curves: pd.DataFrame) -> None:
     assert done[10] > curve(curves, "wild_goose_chase", "completed_per_h")[10]
 
 
+def _same_runs(table: pd.DataFrame, one: Path, other: pd.DataFrame, two: Path) -> None:
+    cols = ["run_id", "requests", "completed_per_h", "pickup_wait_mean_s"]
+    pd.testing.assert_frame_equal(table[cols], other[cols])
+    for run_id in table.run_id:
+        for name in ("events.parquet", "metrics.json"):
+            assert (one / run_id / name).read_bytes() == (two / run_id / name).read_bytes()
+
+
 def test_sweep_reuses_done_runs_and_is_worker_independent(tmp_path: Path) -> None:
-    """A repeated sweep reuses every run; Dask workers give the same run ids and metrics as
-    running in-process."""
+    """A repeated sweep reuses every run; local worker processes give the same run ids,
+    metrics and bytes as running in-process."""
     points = sweep_points([FIXED], parse_vary(["demand.multiplier=1,3"]), seeds=[5])
     inline = run_sweep(points, tmp_path / "a", workers=1)
     again = run_sweep(points, tmp_path / "a", workers=1)
     assert not inline.reused.any() and again.reused.all()
-    dask = run_sweep(points, tmp_path / "b", workers=2)
-    cols = ["run_id", "requests", "completed_per_h", "pickup_wait_mean_s"]
-    pd.testing.assert_frame_equal(inline[cols], dask[cols])
-    for run_id in inline.run_id:
-        a = (tmp_path / "a" / run_id / "events.parquet").read_bytes()
-        assert a == (tmp_path / "b" / run_id / "events.parquet").read_bytes()
+    pooled = run_sweep(points, tmp_path / "b", workers=2)
+    assert not pooled.reused.any()
+    _same_runs(inline, tmp_path / "a", pooled, tmp_path / "b")
 
 
-GRID = str(ROOT / "scenarios" / "grid_small.toml")
+def test_sweep_on_a_dask_scheduler_matches_in_process(tmp_path: Path) -> None:
+    """Points sent to a Dask scheduler by address (a real cluster's path) give the same run
+    ids, metrics and bytes as running in-process."""
+    from distributed import LocalCluster
+
+    points = sweep_points([GRID], parse_vary(["time.duration_h=0.5"]), seeds=[1, 2])
+    inline = run_sweep(points, tmp_path / "a", workers=1)
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
+        remote = run_sweep(points, tmp_path / "b", scheduler=cluster.scheduler_address)
+    _same_runs(inline, tmp_path / "a", remote, tmp_path / "b")
+
+
+def test_bad_input_found_in_a_worker_comes_back_as_the_input_error(tmp_path: Path) -> None:
+    """A point whose road network file is missing (found only when a worker loads the city)
+    fails the sweep with the InputError naming the scenario file and city.osm."""
+    from core.errors import InputError
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        'schema_version = 1\nname = "bad"\nseed = 1\n[city]\nosm = "missing.osm"\n'
+        '[time]\nstart = "08:00"\nduration_h = 1\n[demand]\nrequests_per_h = 60\n'
+        "[fleet]\nsize = 5\n"
+    )
+    with pytest.raises(InputError) as err:
+        run_sweep(sweep_points([str(bad)], {}, seeds=[1, 2]), tmp_path / "s", workers=2)
+    assert err.value.source == str(bad) and err.value.field == "city.osm"
+    assert "missing.osm" in str(err.value)
+
+
+def _die(point: object, out: str, cache: str | None) -> dict:
+    os._exit(3)  # a worker killed mid-run (the OOM killer, a segfault)
+
+
+def test_a_worker_that_dies_fails_the_sweep_with_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a worker process dies mid-run the sweep raises one line saying so (and that
+    finished runs are kept), instead of hanging or a pool traceback."""
+    monkeypatch.setattr(harness.sweep, "run_point", _die)
+    points = sweep_points([GRID], {}, seeds=[1, 2])
+    with pytest.raises(
+        RuntimeError,
+        match=r"worker process failed \(.*terminated abruptly.*\) after 0 of 2 runs.* reuses them",
+    ):
+        run_sweep(points, tmp_path / "s", workers=2)
+
+
+def test_points_are_handed_out_longest_first() -> None:
+    """Workers take the points with the most expected events first (ties in point order), so
+    the largest run does not start last."""
+    assert longest_first([0, 1, 2, 3], [10.0, 50.0, 10.0, 20.0]) == [1, 3, 0, 2]
+    assert longest_first([0, 2], [1.0, 9.0, 5.0]) == [2, 0]
 
 
 def test_points_of_one_run_run_once_and_are_reported_per_point(tmp_path: Path) -> None:
