@@ -17,11 +17,8 @@ Bad input (a scenario, city file or flag) prints one clear line per problem and 
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import math
-import os
-import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +26,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from core.errors import InputError
+from matching.wire.flags import add_serve_arguments
 
 EXIT_INPUT = 2
 
@@ -258,75 +256,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_serve_matcher(args: argparse.Namespace) -> int:
     """Serve a matcher over gRPC (the wire form of the v1 contract) until interrupted."""
     # deferred: each command imports only what it uses, so the CLI starts fast
-    import json
+    from matching.wire.server import run_server
 
-    # deferred: each command imports only what it uses, so the CLI starts fast
-    from matching.registry import make_matcher
-
-    # deferred: each command imports only what it uses, so the CLI starts fast
-    from matching.wire.server import main as serve_main
-
-    try:
-        params = json.loads(args.params)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            "--params", "", f"expected a JSON object, got {args.params!r} ({exc})"
-        ) from None
-    host, port = _address(args.address)
-    _port_free(host, port, args.address)
-    make_matcher(args.name, params, source="serve-matcher", field="NAME")  # fail fast, clearly
-    argv = [args.name, "--params", args.params, "--address", args.address]
-    if args.max_seconds is not None:
-        argv += ["--max-seconds", str(args.max_seconds)]
-    for flag in ("tls_cert", "tls_key", "tls_client_ca"):
-        value = getattr(args, flag)
-        if value is not None:
-            if not Path(value).is_file():
-                raise InputError(f"--{flag.replace('_', '-')}", value, "PEM file not found")
-            argv += [f"--{flag.replace('_', '-')}", value]
-    if (args.tls_cert is None) != (args.tls_key is None) or (
-        args.tls_client_ca and args.tls_cert is None
-    ):
-        raise InputError("--tls-cert", str(args.tls_cert), "give --tls-cert and --tls-key together")
-    if args.token_env is not None:
-        if not os.environ.get(args.token_env):
-            raise InputError("--token-env", args.token_env, "expected a set, non-empty variable")
-        argv += ["--token-env", args.token_env]
-    argv += ["--max-request-mb", str(args.max_request_mb)]
-    argv += ["--max-concurrent", str(args.max_concurrent)]
-    try:
-        return serve_main(argv)
-    except RuntimeError as exc:  # the address cannot be bound (in use, not ours)
-        if "cannot bind" not in str(exc):
-            raise
-        raise InputError("--address", args.address, f"{exc} (is the port in use?)") from None
-
-
-def _port_free(host: str, port: int, text: str) -> None:
-    """Refuse, before gRPC tries (and logs its own lines), a port another process holds."""
-    if port == 0:
-        return
-    try:
-        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise InputError("--address", text, f"unknown host {host!r} ({exc.strerror})") from None
-    family, kind, proto, _, addr = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        # As gRPC binds: a port in TIME_WAIT is free, one with a listener is not.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(addr)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise InputError("--address", text, "the port is already in use") from None
-
-
-def _address(text: str) -> tuple[str, int]:
-    """``host:port`` with a port in 0..65535; raises InputError on ``--address``."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise InputError("--address", text, "expected HOST:PORT with a port in 0..65535")
-    return host, int(port)
+    return run_server(args, source="serve-matcher")
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
@@ -631,30 +563,8 @@ def build_parser() -> argparse.ArgumentParser:
     chk.set_defaults(fn=cmd_check)
 
     srv = sub.add_parser("serve-matcher", help="serve a matcher over gRPC")
-    srv.add_argument("name", help="registered matcher name or import path package.module:Class")
-    srv.add_argument("--params", default="{}", help="constructor parameters as a JSON object")
-    srv.add_argument("--address", default="127.0.0.1:50051", help="host:port to bind")
-    srv.add_argument("--max-seconds", type=float, help="stop after this many seconds")
-    srv.add_argument("--tls-cert", help="PEM certificate chain: serve over TLS")
-    srv.add_argument("--tls-key", help="PEM private key of --tls-cert")
-    srv.add_argument("--tls-client-ca", help="PEM CA that client certificates must chain to (mTLS)")
-    srv.add_argument(
-        "--token-env",
-        metavar="VAR",
-        help="require a bearer token, read from environment variable VAR (never a flag value)",
-    )
-    srv.add_argument(
-        "--max-request-mb",
-        type=_positive_float,
-        default=64.0,
-        help="largest request accepted, MiB (default 64)",
-    )
-    srv.add_argument(
-        "--max-concurrent",
-        type=_positive_int,
-        default=8,
-        help="calls held at once, running or waiting; more are refused (default 8)",
-    )
+    # The same flags as `python -m matching.wire.server`, defined once (a light module).
+    add_serve_arguments(srv, default_address="127.0.0.1:50051")
     srv.set_defaults(fn=cmd_serve_matcher)
 
     cch = sub.add_parser("cache", help="list, prune or clear the travel-time cache")

@@ -23,20 +23,47 @@ committed (a test fails when they are stale).
 
 from __future__ import annotations
 
-from matching.registry import register
-from matching.wire.client import RemoteMatcher
-from matching.wire.convert import (
-    WireError,
-    request_from_proto,
-    request_to_proto,
-    response_from_proto,
-    response_to_proto,
-)
-from matching.wire.server import serve, serve_named
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matching.wire.client import RemoteMatcher
+    from matching.wire.convert import (
+        WireError,
+        request_from_proto,
+        request_to_proto,
+        response_from_proto,
+        response_to_proto,
+    )
+    from matching.wire.server import serve, serve_named
+
+_LAZY = {
+    "RemoteMatcher": "matching.wire.client",
+    "WireError": "matching.wire.convert",
+    "request_from_proto": "matching.wire.convert",
+    "request_to_proto": "matching.wire.convert",
+    "response_from_proto": "matching.wire.convert",
+    "response_to_proto": "matching.wire.convert",
+    "serve": "matching.wire.server",
+    "serve_named": "matching.wire.server",
+}
+"""Names imported on first use: importing the package (the CLI's flag definitions in
+:mod:`matching.wire.flags`) must not load gRPC."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
 
 def register_remote(name: str = "remote") -> None:
     """Make :class:`RemoteMatcher` available in the matcher registry as ``name``."""
+    # deferred: the package imports gRPC only when it is used (see _LAZY)
+    from matching.registry import register
+    from matching.wire.client import RemoteMatcher  # deferred: as above
+
     register(name)(RemoteMatcher)
 
 

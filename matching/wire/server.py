@@ -7,25 +7,30 @@ From Python::
     ...
     server.stop(grace=1.0)
 
-From a shell (serves until interrupted, or for ``--max-seconds``)::
+From a shell (serves until interrupted, or for ``--max-seconds``; the same flags as
+``cli.py serve-matcher``, defined once in :mod:`matching.wire.flags`)::
 
     python -m matching.wire.server assignment --params '{"k": 10}' --address 127.0.0.1:50051
 
-The server is insecure (no TLS, no authentication): bind it to loopback or a private network.
-Calls to ``match`` are serialised, since a matcher is not required to be thread-safe; run one
-server per core for parallel decisions. ``Describe`` and ``GetParams`` never wait for a match.
+Without ``tls``/``token`` the server is insecure: bind it to loopback or a private network.
+Calls run side by side on ``max_workers`` threads, each thread with its own matcher instance
+(a matcher need not be thread-safe and may keep scratch state between calls), built like the
+served one: from the registry name and params, or from the instance's class and
+``get_params()``. ``Describe`` and ``GetParams`` never wait for a match.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import hmac
 import json
 import os
+import socket
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +42,7 @@ from google.protobuf.message import DecodeError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import HealthServicer
 
+from core.errors import InputError
 from matching.api import API_VERSION, DriverState, Matcher, MatchRequest
 from matching.registry import available, make_matcher, matcher_class, matcher_params
 from matching.wire import ridesim_matching_pb2 as pb
@@ -45,6 +51,13 @@ from matching.wire.convert import (
     WireError,
     request_from_proto,
     response_to_proto,
+)
+from matching.wire.flags import (
+    DEFAULT_MAX_CONCURRENT,
+    DEFAULT_MAX_REQUEST_MB,
+    DEFAULT_MAX_WORKERS,
+    OneLineParser,
+    add_serve_arguments,
 )
 
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024
@@ -88,17 +101,54 @@ def check_request(req: MatchRequest) -> None:
             raise ValueError("candidates.pickup_eta_s: expected finite ETAs >= 0")
 
 
-class MatcherServicer(pb_grpc.MatcherServicer):
-    """The gRPC service around one matcher instance."""
+def rebuilder(matcher: Matcher) -> Callable[[], Matcher]:
+    """A factory of fresh instances like ``matcher``: its class on its ``get_params()`` (the
+    contract: constructors only store parameters). Raises ValueError when the instance cannot
+    be rebuilt that way, or the rebuilt one reports other parameters."""
+    cls: Callable[..., Matcher] = type(matcher)
+    params = matcher_params(matcher)
+    label = type(matcher).__qualname__
 
-    def __init__(self, matcher: Matcher, name: str | None = None) -> None:
+    def make() -> Matcher:
+        return cls(**params)
+
+    try:
+        twin = make()
+    except Exception as e:
+        raise ValueError(
+            f"{label} cannot be rebuilt from its get_params() {params} "
+            f"({type(e).__name__}: {e}); each server thread needs its own instance"
+        ) from None
+    if matcher_params(twin) != params:
+        raise ValueError(f"{label} rebuilt from its get_params() reports other parameters")
+    return make
+
+
+class MatcherServicer(pb_grpc.MatcherServicer):
+    """The gRPC service around ``matcher``: each worker thread calls its own instance, made
+    by ``make`` (default: :func:`rebuilder`) on the thread's first call."""
+
+    def __init__(
+        self,
+        matcher: Matcher,
+        name: str | None = None,
+        make: Callable[[], Matcher] | None = None,
+    ) -> None:
         self.matcher = matcher
         self.name = name if name is not None else matcher_name(matcher)
         # Fixed when serving starts: what the server says it serves cannot drift.
         self.params_json = json.dumps(
             matcher_params(matcher), sort_keys=True, separators=(",", ":"), allow_nan=False
         )
-        self._lock = threading.Lock()
+        self._make = make if make is not None else rebuilder(matcher)
+        self._local = threading.local()
+
+    def thread_matcher(self) -> Matcher:
+        """This thread's own matcher instance (made on its first call)."""
+        matcher: Matcher | None = getattr(self._local, "matcher", None)
+        if matcher is None:
+            matcher = self._local.matcher = self._make()
+        return matcher
 
     def match_bytes(self, data: bytes, context: grpc.ServicerContext) -> pb.MatchResponse:
         """``Match`` on the raw request bytes: bytes that do not parse are the caller's
@@ -115,28 +165,18 @@ class MatcherServicer(pb_grpc.MatcherServicer):
             check_request(req)
         except (WireError, ValueError) as e:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
-        # Work for a caller that has gone (cancelled, past its deadline) is never started; a
-        # call waits for the matcher at most until its own deadline.
-        remaining = context.time_remaining()
-        wait = -1 if remaining is None else max(0.0, remaining)
-        if not context.is_active() or not self._lock.acquire(timeout=wait):
+        # Work for a caller that has gone (cancelled, or past its deadline while the call
+        # waited for a free thread) is never started.
+        if not context.is_active():
             context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the caller's deadline passed")
         try:
-            gone = not context.is_active()
-            if not gone:
-                try:
-                    resp = self.matcher.match(req)
-                    reply = response_to_proto(resp)
-                except Exception as e:  # the matcher's failure is reported, not hidden
-                    failure = f"matcher {self.name!r} failed: {type(e).__name__}: {e}"
-                else:
-                    failure = None
-        finally:
-            self._lock.release()
-        if gone:
+            reply = response_to_proto(self.thread_matcher().match(req))
+        except Exception as e:  # the matcher's failure is reported, not hidden
+            context.abort(
+                grpc.StatusCode.INTERNAL, f"matcher {self.name!r} failed: {type(e).__name__}: {e}"
+            )
+        if not context.is_active():
             context.abort(grpc.StatusCode.CANCELLED, "the caller has gone")
-        if failure is not None:
-            context.abort(grpc.StatusCode.INTERNAL, failure)
         return reply
 
     def GetParams(
@@ -152,12 +192,11 @@ class MatcherServicer(pb_grpc.MatcherServicer):
         )
 
 
-DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_REQUEST_BYTES = int(DEFAULT_MAX_REQUEST_MB * 2**20)
 """Largest request a server accepts by default (64 MiB, about 300,000 candidate pairs); a
-bigger one is refused (RESOURCE_EXHAUSTED) before it is held in memory."""
-DEFAULT_MAX_CONCURRENT = 8
-"""Calls a server holds at once (running or waiting for the matcher); more are refused at
-once (RESOURCE_EXHAUSTED), so a flood cannot queue unbounded work."""
+bigger one is refused (RESOURCE_EXHAUSTED) before it is held in memory. Calls beyond
+``DEFAULT_MAX_CONCURRENT`` held at once are refused too, so a flood cannot queue unbounded
+work."""
 SERVICE = "ridesim.matching.v1.Matcher"
 
 
@@ -203,9 +242,10 @@ class _BearerToken(grpc.ServerInterceptor):
 def serve(
     matcher: Matcher,
     address: str = "127.0.0.1:0",
-    max_workers: int = 4,
+    max_workers: int = DEFAULT_MAX_WORKERS,
     *,
     name: str | None = None,
+    make: Callable[[], Matcher] | None = None,
     tls: TlsFiles | None = None,
     token: str | None = None,
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
@@ -215,6 +255,8 @@ def serve(
 
     Returns the started server and the bound port; stop it with ``server.stop(grace)``.
     ``name`` is what ``Describe`` reports (default: the registry name or import path).
+    Each of the ``max_workers`` threads calls its own instance, made by ``make`` (default:
+    the matcher's class on its ``get_params()``; ValueError when that cannot rebuild it).
     ``tls`` serves over TLS (mutual TLS with ``client_ca``); ``token`` requires
     ``authorization: Bearer <token>`` on every matcher call. The standard health service
     (``grpc.health.v1``) reports SERVING for ``""`` and the matcher service.
@@ -228,7 +270,7 @@ def serve(
             raise ValueError(f"{label}: expected a positive integer, got {value!r}")
     if token is not None and not token:
         raise ValueError("token: expected a non-empty string")
-    servicer = MatcherServicer(matcher, name)
+    servicer = MatcherServicer(matcher, name, make)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ridesim-matcher"),
         interceptors=[_BearerToken(token)] if token else [],
@@ -278,81 +320,67 @@ def serve_named(
     name: str,
     params: Mapping[str, Any] | None = None,
     address: str = "127.0.0.1:0",
-    max_workers: int = 4,
+    max_workers: int = DEFAULT_MAX_WORKERS,
     **options: Any,
 ) -> tuple[grpc.Server, int]:
     """:func:`serve` the matcher :func:`~matching.registry.make_matcher` builds from ``name``
-    (a registered name or an import path) and ``params``; ``options`` as for :func:`serve`."""
-    return serve(make_matcher(name, params), address, max_workers, name=name, **options)
+    (a registered name or an import path) and ``params``, one instance per thread;
+    ``options`` as for :func:`serve`."""
+    params = dict(params or {})
+
+    def make() -> Matcher:
+        return make_matcher(name, params)
+
+    return serve(make(), address, max_workers, name=name, make=make, **options)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m matching.wire.server NAME [--params JSON] [--address HOST:PORT]``."""
-    ap = argparse.ArgumentParser(
-        prog="python -m matching.wire.server", description="Serve a ridesim matcher over gRPC."
-    )
-    ap.add_argument("name", help="registered matcher name or import path package.module:Class")
-    ap.add_argument("--params", default="{}", help="constructor parameters as a JSON object")
-    ap.add_argument(
-        "--address",
-        default="127.0.0.1:0",
-        help="host:port to bind (default 127.0.0.1 and a free port)",
-    )
-    ap.add_argument("--max-workers", type=int, default=4)
-    ap.add_argument("--tls-cert", help="PEM certificate chain: serve over TLS")
-    ap.add_argument("--tls-key", help="PEM private key of --tls-cert")
-    ap.add_argument("--tls-client-ca", help="PEM CA of client certificates: mutual TLS")
-    ap.add_argument(
-        "--token-env",
-        metavar="VAR",
-        help="require 'authorization: Bearer <token>', the token read from environment VAR",
-    )
-    ap.add_argument(
-        "--max-request-mb",
-        type=float,
-        default=DEFAULT_MAX_REQUEST_BYTES / 2**20,
-        help="largest request accepted, MiB (default 64)",
-    )
-    ap.add_argument(
-        "--max-concurrent",
-        type=int,
-        default=DEFAULT_MAX_CONCURRENT,
-        help="calls held at once; more are refused (default 8)",
-    )
-    ap.add_argument(
-        "--max-seconds",
-        type=float,
-        default=None,
-        help="stop after this many seconds (default: serve until interrupted)",
-    )
-    args = ap.parse_args(argv)
+def run_server(args: argparse.Namespace, source: str) -> int:
+    """Serve as :func:`~matching.wire.flags.add_serve_arguments`' flags say, until interrupted
+    (or ``--max-seconds``). Bad flag values raise :class:`InputError` (``source`` names the
+    command) before anything is bound."""
     try:
         params = json.loads(args.params)
     except json.JSONDecodeError as e:
-        ap.error(f"--params is not JSON: {e}")
+        raise InputError(
+            "--params", "", f"expected a JSON object, got {args.params!r} ({e})"
+        ) from None
+    host, port = _address(args.address)
+    _port_free(host, port, args.address)
+    matcher = make_matcher(args.name, params, source=source, field="NAME")  # fail fast, clearly
+    for flag in ("tls_cert", "tls_key", "tls_client_ca"):
+        value = getattr(args, flag)
+        if value is not None and not Path(value).is_file():
+            raise InputError(f"--{flag.replace('_', '-')}", value, "PEM file not found")
+    if (args.tls_cert is None) != (args.tls_key is None) or (
+        args.tls_client_ca and args.tls_cert is None
+    ):
+        raise InputError("--tls-cert", str(args.tls_cert), "give --tls-cert and --tls-key together")
     tls = None
-    if args.tls_cert or args.tls_key or args.tls_client_ca:
-        if not (args.tls_cert and args.tls_key):
-            ap.error("--tls-cert and --tls-key go together")
+    if args.tls_cert is not None:
         ca = Path(args.tls_client_ca) if args.tls_client_ca else None
         tls = TlsFiles(Path(args.tls_cert), Path(args.tls_key), ca)
     token = None
-    if args.token_env:
+    if args.token_env is not None:
         token = os.environ.get(args.token_env)
         if not token:
-            ap.error(f"--token-env: environment variable {args.token_env} is not set")
-    server, port = serve_named(
-        args.name,
-        params,
-        args.address,
-        args.max_workers,
-        tls=tls,
-        token=token,
-        max_request_bytes=max(1, int(args.max_request_mb * 2**20)),
-        max_concurrent=args.max_concurrent,
-    )
-    host = args.address.rpartition(":")[0] or "127.0.0.1"
-    print(f"serving matcher {args.name!r} on {host}:{port}", flush=True)
+            raise InputError("--token-env", args.token_env, "expected a set, non-empty variable")
+    try:
+        server, bound = serve(
+            matcher,
+            args.address,
+            args.max_workers,
+            name=args.name,
+            make=lambda: make_matcher(args.name, params),
+            tls=tls,
+            token=token,
+            max_request_bytes=max(1, int(args.max_request_mb * 2**20)),
+            max_concurrent=args.max_concurrent,
+        )
+    except RuntimeError as e:  # the address cannot be bound (in use, not ours)
+        if "cannot bind" not in str(e):
+            raise
+        raise InputError("--address", args.address, f"{e} (is the port in use?)") from None
+    print(f"serving matcher {args.name!r} on {host or '127.0.0.1'}:{bound}", flush=True)
     try:
         if args.max_seconds is None:
             server.wait_for_termination()
@@ -363,6 +391,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         server.stop(grace=1.0).wait(5.0)
     return 0
+
+
+def _address(text: str) -> tuple[str, int]:
+    """``host:port`` with a port in 0..65535; raises InputError on ``--address``."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise InputError("--address", text, "expected HOST:PORT with a port in 0..65535")
+    return host, int(port)
+
+
+def _port_free(host: str, port: int, text: str) -> None:
+    """Refuse, before gRPC tries (and logs its own lines), a port another process holds."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise InputError("--address", text, f"unknown host {host!r} ({e.strerror})") from None
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # As gRPC binds: a port in TIME_WAIT is free, one with a listener is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(addr)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise InputError("--address", text, "the port is already in use") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m matching.wire.server NAME [--params JSON] [--address HOST:PORT] ...``: bad
+    input prints one line and returns 2."""
+    prog = "python -m matching.wire.server"
+    parser = OneLineParser(prog=prog, description="Serve a ridesim matcher over gRPC.")
+    add_serve_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run_server(args, source=prog)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

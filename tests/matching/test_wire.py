@@ -361,7 +361,8 @@ def test_bad_request_is_invalid_argument(start):
 
 
 def test_concurrent_clients_get_identical_answers(start):
-    """Many threads calling one server get the same answer each (match calls are serialised)."""
+    """Many threads calling one server (its threads each with their own matcher instance) get
+    the same answer each."""
     _, address = start("assignment", {}, max_workers=4)
     req = random_instance(19, 30, 30, "grid")
     m = RemoteMatcher(address)

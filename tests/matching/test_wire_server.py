@@ -5,19 +5,24 @@ and RemoteMatcher's side of them)."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent import futures
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from matching.api import MatchRequest, MatchResponse
 from matching.candidates import to_wire
 from matching.checks import random_instance
+from matching.registry import make_matcher
 from matching.wire import ridesim_matching_pb2 as pb
 from matching.wire.client import RemoteMatcher
 from matching.wire.convert import request_to_proto
-from matching.wire.server import TlsFiles, serve_named
+from matching.wire.server import TlsFiles, serve, serve_named
 
 MATCH = "/ridesim.matching.v1.Matcher/Match"
 
@@ -229,3 +234,100 @@ def test_bad_connection_parameters_are_input_errors(params: dict, words: str) ->
     with pytest.raises(InputError, match="dispatch.params") as err:
         make_matcher("matching.wire.client:RemoteMatcher", {"address": "127.0.0.1:1", **params})
     assert words in str(err.value)
+
+
+_ROOM: dict[str, Any] = {}
+"""What the rendezvous matcher shares across instances during one test: a barrier, and who
+ran each call (instance id, thread id)."""
+
+
+class _Rendezvous:
+    """Batched greedy that keeps its request in per-instance scratch state and waits inside
+    ``match`` until ``parties`` calls are in it at once: shared by threads, an instance would
+    mix requests up; served one call at a time, it would never meet the others."""
+
+    def __init__(self, parties: int = 4, k: int = 20) -> None:
+        self.parties = parties
+        self.k = k
+
+    def get_params(self) -> dict[str, Any]:
+        return {"parties": self.parties, "k": self.k}
+
+    def match(self, request: MatchRequest) -> MatchResponse:
+        self._scratch = request
+        with _ROOM["lock"]:
+            _ROOM["calls"].append((id(self), threading.get_ident()))
+        _ROOM["barrier"].wait(timeout=20)
+        return make_matcher("batched_greedy", {"k": self.k}).match(self._scratch)
+
+
+def _concurrently(work: Callable[[int], MatchResponse], n: int) -> list[MatchResponse]:
+    """``work(i)`` for i < n on n threads at once; the answers in order of i."""
+    with futures.ThreadPoolExecutor(n) as pool:
+        return list(pool.map(work, range(n)))
+
+
+def _same(a: MatchResponse, b: MatchResponse) -> None:
+    for col in ("request_id", "driver_id", "pickup_eta_s", "unmatched_id", "unmatched_reason"):
+        assert getattr(a, col).tobytes() == getattr(b, col).tobytes(), col
+
+
+def test_each_server_thread_calls_its_own_matcher_instance(servers: list[grpc.Server]) -> None:
+    """Four clients at once meet inside four matcher instances, one per server thread (a
+    shared, serialised instance never would); each answer equals the in-process matcher's,
+    and a second round runs on the same four instances."""
+    _ROOM.update(barrier=threading.Barrier(4), lock=threading.Lock(), calls=[])
+    server, port = serve(_Rendezvous(4), "127.0.0.1:0", max_workers=4)
+    servers.append(server)
+    requests = [random_instance(30 + i, 8, 9, "plane") for i in range(8)]
+    local = make_matcher("batched_greedy", {"k": 20})
+    clients = [RemoteMatcher(f"127.0.0.1:{port}", timeout_s=30) for _ in range(4)]
+    try:
+        for batch in (requests[:4], requests[4:]):
+            got = _concurrently(lambda i, batch=batch: clients[i].match(batch[i]), 4)
+            for req, response in zip(batch, got, strict=True):
+                _same(local.match(to_wire(req, 20)), response)
+    finally:
+        for c in clients:
+            c.close()
+    calls = _ROOM["calls"]
+    instances = {inst for inst, _ in calls}
+    assert len(calls) == 8 and len(instances) == 4
+    for inst in instances:  # each instance lives on one thread only
+        assert len({thread for i, thread in calls if i == inst}) == 1
+
+
+def test_concurrent_clients_get_the_in_process_answers(servers: list[grpc.Server]) -> None:
+    """Eight clients sending different requests at once to an assignment server with four
+    threads each get exactly what the in-process matcher answers."""
+    server, port = serve_named("assignment", {}, "127.0.0.1:0", max_workers=4)
+    servers.append(server)
+    requests = [random_instance(50 + i, 20, 25, "grid") for i in range(8)]
+    local = make_matcher("assignment", {})
+    remote = RemoteMatcher(f"127.0.0.1:{port}", timeout_s=30)
+    try:
+        got = _concurrently(lambda i: remote.match(requests[i]), 8)
+    finally:
+        remote.close()
+    for req, response in zip(requests, got, strict=True):
+        _same(local.match(to_wire(req, 20)), response)
+
+
+class _Unrebuildable:
+    """A matcher whose get_params() does not give back its constructor's arguments."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def get_params(self) -> dict[str, Any]:
+        return {}
+
+    def match(self, request: MatchRequest) -> MatchResponse:
+        return make_matcher("batched_greedy").match(request)
+
+
+def test_an_instance_that_cannot_be_rebuilt_is_refused() -> None:
+    """serve() needs one instance per thread: an instance its class cannot rebuild from
+    get_params() is refused before anything is bound, naming the class."""
+    with pytest.raises(ValueError, match="_Unrebuildable cannot be rebuilt from its get_params"):
+        serve(_Unrebuildable(3), "127.0.0.1:0")
