@@ -10,12 +10,14 @@ and whether traffic is ``flat`` (every factor 1, which lets the hot path skip it
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 
 from cities.space import Space
 from cities.travel import Congestion as TravelModel
+from core.clock import DAY, HOUR
 from matching.api import EtaBounds, TravelTimeFn
 from sim.behaviour import TravelSpec
 
@@ -51,6 +53,18 @@ class Travel:
         self.into_min_sources = INTO_MIN_SOURCES
         self._one: Callable[[int, int], float] | None = getattr(space, "travel_time_one", None)
         self._scaled_bounds: tuple[float, EtaBounds] | None = None
+        self._factor_at: tuple[float, float, float] = (math.nan, math.nan, 1.0)
+
+    def factor(self, t: float) -> float:
+        """``congestion.factor(t)``, computed once per clock hour: the model's factor depends
+        on ``t`` only through the clock's hour and day (``(start_s + t) // HOUR`` and
+        ``// DAY``, the same float operations the model does), so those are the cache key."""
+        clock = self.congestion.start_s + t
+        hour, day = clock // HOUR, clock // DAY
+        last = self._factor_at
+        if hour != last[0] or day != last[1]:
+            last = self._factor_at = (hour, day, self.congestion.factor(t))
+        return last[2]
 
     def expected(self, now: float) -> TravelTimeFn:
         """Travel times as quoted at ``now``: free flow times the congestion factor."""
@@ -58,7 +72,7 @@ class Travel:
             return self.free_flow
         if self.congestion.by_length:
             return _Modelled(self.free_flow, self.congestion, now)
-        return _Scaled(self.free_flow, self.congestion.factor(now))
+        return _Scaled(self.free_flow, self.factor(now))
 
     def bounds_for(self, tt: TravelTimeFn, bounds: EtaBounds | None) -> EtaBounds | None:
         """Zone bounds that hold for ``tt`` (a function :meth:`expected` returned) when
@@ -75,6 +89,16 @@ class Travel:
             last = self._scaled_bounds = (tt.factor, bounds.scaled(tt.factor))
         return last[1]
 
+    def bound_factor(self, now: float) -> float | None:
+        """What the free-flow table's lower bounds are multiplied by to bound the times
+        :meth:`expected_to` gives at ``now`` (1 under free flow, the hour's factor under hourly
+        congestion), or ``None`` when the model scales each leg by its own length."""
+        if self.congestion.flat:
+            return 1.0
+        if self.congestion.by_length:
+            return None
+        return self.factor(now)
+
     def expected_to(self, now: float, dst: int, src: np.ndarray) -> np.ndarray:
         """Quoted times at ``now`` from each node of ``src`` to the one node ``dst``: the values
         of ``expected(now)(src, dst)``, read from one row of the transposed table when the space
@@ -87,7 +111,7 @@ class Travel:
             return tt
         if self.congestion.by_length:
             return self.congestion.apply(tt, now)
-        scaled: np.ndarray = tt * self.congestion.factor(now)
+        scaled: np.ndarray = tt * self.factor(now)
         return scaled
 
     def actual(self, free_flow: float, depart: float, noise: float) -> float:
@@ -96,7 +120,7 @@ class Travel:
             return free_flow
         if self.congestion.by_length:
             return max(free_flow, float(self.congestion.apply(free_flow, depart)) * noise)
-        return max(free_flow, free_flow * self.congestion.factor(depart) * noise)
+        return max(free_flow, free_flow * self.factor(depart) * noise)
 
     def leg(self, src: int, dst: int) -> float:
         """Free-flow seconds from node ``src`` to node ``dst`` (from the space's scalar

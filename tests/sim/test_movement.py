@@ -33,6 +33,21 @@ def test_no_congestion_is_flat_free_flow() -> None:
     assert c.flat and c.factor(12345.0) == 1.0
 
 
+def test_travel_factor_is_the_models_factor_at_every_time(tmp_path: Path) -> None:
+    """Travel.factor (kept once per clock hour) equals the model's factor at times in any
+    order, on both sides of hour and midnight boundaries, with a day-type table."""
+    space, _ = street(tmp_path)
+    rng = np.random.default_rng(2)
+    by_day = np.linspace(0.8, 2.2, 72).reshape(3, 24)
+    model = Congestion(by_day, start_s=22.75 * 3600, start_day=19_000)
+    travel = Travel(space, model)
+    edges = np.arange(0.0, 4 * 86400.0, 3600.0) + 0.25 * 3600
+    times = np.concatenate([edges, np.nextafter(edges, -np.inf), rng.uniform(0, 4 * 86400, 500)])
+    for t in rng.permutation(np.repeat(times, 2)).tolist():
+        assert travel.factor(t) == model.factor(t)
+    assert len({travel.factor(t) for t in times.tolist()}) > 24
+
+
 def test_travel_quotes_and_drives_with_congestion(tmp_path: Path) -> None:
     """Expected times scale by the factor now; actual legs never beat free flow."""
     space, node = street(tmp_path)
