@@ -94,6 +94,8 @@ class Simulation:
             if zone_bounds is not None and not congestion.by_length
             else None
         )
+        if bounds is not None:
+            dv.index_zones(bounds.node_zone, bounds.n_zones)
         self.dispatcher = Dispatcher(
             matcher,
             policy,
@@ -130,6 +132,7 @@ class Simulation:
             log,
             rngs["drivers"],
             self.surge,
+            eta_bounds=bounds,
         )
         self.dispatcher.apply = self.market.apply
         self.dispatcher.apply_one = self.market.apply_one

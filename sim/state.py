@@ -188,7 +188,9 @@ class Drivers:
 
     ``free`` marks the drivers a matcher may use now (idle or repositioning, online, not
     paused); it changes only through :meth:`make_free` and :meth:`make_busy`, which keep
-    ``n_free`` in step so "is anyone free?" costs no reduction over the fleet.
+    ``n_free`` in step so "is anyone free?" costs no reduction over the fleet, and (after
+    :meth:`index_zones`) ``zone_free``, the free drivers by zone of their node, so "who is free
+    near this node?" reads a few zones instead of the whole fleet.
     """
 
     def __init__(self, fleet: Fleet) -> None:
@@ -212,6 +214,26 @@ class Drivers:
         """The stops each driver will make, in order."""
         self.free = np.zeros(n, dtype=bool)
         self.n_free = 0
+        self.zone_free: list[dict[int, None]] | None = None
+        """Free driver ids by zone of their node (None until :meth:`index_zones`)."""
+        self._node_zone: list[int] = []
+        self._zone_of: list[int] = []
+
+    def index_zones(self, node_zone: np.ndarray, n_zones: int) -> None:
+        """Keep ``zone_free`` from now on: zone ``node_zone[v]`` holds the free drivers at (or
+        heading for) node ``v``."""
+        self._node_zone = np.asarray(node_zone, dtype=np.int64).tolist()
+        self._zone_of = [-1] * self.n
+        self.zone_free = [{} for _ in range(n_zones)]
+        for d in self.free.nonzero()[0].tolist():
+            self._enter_zone(d)
+
+    def _enter_zone(self, d: int) -> None:
+        # The zone a free driver was filed under is remembered, so it leaves that one.
+        assert self.zone_free is not None
+        z = self._node_zone[self.node[d]]
+        self._zone_of[d] = z
+        self.zone_free[z][d] = None
 
     # Transitions, named for what happened.
     def make_free(self, d: int) -> None:
@@ -219,15 +241,23 @@ class Drivers:
         if not self.free[d]:
             self.free[d] = True
             self.n_free += 1
+            if self.zone_free is not None:
+                self._enter_zone(d)
 
     def make_busy(self, d: int) -> None:
         """The matcher may not give the driver work."""
         if self.free[d]:
             self.free[d] = False
             self.n_free -= 1
+            if self.zone_free is not None:
+                del self.zone_free[self._zone_of[d]][d]
 
     def make_busy_all(self, did: np.ndarray) -> None:
         """None of these (free) drivers may be given work."""
+        if self.zone_free is not None:
+            zone_free, zone_of = self.zone_free, self._zone_of
+            for d in did[self.free[did]].tolist():
+                del zone_free[zone_of[d]][d]
         self.n_free -= int(np.count_nonzero(self.free[did]))
         self.free[did] = False
 
@@ -297,6 +327,9 @@ class Drivers:
         self.status[d] = D_REPOSITIONING
         self.node[d] = target
         self.free_at[d] = arrive
+        if self.zone_free is not None and self.free[d]:
+            del self.zone_free[self._zone_of[d]][d]
+            self._enter_zone(d)
 
     def arrive_idle(self, d: int, now: float) -> None:
         """A repositioning driver reaches its target."""
