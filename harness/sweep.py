@@ -15,6 +15,7 @@ import hashlib
 import itertools
 import json
 import multiprocessing
+import signal
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -253,9 +254,13 @@ def _run_on_local_workers(
     method = "fork" if sys.platform == "linux" else "spawn"
     if method == "fork":
         warm_up()
+    others = set(multiprocessing.active_children())
     pool = ProcessPoolExecutor(
-        min(workers, len(unique)), mp_context=multiprocessing.get_context(method)
+        min(workers, len(unique)),
+        mp_context=multiprocessing.get_context(method),
+        initializer=_worker_start,
     )
+    finished = False
     try:
         # Frozen objects are never visited by the garbage collector, so forked workers do not
         # copy the inherited heap page by page when they collect. The pool forks every worker
@@ -277,8 +282,20 @@ def _run_on_local_workers(
                 ) from None
             finish(futures[future], row)
             done += 1
+        finished = True
     finally:
+        if not finished:
+            # An error or Ctrl-C: stop the runs in flight now rather than wait minutes for
+            # results nobody will read (a rerun cleans their partial folders).
+            for process in set(multiprocessing.active_children()) - others:
+                process.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _worker_start() -> None:
+    """In each local worker: Ctrl-C goes to the sweep's own process, which stops the workers
+    (instead of every worker printing its own traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_on_dask(

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import harness.sweep
-from harness.sweep import longest_first, parse_vary, run_sweep, sweep_points
+from harness.sweep import SweepPoint, longest_first, parse_vary, run_sweep, sweep_points
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXED = str(ROOT / "scenarios" / "wild_goose_chase.toml")
@@ -81,21 +81,43 @@ def test_sweep_on_a_dask_scheduler_matches_in_process(tmp_path: Path) -> None:
     _same_runs(inline, tmp_path / "a", remote, tmp_path / "b")
 
 
-def test_bad_input_found_in_a_worker_comes_back_as_the_input_error(tmp_path: Path) -> None:
-    """A point whose road network file is missing (found only when a worker loads the city)
-    fails the sweep with the InputError naming the scenario file and city.osm."""
-    from core.errors import InputError
-
-    bad = tmp_path / "bad.toml"
+def _missing_city(folder: Path) -> str:
+    """A scenario whose road network file does not exist (found only when the city loads)."""
+    bad = folder / "bad.toml"
     bad.write_text(
         'schema_version = 1\nname = "bad"\nseed = 1\n[city]\nosm = "missing.osm"\n'
         '[time]\nstart = "08:00"\nduration_h = 1\n[demand]\nrequests_per_h = 60\n'
         "[fleet]\nsize = 5\n"
     )
+    return str(bad)
+
+
+def test_bad_input_found_in_a_worker_comes_back_as_the_input_error(tmp_path: Path) -> None:
+    """A point whose road network file is missing (found only when a worker loads the city)
+    fails the sweep with the InputError naming the scenario file and city.osm."""
+    from core.errors import InputError
+
+    bad = _missing_city(tmp_path)
     with pytest.raises(InputError) as err:
-        run_sweep(sweep_points([str(bad)], {}, seeds=[1, 2]), tmp_path / "s", workers=2)
-    assert err.value.source == str(bad) and err.value.field == "city.osm"
+        run_sweep(sweep_points([bad], {}, seeds=[1, 2]), tmp_path / "s", workers=2)
+    assert err.value.source == bad and err.value.field == "city.osm"
     assert "missing.osm" in str(err.value)
+
+
+def test_an_error_stops_the_runs_in_flight(tmp_path: Path) -> None:
+    """When one point fails, the sweep reports it without waiting for a long run on the other
+    worker to finish: that run is stopped and leaves no run directory, and no worker lives on."""
+    import multiprocessing
+
+    from core.errors import InputError
+
+    before = set(multiprocessing.active_children())
+    long = SweepPoint(GRID, {"time.duration_h": 24, "demand.multiplier": 4}, 1)
+    points = [long, SweepPoint(_missing_city(tmp_path), {}, 1)]
+    with pytest.raises(InputError, match="city.osm"):
+        run_sweep(points, tmp_path / "s", workers=2)
+    assert [p for p in (tmp_path / "s").glob("*") if (p / "metrics.json").is_file()] == []
+    assert set(multiprocessing.active_children()) <= before
 
 
 def _die(point: object, out: str, cache: str | None) -> dict:
