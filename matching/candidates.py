@@ -6,10 +6,12 @@ that are within ``max_pickup_eta_s``. This module builds that graph, exactly (no
 
 * small batches (``n_requests * n_drivers <= DENSE_LIMIT``): the dense ETA matrix;
 * large batches with zone lower bounds (``request.eta_bounds``, a real city's table): drivers
-  bucketed by zone; each request evaluates the zones in order of their lower bound until it
-  holds ``k`` drivers, then exactly the zones whose bound does not exceed its k-th ETA so far
-  (no unevaluated driver can then beat or tie its k-th), so the work grows with the answer,
-  not with the city;
+  bucketed by zone and, within a zone, by how long until they are free; each request takes
+  the zones in order of their lower bound (each node's nearest zones are ordered once per
+  bounds table, not per batch): first whole zones until they hold ``FIRST_ROUND * k``
+  drivers, then, in stages, only the drivers whose wait plus their zone's bound does not
+  exceed its k-th ETA so far (no other driver can beat or tie it), so the work grows with
+  the answer, not with the city;
 * other large batches with a finite ``max_speed_mps``: a KD-tree over driver positions. A
   driver ``d`` metres away in a straight line needs at least ``d / max_speed_mps`` seconds, so
   drivers beyond ``max_pickup_eta_s * max_speed_mps`` are never probed, and a request whose
@@ -24,6 +26,7 @@ as sent, trimmed to ``k`` per request and to ``max_pickup_eta_s``.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import replace
 
 import numpy as np
@@ -35,10 +38,17 @@ DENSE_LIMIT = 200_000
 """Largest ``n_requests * n_drivers`` for which the dense ETA matrix is computed at once."""
 
 ZONE_BLOCK = 1 << 21
-"""Request x zone bounds held at once by the zone search (16 MiB of float64)."""
+"""Request x zone values held at once by the zone search (16 MiB of float64)."""
 
-PARTIAL_ZONES = 48
-"""Zones the zone search orders per request before it falls back to ordering them all."""
+FIRST_ROUND = 2
+"""The zone search's first round takes whole zones until they hold this many times k drivers:
+their k-th ETA bounds the rest of the search (measured on Milan batches, 2 evaluates about
+half the ETAs of 1 and fewer than 3 or 4)."""
+
+STATIC_ZONES = 128
+"""Zones per node kept in order of bound (computed once per bounds table, 8 bytes each): a
+request looks through its pickup's nearest zones in order; zones beyond them are looked up,
+unordered, only for the requests whose k-th ETA reaches that far."""
 
 # Slack on the straight-line lower bound, so that the last-bit difference between the KD-tree's
 # distance and the travel-time function's own arithmetic can never make a bound look stronger
@@ -102,119 +112,273 @@ def _dense(request: MatchRequest, rows: np.ndarray, k: int) -> CandidatePairs:
 
 def _zoned(request: MatchRequest, bounds: EtaBounds, k: int) -> CandidatePairs:
     """Top-k by zone buckets and zone lower bounds, exact given the bounds."""
-    drivers = request.drivers
-    zone = bounds.node_zone[drivers.node]
-    # Drivers grouped by zone (id order within a zone); only zones that hold drivers count.
-    by_zone = np.argsort(zone, kind="stable")
-    occupied, size = np.unique(zone, return_counts=True)
-    ptr = np.zeros(occupied.size + 1, dtype=np.int64)
-    np.cumsum(size, out=ptr[1:])
+    zorder, zbound = _static_order(bounds)
+    buckets = _Buckets(request, bounds)
+    pickup = request.requests.pickup_node
     n_req = len(request.requests)
-    block = max(1, ZONE_BLOCK // occupied.size)
-    parts = [
-        _zoned_block(
-            request,
-            bounds,
-            np.arange(lo, min(lo + block, n_req), dtype=np.int64),
-            occupied,
-            size,
-            ptr,
-            by_zone,
-            k,
+    block = max(1, ZONE_BLOCK // zorder.shape[1])
+    limited = zorder.shape[1] < bounds.n_zones
+    parts = []
+    for lo in range(0, n_req, block):
+        rows = np.arange(lo, min(lo + block, n_req), dtype=np.int64)
+        nodes = pickup[rows]
+        parts.append(
+            _zoned_rows(request, buckets, rows, zorder[nodes], zbound[nodes], k, limited=limited)
         )
-        for lo in range(0, n_req, block)
-    ]
     return _concat(parts)
 
 
-def _zoned_block(
-    request: MatchRequest,
-    bounds: EtaBounds,
-    rows: np.ndarray,
-    occupied: np.ndarray,
-    size: np.ndarray,
-    ptr: np.ndarray,
-    by_zone: np.ndarray,
-    k: int,
-    *,
-    partial: bool = True,
-) -> CandidatePairs:
-    """Top-k for request ``rows``: with ``partial``, only each request's PARTIAL_ZONES
-    nearest zones (by bound) are ordered, and the requests that might need a zone beyond
-    them are redone with every zone ordered."""
-    max_eta = float(request.max_pickup_eta_s)
-    pickup = request.requests.pickup_node[rows]
-    # Each request's occupied zones by lower bound (one contiguous row of bounds each).
-    lb = bounds.into_node_s[pickup][:, occupied].astype(np.float64) * bounds.scale
-    n_occ = lb.shape[1]
-    m = min(n_occ, PARTIAL_ZONES) if partial else n_occ
-    if m < n_occ:
-        # The m least bounds of each row, then ordered: every other zone's bound is at least
-        # the m-th (what argpartition guarantees).
-        part = np.argpartition(lb, m - 1, axis=1)[:, :m]
-        lb = np.take_along_axis(lb, part, axis=1)
-        o = np.argsort(lb, axis=1, kind="stable")
-        zorder = np.take_along_axis(part, o, axis=1)
-        lb = np.take_along_axis(lb, o, axis=1)
-    else:
-        zorder = np.argsort(lb, axis=1, kind="stable")
-        lb = np.take_along_axis(lb, zorder, axis=1)
-    drivers_upto = np.cumsum(size[zorder], axis=1)
-    in_reach = (lb <= max_eta).sum(axis=1)  # a prefix: lb is sorted (inf last)
-    # Round 1: the nearest zones (by bound) that together hold k drivers.
-    first = np.minimum((drivers_upto < k).sum(axis=1) + 1, in_reach)
-    w1, d1, e1 = _zone_pairs(request, rows, zorder, np.zeros_like(first), first, ptr, by_zone)
-    # The k-th smallest ETA within max_eta so far (max_eta when fewer than k are in range):
-    # a driver in a zone whose bound exceeds it can neither beat nor tie the k-th.
-    order = np.lexsort((e1, w1))
-    w1s, e1s = w1[order], e1[order]
-    starts = np.searchsorted(w1s, np.arange(rows.size))
-    in_range = np.bincount(w1s[e1s <= max_eta], minlength=rows.size)
-    kth = np.full(rows.size, max_eta)
-    full = in_range >= k
-    kth[full] = e1s[starts[full] + k - 1]
-    # Round 2: exactly the remaining zones whose bound is at most that.
-    last = np.maximum((lb <= kth[:, None]).sum(axis=1), first)
-    w2, d2, e2 = _zone_pairs(request, rows, zorder, first, last, ptr, by_zone)
-    w, d, eta = np.r_[w1, w2], np.r_[d1, d2], np.r_[e1, e2]
-    # Only pairs at or below a request's k-th ETA so far can be among its k nearest: the
-    # final selection sorts those few, not every pair evaluated.
-    keep = eta <= kth[w]
-    redo = np.zeros(rows.size, dtype=bool)
-    if m < n_occ:
-        # A zone beyond the m ordered ones has a bound >= lb[:, m - 1]; it can matter only
-        # where that is at most the k-th ETA (which also covers a round 1 short of k).
-        redo = lb[:, m - 1] <= kth
-        keep &= ~redo[w]
-    done = _top_k(rows[w[keep]], d[keep], eta[keep], max_eta, k)
-    if not redo.any():
-        return done
-    again = _zoned_block(
-        request, bounds, rows[redo], occupied, size, ptr, by_zone, k, partial=False
-    )
-    return _concat([done, again])
+class _Buckets:
+    """The batch's drivers grouped by zone and, within a zone, ordered by how long until they
+    are free (then by row): the drivers of zone ``z`` that are free within ``t`` seconds are
+    one prefix of its group, found by one binary search."""
+
+    def __init__(self, request: MatchRequest, bounds: EtaBounds) -> None:
+        drivers = request.drivers
+        max_eta = float(request.max_pickup_eta_s)
+        # The wait exactly as MatchRequest.pickup_eta computes it, so ETAs built from it are
+        # the oracle's to the last bit.
+        wait = np.maximum(drivers.free_at - request.decision_time, 0.0)
+        # A driver still busy beyond max_eta (less the least bound, which is <= 0 only for odd
+        # tables) can never be in range: left out, which also bounds the keys below.
+        floor = min(0.0, _least_bound(bounds) * bounds.scale)
+        cap = max_eta - floor + 1.0
+        usable = np.flatnonzero(wait <= cap)  # also drops NaN
+        zone = bounds.node_zone[drivers.node[usable]]
+        wait = wait[usable]
+        by = np.lexsort((wait, zone))  # stable: equal waits keep row order
+        self.row = usable[by]
+        self.node = drivers.node[self.row]
+        self.wait = wait[by]
+        zone = zone[by]
+        n_zones = bounds.n_zones
+        self.ptr = np.searchsorted(zone, np.arange(n_zones + 1))
+        self.size = np.diff(self.ptr)
+        # Search keys zone * span + wait: span is a power of two above every wait, so zone
+        # blocks never overlap and zone * span is exact.
+        self.span = float(2.0 ** math.ceil(math.log2(cap + 2.0)))
+        self.cap = cap
+        self.key = zone * self.span + self.wait
+        # Rounding of the keys and of (limit - bound) is far below this, so a search with it
+        # can only take in a driver too many, never leave one out.
+        self.slack = 1e-6 * (1.0 + abs(max_eta)) + 8 * float(np.spacing(n_zones * self.span))
+
+    def upto(self, zone: np.ndarray, within: np.ndarray) -> np.ndarray:
+        """End of the prefix of each ``zone``'s group whose wait is at most ``within``
+        (never short of the drivers whose ``wait + bound`` can be at most the limit)."""
+        within = np.minimum(within + self.slack, self.cap)
+        hi = np.searchsorted(self.key, zone * self.span + within, side="right")
+        out: np.ndarray = np.clip(hi, self.ptr[zone], self.ptr[zone + 1])
+        return out
 
 
-def _zone_pairs(
+def _zoned_rows(
     request: MatchRequest,
+    buckets: _Buckets,
     rows: np.ndarray,
     zorder: np.ndarray,
+    zbound: np.ndarray,
+    k: int,
+    *,
+    limited: bool,
+) -> CandidatePairs:
+    """Top-k for request ``rows``, given each row's nearest zones in order of bound
+    (``zorder``, their bounds unscaled in ``zbound``; ``limited``: not every zone).
+
+    Round 1 evaluates every driver of the nearest zones that together hold ``FIRST_ROUND *
+    k`` drivers; their k-th ETA (max_eta when fewer are in range) is an upper bound on the
+    final k-th. Later stages evaluate, in the next zones whose bound is at most the k-th so
+    far, the drivers whose wait plus the zone's bound is at most it (nobody else can beat or
+    tie the k-th), and tighten the k-th. Zones beyond the ordered ones are looked up
+    (unordered) only for the rows whose last ordered bound does not exceed the k-th.
+    """
+    max_eta = float(request.max_pickup_eta_s)
+    eta_bounds = request.eta_bounds
+    assert eta_bounds is not None
+    scale = eta_bounds.scale
+    lb = zbound.astype(np.float64) * scale
+    n_rows, width = lb.shape
+    upto = np.cumsum(buckets.size[zorder], axis=1)
+    in_reach = (lb <= max_eta).sum(axis=1)  # a prefix: lb is sorted (inf last)
+    first = np.minimum((upto < FIRST_ROUND * k).sum(axis=1) + 1, in_reach)
+    # Round 1: whole zones [0, first).
+    which = np.repeat(np.arange(n_rows), first)
+    zone = zorder[which, _ragged(first)]
+    w1, d1, e1 = _bucket_pairs(
+        request, buckets, rows, which, buckets.ptr[zone], buckets.ptr[zone + 1]
+    )
+    kth = _kth_within(w1, e1, n_rows, k, np.full(n_rows, max_eta))
+    keep = e1 <= kth[w1]
+    w, d, eta = w1[keep], d1[keep], e1[keep]
+    # Then the ordered zones [done, last) whose bound is at most the k-th, cut by wait, in
+    # stages that double the zones looked at: each stage's k-th (never larger than the
+    # last) narrows the next. Rows stop when no zone left in order can hold a driver.
+    done = first
+    idx = np.arange(n_rows)
+    while True:
+        last = (lb[idx] <= kth[idx, None]).sum(axis=1)
+        go = last > done[idx]
+        idx = idx[go]
+        if idx.size == 0:
+            break
+        upto = np.minimum(last[go], 2 * done[idx] + 1)
+        n_z = upto - done[idx]
+        which = np.repeat(idx, n_z)
+        col = _ragged(n_z) + np.repeat(done[idx], n_z)
+        zone = zorder[which, col]
+        hi = buckets.upto(zone, kth[which] - lb[which, col])
+        w2, d2, e2 = _bucket_pairs(request, buckets, rows, which, buckets.ptr[zone], hi)
+        done[idx] = upto
+        w, d, eta = np.concatenate([w, w2]), np.concatenate([d, d2]), np.concatenate([eta, e2])
+        kth = _kth_within(w, eta, n_rows, k, kth)
+        keep = eta <= kth[w]
+        w, d, eta = w[keep], d[keep], eta[keep]
+    if limited:
+        # A zone beyond the ordered ones has a bound >= the last ordered one's: it can
+        # matter only where that is at most the k-th (which also covers rows short of k).
+        wide = np.flatnonzero(lb[:, width - 1] <= kth)
+        if wide.size:
+            w2, d2, e2 = _beyond(request, buckets, rows, wide, zorder[wide], kth[wide])
+            w, d, eta = np.concatenate([w, w2]), np.concatenate([d, d2]), np.concatenate([eta, e2])
+            kth = _kth_within(w, eta, n_rows, k, kth)
+            keep = eta <= kth[w]
+            w, d, eta = w[keep], d[keep], eta[keep]
+    return _top_k(rows[w], d, eta, max_eta, k)
+
+
+def _beyond(
+    request: MatchRequest,
+    buckets: _Buckets,
+    rows: np.ndarray,
+    wide: np.ndarray,
+    ordered: np.ndarray,
+    kth: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Round 2 over the zones not in ``ordered`` for positions ``wide``: every occupied zone
+    whose bound is at most the position's ``kth``, cut by wait."""
+    eta_bounds = request.eta_bounds
+    assert eta_bounds is not None
+    occupied = np.flatnonzero(buckets.size)
+    into = eta_bounds.into_node_s[request.requests.pickup_node[rows[wide]]]
+    lb = into[:, occupied].astype(np.float64) * eta_bounds.scale
+    near = lb <= kth[:, None]
+    # The ordered zones were done already: struck out through their column among occupied.
+    column = np.full(buckets.size.size, -1, dtype=np.int64)
+    column[occupied] = np.arange(occupied.size)
+    col = column[ordered]
+    hit = col >= 0
+    near[np.nonzero(hit)[0], col[hit]] = False
+    i, c = np.nonzero(near)
+    zone = occupied[c]
+    hi = buckets.upto(zone, kth[i] - lb[i, c])
+    return _bucket_pairs(request, buckets, rows, wide[i], buckets.ptr[zone], hi)
+
+
+def _bucket_pairs(
+    request: MatchRequest,
+    buckets: _Buckets,
+    rows: np.ndarray,
+    which: np.ndarray,
     lo: np.ndarray,
     hi: np.ndarray,
-    ptr: np.ndarray,
-    by_zone: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(position in ``rows``, driver row, ETA) for every driver in the zones
-    ``zorder[i, lo[i]:hi[i]]`` of each position ``i``."""
-    n_z = hi - lo
-    which = np.repeat(np.arange(rows.size), n_z)
-    col = _ragged(n_z) + np.repeat(lo, n_z)
-    zones = zorder[which, col]
-    n_d = ptr[zones + 1] - ptr[zones]
+    """(position in ``rows``, driver row, ETA) for the bucketed drivers ``lo[i]:hi[i]`` of
+    each entry ``i``, asked for position ``which[i]``."""
+    n_d = hi - lo
     w = np.repeat(which, n_d)
-    d = by_zone[np.repeat(ptr[zones], n_d) + _ragged(n_d)]
-    eta = np.asarray(request.pickup_eta(d, rows[w]), dtype=np.float64)
-    return w, d, eta
+    at = np.repeat(lo, n_d) + _ragged(n_d)
+    pickup = request.requests.pickup_node[rows[w]]
+    tt = request.travel_time
+    assert tt is not None
+    eta = buckets.wait[at] + np.asarray(tt(buckets.node[at], pickup), dtype=np.float64)
+    return w, buckets.row[at], eta
+
+
+def _kth_within(w: np.ndarray, eta: np.ndarray, n_rows: int, k: int, cap: np.ndarray) -> np.ndarray:
+    """Per position ``w``, the k-th smallest of its ETAs that are at most ``cap`` (``cap``
+    itself where it has fewer than k of them)."""
+    ok = eta <= cap[w]
+    w, eta = w[ok], eta[ok]
+    count = np.bincount(w, minlength=n_rows)
+    kth = cap.copy()
+    need = count >= k
+    if not need.any():
+        return kth
+    sel = need[w]
+    w, eta = w[sel], eta[sel]
+    # Each position's ETAs in one row of a grid padded with inf, one grid per width class
+    # (the power of two at or above its count, so padding at most doubles it), and a row-wise
+    # partition finds the k-th: linear work, where sorting every pair would not be.
+    rows = np.flatnonzero(need)
+    mant, exp = np.frexp(count[rows].astype(np.float64))
+    cls = np.zeros(n_rows, dtype=np.int8)
+    cls[rows] = exp - (mant == 0.5)
+    # Pairs grouped by (class, position): two stable sorts of small integers (radix sorts).
+    order = np.argsort(w.astype(np.uint16) if n_rows <= 1 << 16 else w, kind="stable")
+    order = order[np.argsort(cls[w[order]], kind="stable")]
+    w, eta = w[order], eta[order]
+    rows = rows[np.argsort(cls[rows], kind="stable")]
+    pos = _ragged(count[rows])
+    classes, first = np.unique(cls[rows], return_index=True)
+    ends = [*first[1:].tolist(), rows.size]
+    lo = 0
+    for c, r0, r1 in zip(classes.tolist(), first.tolist(), ends, strict=True):
+        rc = rows[r0:r1]
+        hi = lo + int(count[rc].sum())
+        grid = np.full((rc.size, max(1 << c, k)), np.inf)
+        grid[np.repeat(np.arange(rc.size), count[rc]), pos[lo:hi]] = eta[lo:hi]
+        kth[rc] = np.partition(grid, k - 1, axis=1)[:, k - 1]
+        lo = hi
+    return kth
+
+
+def _least_bound(bounds: EtaBounds) -> float:
+    """The least (unscaled) bound of ``bounds``, computed once per bounds table."""
+    return float(_static_entry(bounds)[2])
+
+
+def _static_order(bounds: EtaBounds) -> tuple[np.ndarray, np.ndarray]:
+    """Each node's STATIC_ZONES nearest zones by bound (ascending; all zones when there are
+    no more) and those bounds, unscaled: ``(zones int32 (n, m), bounds (n, m))``. A scale
+    changes no order, so this is computed once per bounds table and kept while it lives."""
+    zones, zbound, _ = _static_entry(bounds)
+    return zones, zbound
+
+
+_STATIC: dict[
+    tuple[int, int], tuple[weakref.ref[np.ndarray], tuple[np.ndarray, np.ndarray, float]]
+] = {}
+
+
+def _static_entry(bounds: EtaBounds) -> tuple[np.ndarray, np.ndarray, float]:
+    into = bounds.into_node_s
+    n, n_zones = into.shape
+    m = min(n_zones, STATIC_ZONES)
+    key = (id(into), m)
+    hit = _STATIC.get(key)
+    if hit is not None and hit[0]() is into:
+        return hit[1]
+    zones = np.empty((n, m), dtype=np.int32)
+    zbound = np.empty((n, m), dtype=into.dtype)
+    least = math.inf
+    step = max(1, ZONE_BLOCK // max(1, n_zones))
+    for lo in range(0, n, step):
+        b = np.asarray(into[lo : lo + step])
+        if b.size:
+            least = min(least, float(b.min()))
+        part = np.argpartition(b, m - 1, axis=1)[:, :m] if m < n_zones else None
+        if part is not None:
+            b = np.take_along_axis(b, part, axis=1)
+        o = np.argsort(b, axis=1, kind="stable")
+        zones[lo : lo + step] = o if part is None else np.take_along_axis(part, o, axis=1)
+        zbound[lo : lo + step] = np.take_along_axis(b, o, axis=1)
+    entry = (zones, zbound, least if math.isfinite(least) else 0.0)
+
+    def forget(_: object) -> None:
+        _STATIC.pop(key, None)
+
+    _STATIC[key] = (weakref.ref(into, forget), entry)
+    return entry
 
 
 def _ragged(lengths: np.ndarray) -> np.ndarray:
@@ -223,7 +387,8 @@ def _ragged(lengths: np.ndarray) -> np.ndarray:
     if total == 0:
         return np.zeros(0, dtype=np.int64)
     starts = np.cumsum(lengths) - lengths
-    return np.arange(total, dtype=np.int64) - np.repeat(starts, lengths)
+    out: np.ndarray = np.arange(total, dtype=np.int64) - np.repeat(starts, lengths)
+    return out
 
 
 def _kdtree(request: MatchRequest, k: int) -> CandidatePairs:

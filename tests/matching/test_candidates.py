@@ -184,7 +184,7 @@ def test_zone_path_matches_definition(monkeypatch, seed, k, factor, cell_m, part
     request = _table_instance(seed, 35, 120, factor=factor, cell_m=cell_m)
     monkeypatch.setattr(cand, "DENSE_LIMIT", 0)
     monkeypatch.setattr(cand, "ZONE_BLOCK", 7)  # several request blocks
-    monkeypatch.setattr(cand, "PARTIAL_ZONES", partial_zones)
+    monkeypatch.setattr(cand, "STATIC_ZONES", partial_zones)
     assert _as_list(candidate_pairs(request, k)) == _reference(request, k)
 
 
@@ -273,3 +273,43 @@ def test_zone_path_on_a_real_table(cache_dir: Path, factor: float):
         kd = candidate_pairs(request, k)
         zoned = candidate_pairs(replace(request, eta_bounds=bounds), k)
         assert _as_list(zoned) == _as_list(kd)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("k", [1, 4, 30])
+@pytest.mark.parametrize("static_zones", [2, 128])
+def test_zone_path_exact_with_waits(monkeypatch, seed, k, static_zones):
+    """Drivers still busy for a while (tied waits, waits past max pickup ETA, never free)
+    are bucketed by wait within their zone and the search stays exact."""
+    request = _table_instance(seed, 40, 300, factor=1.3, cell_m=700.0)
+    rng = np.random.default_rng(seed)
+    t = request.decision_time
+    wait = rng.choice([0.0, 0.0, 15.0, 15.0, 60.0, 249.5, 400.0], size=300)
+    wait = wait + rng.choice([0.0, 0.25], size=300) * (rng.random(300) < 0.3)
+    free_at = t + wait
+    free_at[:5] = np.inf
+    free_at[5:10] = t - 50.0  # free already: no wait
+    drivers = replace(request.drivers, free_at=free_at)
+    request = replace(request, drivers=drivers)
+    monkeypatch.setattr(cand, "DENSE_LIMIT", 0)
+    monkeypatch.setattr(cand, "STATIC_ZONES", static_zones)
+    assert _as_list(candidate_pairs(request, k)) == _reference(request, k)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_kth_within_matches_sorting(seed):
+    """The per-position k-th ETA under a cap equals sorting each position's ETAs, for
+    positions with many, exactly k, fewer than k and no pairs."""
+    rng = np.random.default_rng(seed)
+    n_rows, k = 12, 5
+    sizes = rng.choice([0, 3, 5, 6, 40, 300], size=n_rows)
+    w = np.repeat(np.arange(n_rows), sizes)
+    eta = rng.choice([1.0, 2.0, 2.5, 7.0, 9.0, np.inf, np.nan], size=w.size)
+    eta = np.where(rng.random(w.size) < 0.5, eta, rng.uniform(0.0, 10.0, w.size))
+    shuffle = rng.permutation(w.size)
+    w, eta = w[shuffle], eta[shuffle]
+    cap = rng.choice([3.0, 8.0, 100.0], size=n_rows)
+    got = cand._kth_within(w, eta, n_rows, k, cap)
+    for r in range(n_rows):
+        mine = np.sort(eta[(w == r) & (eta <= cap[r])])
+        assert got[r] == (mine[k - 1] if mine.size >= k else cap[r])
