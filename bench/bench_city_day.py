@@ -12,7 +12,9 @@ Where the time goes is measured by timing wrappers installed in this process onl
 under test is unchanged): candidate generation (``candidate_pairs`` inside the assignment
 matcher), assignment (the rest of ``Assignment.match``), repositioning (the policy's
 ``decide``), I/O (city load, event-log flushes, writing the run directory) and the engine
-(everything else in the simulation). The last line printed is one JSON object.
+(everything else in the simulation). The last line printed is one JSON object; its ``seconds``
+are wall seconds per part and ``cpu_seconds`` this process's CPU seconds per part (the figures to
+compare on a shared machine, where wall time also counts waiting for a core).
 
 The engine passes the city's zone bounds (``MatchRequest.eta_bounds``) to the matcher, so
 candidate search skips zones of drivers that cannot be among a request's nearest; the JSON's
@@ -51,22 +53,27 @@ SECTION = "city_day"
 
 
 class Timers:
-    """Seconds spent inside wrapped callables, by name (nested names are subtracted later)."""
+    """Wall and CPU seconds spent inside wrapped callables, by name (nested names are
+    subtracted later). CPU seconds are this process's: on a shared machine they say where
+    the work goes when wall seconds also count waiting for a core."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
 
     def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """``fn`` that adds its wall time to ``name``."""
+        """``fn`` that adds its wall and CPU time to ``name``."""
         self.seconds.setdefault(name, 0.0)
+        self.cpu_seconds.setdefault(name, 0.0)
 
         @functools.wraps(fn)
         def timed(*args: Any, **kwargs: Any) -> Any:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 return fn(*args, **kwargs)
             finally:
                 self.seconds[name] += time.perf_counter() - t0
+                self.cpu_seconds[name] += time.process_time() - c0
 
         return timed
 
@@ -127,6 +134,16 @@ def run(hours: float, start: str, osm: Path) -> dict[str, Any]:
         "repositioning": t["repositioning"],
         "io": io,
     }
+    c = timers.cpu_seconds
+    matched = ("candidates", "assignment_total", "repositioning", "event_log")
+    cpu_share = {
+        # Everything not timed: the engine, and the city load and run-directory writing.
+        "engine_and_rest": cpu - sum(c[n] for n in matched),
+        "candidates": c["candidates"],
+        "assignment": c["assignment_total"] - c["candidates"],
+        "repositioning": c["repositioning"],
+        "event_log": c["event_log"],
+    }
     requests = int(m["requests"]["count"])
     return {
         "benchmark": SECTION,
@@ -147,6 +164,7 @@ def run(hours: float, start: str, osm: Path) -> dict[str, Any]:
         "eta_bounds": state["eta_bounds"],
         "share": {k: round(v / wall, 4) for k, v in share.items()},
         "seconds": {k: round(v, 2) for k, v in share.items()},
+        "cpu_seconds": {k: round(v, 2) for k, v in cpu_share.items()},
     }
 
 

@@ -35,11 +35,13 @@ def test_skips_with_reason_without_data(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_timers_add_up_each_wrapped_call() -> None:
-    """A wrapped callable's wall time accumulates under its name; results pass through."""
+    """A wrapped callable's wall and CPU time accumulate under its name (sleeping costs wall
+    time, not CPU); results pass through."""
     timers = bench_city_day.Timers()
     slow = timers.wrap("nap", lambda s: (time.sleep(s), s)[1])
     assert slow(0.01) == 0.01 and slow(0.01) == 0.01
     assert timers.seconds["nap"] >= 0.02
+    assert 0 <= timers.cpu_seconds["nap"] < timers.seconds["nap"]
 
 
 def test_bounds_come_from_the_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
