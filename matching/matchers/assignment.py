@@ -106,10 +106,10 @@ class Assignment(MatcherBase):
         if len(pairs) == 0:
             return build_response(request, r, d, eta, in_range, {"n_candidates": 0})
         cost = np.rint(self.pair_costs(request, r, d, eta) / COST_UNIT_S).astype(np.int64)
-        # Compress to the requests and drivers that have a pair: np.unique is sorted, so the
-        # solver input depends only on the request, never on arrival order of anything.
-        req_ids, rc = np.unique(r, return_inverse=True)
-        drv_ids, dc = np.unique(d, return_inverse=True)
+        # Compress to the requests and drivers that have a pair, in row order, so the solver
+        # input depends only on the request, never on arrival order of anything.
+        req_ids, rc = _compress(r, n_req)
+        drv_ids, dc = _compress(d, len(request.drivers))
         if self.backend == "ortools":
             sel = _solve_ortools(rc, dc, cost, req_ids.size, drv_ids.size)
         else:
@@ -122,6 +122,15 @@ class Assignment(MatcherBase):
             in_range,
             {"n_candidates": len(pairs), "total_cost_units": int(cost[sel].sum())},
         )
+
+
+def _compress(x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(x, return_inverse=True)`` for integers in ``[0, n)``, in linear time."""
+    present = np.zeros(n, dtype=bool)
+    present[x] = True
+    ids = np.flatnonzero(present)
+    dense = np.cumsum(present) - 1
+    return ids, dense[x]
 
 
 def _solve_scipy(

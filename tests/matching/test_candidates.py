@@ -313,3 +313,24 @@ def test_kth_within_matches_sorting(seed):
     for r in range(n_rows):
         mine = np.sort(eta[(w == r) & (eta <= cap[r])])
         assert got[r] == (mine[k - 1] if mine.size >= k else cap[r])
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("wide", [False, True])
+def test_first_k_equals_sorting(seed, wide):
+    """The row-grid selection returns what the global sort returns (ties by driver), also
+    when one row is so wide that it falls back to the global sort."""
+    rng = np.random.default_rng(seed)
+    n_rows, k = 50, 4
+    sizes = rng.integers(0, 9, n_rows)
+    if wide:
+        sizes[7] = 200_000
+    w = np.repeat(np.arange(n_rows), sizes)
+    d = np.concatenate([rng.permutation(300_000)[:s] for s in sizes])
+    eta = rng.choice([1.0, 2.0, 2.5, 3.0], size=w.size)
+    shuffle = rng.permutation(w.size)
+    w, d, eta = w[shuffle], d[shuffle], eta[shuffle]
+    rows = np.arange(n_rows) * 3 + 1
+    got = cand._first_k(rows, w, d, eta, k)
+    want = cand._top_k(rows[w], d, eta, np.inf, k)
+    assert _as_list(got) == _as_list(want)

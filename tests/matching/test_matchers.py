@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+import matching.matchers.assignment as assignment_mod
 import matching.matchers.immediate_greedy as ig
 from matching.api import UnmatchedReason
 from matching.candidates import candidate_pairs, to_wire
@@ -349,3 +350,13 @@ def test_immediate_greedy_one_request_equals_masked_argmin(seed, max_eta):
     else:
         assert _pairs(response) == []
         assert _unmatched(response) == [(int(request.requests.id[0]), NONE_IN_RANGE)]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_assignment_compress_equals_unique(seed):
+    """The linear-time compression of request and driver rows is np.unique's answer."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 500, size=rng.integers(0, 2000))
+    ids, inverse = assignment_mod._compress(x, 600)
+    want_ids, want_inverse = np.unique(x, return_inverse=True)
+    assert np.array_equal(ids, want_ids) and np.array_equal(inverse, want_inverse)
