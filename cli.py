@@ -45,31 +45,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     # deferred: each command imports only what it uses, so the CLI starts fast
     from harness.run import run_scenario
 
-    scenario = _load(args.scenario, args.seed, args.set)
-    progress = None if args.no_progress else _ProgressBar(scenario.time.horizon_s)
-    try:
-        result = run_scenario(
-            scenario,
-            source=args.scenario,
-            base_dir=Path(args.scenario).resolve().parent,
-            out=Path(args.out),
-            cache_dir=Path(args.cache) if args.cache else None,
-            progress=progress,
-            city_progress=progress.city_rows if progress is not None else None,
-        )
-    finally:
-        if progress is not None:
-            progress.close()
-    print(f"run {result.run_id} ({scenario.name}, seed {scenario.seed})")
-    _print_headline(result.metrics, result.perf)
-    if not args.no_report:
-        # deferred: each command imports only what it uses, so the CLI starts fast
-        from reports.html import write_report
+    # deferred: as above; this module itself imports nothing heavy
+    from reports.background import ReportHelper
 
-        if progress is not None:
-            print("writing the report ...", file=sys.stderr, flush=True)
-        report = write_report(result.run_dir)
-        print(f"report: {report}")
+    scenario = _load(args.scenario, args.seed, args.set)
+    # The report's helper process imports its libraries while this one simulates; forked
+    # before the progress bar starts its thread.
+    helper = None if args.no_report else ReportHelper()
+    try:
+        progress = None if args.no_progress else _ProgressBar(scenario.time.horizon_s)
+        try:
+            result = run_scenario(
+                scenario,
+                source=args.scenario,
+                base_dir=Path(args.scenario).resolve().parent,
+                out=Path(args.out),
+                cache_dir=Path(args.cache) if args.cache else None,
+                progress=progress,
+                city_progress=progress.city_rows if progress is not None else None,
+            )
+        finally:
+            if progress is not None:
+                progress.close()
+        print(f"run {result.run_id} ({scenario.name}, seed {scenario.seed})")
+        _print_headline(result.metrics, result.perf)
+        if helper is not None:
+            if progress is not None:
+                print("writing the report ...", file=sys.stderr, flush=True)
+            sys.stdout.flush()
+            print(f"report: {helper.write(result.run_dir)}")
+    finally:
+        if helper is not None:
+            helper.close()
     print(f"results: {result.run_dir}")
     return 0
 

@@ -14,15 +14,17 @@ drawn only for the sections shown.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from matplotlib.figure import Figure
 
+from reports.background import forked_map
 from reports.figures import city_map, distributions, income, latency, replay, surge, timeseries
 from reports.figures._style import Margins, Panel, compose, png_base64
 from reports.kpis import ensure_metrics
@@ -82,6 +84,8 @@ class Block:
     png: str = ""
     error: str = ""
     summary: str = ""
+    make: Callable[[], Figure] | None = field(default=None, compare=False, repr=False)
+    """How to draw an image block not drawn yet (see :func:`draw_figures`)."""
 
 
 @dataclass(frozen=True)
@@ -119,14 +123,35 @@ def note(text: str) -> Block:
 
 def figure(make: Callable[[], Figure], alt: str, draw: bool = True) -> Block:
     """A figure as an inline PNG; a failing figure becomes a note, not a lost report. With
-    ``draw`` false, only the figure's place (for deciding and listing sections quickly)."""
+    ``draw`` false, only the figure's place and how to draw it (for deciding and listing
+    sections quickly, or drawing every figure at once with :func:`draw_figures`)."""
+    block = Block("image", alt=alt, make=make)
     if not draw:
-        return Block("image", alt=alt)
+        return block
+    kind, png, error = _drawn(block)
+    return Block(kind, alt=alt, png=png, error=error)
+
+
+def _drawn(block: Block) -> tuple[str, str, str]:
+    """(kind, png, error) of an image block once drawn: JSON data, so that another process
+    may draw it (:func:`reports.background.forked_map`)."""
+    assert block.make is not None
     try:
-        fig = make()
-        return Block("image", alt=alt, png=png_base64(fig))
+        return "image", png_base64(block.make()), ""
     except Exception as e:  # a broken figure must not lose the rest of the report
-        return Block("broken", error=f"{type(e).__name__}: {e}")
+        return "broken", "", f"{type(e).__name__}: {e}"
+
+
+def draw_figures(sections: Sequence[Section], processes: int = 1) -> list[Section]:
+    """``sections`` with every figure not drawn yet drawn, by ``processes`` processes (forked
+    from this one where the system can; each figure is the same PNG whichever draws it)."""
+    todo = [b for s in sections for b in s.blocks if b.kind == "image" and b.make is not None]
+    results = forked_map(lambda i: _drawn(todo[i]), len(todo), processes)
+    drawn = {
+        id(b): Block(kind, alt=b.alt, png=png, error=error)
+        for b, (kind, png, error) in zip(todo, results, strict=True)
+    }
+    return [replace(s, blocks=[drawn.get(id(b), b) for b in s.blocks]) for s in sections]
 
 
 def _panels(
@@ -546,14 +571,18 @@ def _subtitle(run: RunData) -> str:
     )
 
 
-def render_html(run: RunData) -> str:
-    """The report page as a string."""
+def render_html(run: RunData, processes: int = 1) -> str:
+    """The report page as a string; ``processes`` draw its figures (see :func:`draw_figures`)."""
+    if processes > 1:
+        # Read the event log once, here, rather than in every process that draws a figure.
+        with contextlib.suppress(Exception):  # a failing figure reports its own error
+            run.riders  # noqa: B018
     return render_page(
         "report.html.j2",
         title=_title(run),
         subtitle=_subtitle(run),
         cards=headline_cards(run.metrics),
-        sections=report_sections(run),
+        sections=draw_figures(report_sections(run, draw=False), processes),
         osm=run.geographic,
     )
 
@@ -572,11 +601,12 @@ def render_markdown(run: RunData) -> str:
     return text + (f"\nMap data {OSM_ATTRIBUTION}.\n" if run.geographic else "")
 
 
-def write_report(run_dir: Path) -> Path:
-    """Write ``report.html`` and ``report.md`` into a run directory; returns the HTML path."""
+def write_report(run_dir: Path, processes: int = 1) -> Path:
+    """Write ``report.html`` and ``report.md`` into a run directory; returns the HTML path.
+    ``processes`` > 1 draws the figures in that many processes (the same bytes)."""
     ensure_metrics(Path(run_dir))
     run = load_run(Path(run_dir))
     out = run.run_dir / "report.html"
-    out.write_text(render_html(run), encoding="utf-8")
+    out.write_text(render_html(run, processes), encoding="utf-8")
     (run.run_dir / "report.md").write_text(render_markdown(run), encoding="utf-8")
     return out
