@@ -17,6 +17,7 @@ This module imports nothing heavy: the caller's process never loads the report's
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -84,9 +85,12 @@ def _serve(inbox: int, answers: int) -> NoReturn:
     runner's teardown) runs twice."""
     status = 1
     try:
+        gc.disable()  # the libraries' objects live as long as the helper (see cli.cmd_run)
         # deferred: the point of the helper, imported while the caller simulates
         from reports.html import write_report
 
+        gc.freeze()
+        gc.enable()
         request = _read_all(inbox)
         if request:
             path = write_report(Path(os.fsdecode(request)), processes=FIGURE_PROCESSES)

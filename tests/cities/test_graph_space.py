@@ -232,3 +232,27 @@ def test_table_into_is_the_transpose_and_cached(cache_dir: Path) -> None:
     src = rng.integers(0, space.n_nodes, 3000)
     for dst in rows[:5].tolist():
         assert np.array_equal(space.travel_time_into(dst, src), space.travel_time(src, dst))
+
+
+def test_zone_bounds_are_saved_beside_the_table_and_read_back(tmp_path: Path) -> None:
+    """A cached city's zone bounds are written beside its table once computed; a later load
+    reads them from there (the same arrays), and a damaged file is computed again."""
+    from tests.cities.test_tables import grid_osm
+
+    osm = grid_osm(tmp_path / "g.osm", 15)
+    first = load_graph_space(osm, name="g", cache_dir=tmp_path / "c")
+    node_zone, into = first.zone_bounds(500.0)
+    saved = Path(first.table.filename).with_name("zone_bounds.500.0m.npz")
+    assert saved.is_file()
+    again = load_graph_space(osm, name="g", cache_dir=tmp_path / "c")
+    zone2, into2 = again.zone_bounds(500.0)
+    assert np.array_equal(zone2, node_zone) and np.array_equal(into2, into)
+    assert into2.dtype == np.float32 and not into2.flags.writeable
+    np.savez(saved, node_zone=node_zone, into_node_s=into + 1)  # proof that it is read
+    assert np.array_equal(
+        load_graph_space(osm, name="g", cache_dir=tmp_path / "c").zone_bounds(500.0)[1], into + 1
+    )
+    saved.write_bytes(b"not a zip file")
+    fresh = load_graph_space(osm, name="g", cache_dir=tmp_path / "c")
+    assert np.array_equal(fresh.zone_bounds(500.0)[1], into)
+    assert np.array_equal(np.load(saved)["into_node_s"], into)  # written again
