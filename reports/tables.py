@@ -342,38 +342,40 @@ def rider_table(c: Columns) -> pd.DataFrame:
     req_rows = np.flatnonzero((c.kind == REQUEST) & (c.rider >= 0))
     riders = np.unique(c.rider[req_rows])
     req = _RiderRows(c, riders, REQUEST)
-    df = pd.DataFrame(index=pd.Index(riders, name="rider"))
-    df["request_t"] = req.first(c.t)
-    df["node"] = req.first(c.node, fill=-1)
-    df["quoted_fare"] = req.first(c.fare)
+    # Columns are gathered first and the frame built once: setting them one by one re-checks
+    # the index every time (half the table's cost).
+    col: dict[str, np.ndarray] = {}
+    col["request_t"] = req.first(c.t)
+    col["node"] = req.first(c.node, fill=-1)
+    col["quoted_fare"] = req.first(c.fare)
     q = _RiderRows(c, riders, QUOTE)
-    df["quote_eta"] = q.first(c.value)
+    col["quote_eta"] = q.first(c.value)
     off = _RiderRows(c, riders, OFFER)
-    df["offers"] = off.count()
-    df["first_offer_t"] = off.first(c.t)
+    col["offers"] = off.count()
+    col["first_offer_t"] = off.first(c.t)
     for reason in DECLINE_REASONS:
-        df[f"declines_{reason}"] = _RiderRows(c, riders, DECLINE, c.detail_is(reason)).count()
+        col[f"declines_{reason}"] = _RiderRows(c, riders, DECLINE, c.detail_is(reason)).count()
     a = _RiderRows(c, riders, ASSIGN)
-    df["assign_t"] = a.first(c.t)
-    df["quoted_eta"] = a.last(c.value)
-    df["assign_driver"] = a.last(c.driver, fill=-1)
+    col["assign_t"] = a.first(c.t)
+    col["quoted_eta"] = a.last(c.value)
+    col["assign_driver"] = a.last(c.driver, fill=-1)
     p = _RiderRows(c, riders, PICKUP)
-    df["pickup_t"] = p.first(c.t)
-    df["actual_eta"] = p.first(c.value)
+    col["pickup_t"] = p.first(c.t)
+    col["actual_eta"] = p.first(c.value)
     d = _RiderRows(c, riders, DROPOFF)
-    df["dropoff_t"] = d.first(c.t)
-    df["trip_s"] = d.first(c.value)
-    df["fare"] = d.first(c.fare)
+    col["dropoff_t"] = d.first(c.t)
+    col["trip_s"] = d.first(c.value)
+    col["fare"] = d.first(c.fare)
     x = _RiderRows(c, riders, CANCEL)
-    df["cancel_t"] = x.first(c.t)
+    col["cancel_t"] = x.first(c.t)
     # Reason of the last cancel, for riders whose request did not complete.
     code = x.last(c.detail.astype(np.int64), fill=-2)
     names = c.names(np.where(code == -2, -1, code))
-    df["cancel_reason"] = np.where(code == -2, None, names)
-    completed = np.isfinite(df["dropoff_t"].to_numpy())
-    cancelled = ~completed & np.isfinite(df["cancel_t"].to_numpy())
-    df["outcome"] = np.where(completed, "completed", np.where(cancelled, "cancelled", "open"))
-    return df
+    col["cancel_reason"] = np.where(code == -2, None, names)
+    completed = np.isfinite(col["dropoff_t"])
+    cancelled = ~completed & np.isfinite(col["cancel_t"])
+    col["outcome"] = np.where(completed, "completed", np.where(cancelled, "cancelled", "open"))
+    return pd.DataFrame(col, index=pd.Index(riders, name="rider"))
 
 
 def quote_table(c: Columns) -> pd.DataFrame:
@@ -531,18 +533,18 @@ def driver_table(
         pos, ok = _positions(drivers, ids)
         return np.bincount(pos[ok], weights=w[ok], minlength=n).astype(np.float64)
 
-    df = pd.DataFrame(index=pd.Index(drivers, name="driver"))
-    df["online_s"] = per_driver(on.driver, on.duration)
-    df["to_pickup_s"] = per_driver(tp.driver, tp.duration)
-    df["with_rider_s"] = per_driver(wr.driver, wr.duration)
-    df["repositioning_s"] = per_driver(rp.driver, rp.duration)
-    busy = df["to_pickup_s"] + df["with_rider_s"] + df["repositioning_s"]
-    df["idle_s"] = np.maximum(df["online_s"] - busy, 0.0)
+    col: dict[str, np.ndarray] = {}  # built once, as the rider table
+    col["online_s"] = per_driver(on.driver, on.duration)
+    col["to_pickup_s"] = per_driver(tp.driver, tp.duration)
+    col["with_rider_s"] = per_driver(wr.driver, wr.duration)
+    col["repositioning_s"] = per_driver(rp.driver, rp.duration)
+    busy = col["to_pickup_s"] + col["with_rider_s"] + col["repositioning_s"]
+    col["idle_s"] = np.maximum(col["online_s"] - busy, 0.0)
     md = (c.kind == DROPOFF) & (c.driver >= 0)
-    df["trips"] = per_driver(c.driver[md], np.ones(int(md.sum())))
-    df["fares"] = per_driver(c.driver[md], np.nan_to_num(c.fare[md]))
-    df["income"] = df["fares"] * (1.0 - commission)
-    return df
+    col["trips"] = per_driver(c.driver[md], np.ones(int(md.sum())))
+    col["fares"] = per_driver(c.driver[md], np.nan_to_num(c.fare[md]))
+    col["income"] = col["fares"] * (1.0 - commission)
+    return pd.DataFrame(col, index=pd.Index(drivers, name="driver"))
 
 
 def reason_counts(reasons: pd.Series, known: tuple[str, ...]) -> dict[str, int]:
