@@ -10,10 +10,9 @@ import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -27,6 +26,9 @@ from reports.tables import (
     rider_table,
 )
 from reports.zones import Zoning, read_zoning
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REQUIRED = ("manifest.json", "events.parquet")
 

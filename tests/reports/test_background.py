@@ -131,3 +131,53 @@ def test_helper_without_fork_writes_here(real_run, monkeypatch: pytest.MonkeyPat
     helper = ReportHelper()
     assert helper._pid is None
     assert helper.write(run) == run / "report.html"
+
+
+def test_helper_computes_the_metrics(real_run) -> None:  # noqa: ANN001
+    """The helper writes metrics.json with the bytes write_metrics writes and returns the same
+    metrics; then it writes the report."""
+    from reports.kpis import write_metrics
+
+    run = real_run("default")
+    expected = write_metrics(run)
+    text = (run / "metrics.json").read_bytes()
+    (run / "metrics.json").unlink()
+    helper = ReportHelper()
+    try:
+        assert helper.metrics(run) == expected
+        assert (run / "metrics.json").read_bytes() == text
+        assert helper.write(run).is_file()
+    finally:
+        helper.close()
+
+
+def test_metrics_the_helper_cannot_compute_are_computed_here(real_run, tmp_path: Path) -> None:  # noqa: ANN001
+    """A request the helper fails on (not a run directory) is done again in this process, which
+    raises the error there; the helper still writes a report afterwards."""
+    from core.errors import InputError
+
+    helper = ReportHelper()
+    try:
+        with pytest.raises(InputError, match="missing the run manifest"):
+            helper.metrics(tmp_path)
+        assert helper._pid is not None  # still there
+        assert helper.write(real_run("default")).is_file()
+    finally:
+        helper.close()
+
+
+def test_the_run_process_loads_neither_pandas_nor_matplotlib() -> None:
+    """What `cli.py run` imports before simulating (the harness, the helper's module) loads
+    neither pandas nor matplotlib: the report helper does, while the run simulates."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, harness.run, reports.background; "
+        "print(sorted(m for m in ('pandas', 'matplotlib', 'jinja2') if m in sys.modules))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
