@@ -29,8 +29,9 @@ def test_forked_map_shares_jobs_between_processes(tmp_path: Path) -> None:
 
     def job(i: int) -> list[int]:
         (tmp_path / f"{i}.{os.getpid()}").touch()
-        if os.getpid() == parent:
-            _wait_for(tmp_path, "*.*", 2)  # until the helper has taken a job too
+        deadline = time.monotonic() + 20.0  # each process's first job waits for the other's
+        while len({p.suffix for p in tmp_path.iterdir()}) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
         return [i * i, os.getpid()]
 
     out = forked_map(job, 6, processes=2)
