@@ -120,8 +120,17 @@ def _osm_errors(ref: _OsmRef) -> Iterator[None]:
             source, field, f"cannot read {path} as OSM data (corrupt or not OSM XML/PBF): {reason}"
         ) from None
     except PermissionError as exc:
+        if exc.filename is not None and Path(exc.filename).resolve() == path.resolve():
+            raise InputError(
+                source,
+                field,
+                f"cannot read {path}: {exc.strerror} (expected a file this user may read)",
+            ) from None
         raise InputError(
-            source, field, f"cannot read {path} or write the city cache: {exc}"
+            source,
+            field,
+            f"cannot write the city cache at {exc.filename}: {exc.strerror} (set RIDESIM_CACHE "
+            "or --cache to a folder this user may write)",
         ) from None
     except OSError as exc:
         # The extract itself was readable (it was hashed first): this is the cache.

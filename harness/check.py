@@ -45,6 +45,7 @@ import numpy as np
 from scipy import stats
 
 from core.errors import InputError
+from harness.run import check_out_dir
 from harness.scenario import load_scenario
 from harness.suite import (
     BaselineRule,
@@ -510,10 +511,11 @@ def run_check(
     if update_baseline and baseline is None:
         raise InputError("--update-baseline", "", "needs --baseline DIR (where to write it)")
     suite, base_dir = load_suite(suite_path)
+    out = Path(out)
+    check_out_dir(out)  # before any run: the outputs must have somewhere to go
     prior = None
     if baseline is not None and not update_baseline:
         prior = read_baseline(baseline)
-    out = Path(out)
     runs_dir = runs_dir or out / "runs"
     skipped: dict[str, str] = {}
     points: list[SweepPoint] = []

@@ -408,8 +408,16 @@ def write_comparison(run_dirs: Sequence[Path], out_dir: Path) -> Path:
         ensure_metrics(Path(d))
     runs = [load_run(Path(d)) for d in run_dirs]
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / "compare.html"
-    out.write_text(render_compare_html(runs), encoding="utf-8")
-    (out_dir / "compare.md").write_text(render_compare_markdown(runs), encoding="utf-8")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        out.write_text(render_compare_html(runs), encoding="utf-8")
+        (out_dir / "compare.md").write_text(render_compare_markdown(runs), encoding="utf-8")
+    except (PermissionError, FileExistsError, NotADirectoryError) as e:
+        raise InputError(
+            str(out_dir),
+            "",
+            f"cannot write the comparison there: {e.strerror} (expected a "
+            "folder this user may write)",
+        ) from None
     return out

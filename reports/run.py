@@ -34,15 +34,21 @@ REQUIRED = ("manifest.json", "events.parquet")
 
 
 def _need(path: Path, what: str) -> None:
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except PermissionError as e:  # a folder on the path is not ours to search
+        raise InputError(str(path), "", f"cannot read {what}: {e.strerror}") from None
+    if not found:
         raise InputError(str(path), "", f"missing {what} (is this a complete run directory?)")
 
 
 def load_json(path: Path, what: str) -> dict[str, Any]:
-    """A JSON object from ``path``, or InputError when absent or not valid JSON."""
+    """A JSON object from ``path``, or InputError when absent, unreadable or not valid JSON."""
     _need(path, what)
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
+    except PermissionError as e:
+        raise InputError(str(path), "", f"cannot read {what}: {e.strerror}") from None
     except json.JSONDecodeError as e:
         raise InputError(str(path), "", f"{what} is not valid JSON ({e})") from None
     if not isinstance(obj, dict):
