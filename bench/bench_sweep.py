@@ -1,20 +1,21 @@
 """The "sweep" benchmark: does a sweep on two local workers pay off against serial?
 
 Six runs of ``scenarios/grid_small.toml`` (six seeds) as one sweep, twice: short runs (2
-simulated hours, about a quarter of a CPU-second each) and runs of a few seconds (12 hours).
-Each sweep runs in a fresh process (a cold start, as from the command line: the workers and
-every first-call cost are inside the timed part, only the ``harness.sweep`` import is not),
-serial (``workers=1``) against two workers; the samples alternate (serial, two workers, ...)
-so that a change in the machine's load hits both alike, and the medians of ``--repeats`` are
-compared. Prints wall and CPU seconds, the speed-up, and where the extra CPU of the parallel
-sweep goes (the runs themselves, measured inside each worker, against the fixed cost of
-starting the workers); checks [sweep] in bench/budgets.toml; the last line is one JSON object.
+simulated hours, about a quarter of a CPU-second each) and runs of a few seconds (24 hours,
+about 2.5 CPU-seconds each). Each sweep runs in a fresh process (a cold start, as from the
+command line: the workers and every first-call cost are inside the timed part, only the
+``harness.sweep`` import is not), serial (``workers=1``) against two workers; the samples
+alternate (serial, two workers, ...) so that a change in the machine's load hits both alike,
+and the medians of ``--repeats`` are compared. Prints wall and CPU seconds, the speed-up, the
+cores each sweep obtained, and where the extra CPU of the parallel sweep goes (the runs, timed
+inside each worker, against the rest); checks [sweep] in bench/budgets.toml; the last line is
+one JSON object.
 
-    python -m bench.bench_sweep [--repeats 3] [--short-hours 2] [--long-hours 12]
+    python -m bench.bench_sweep [--repeats 3] [--short-hours 2] [--long-hours 24]
 
-The machine is 2 cores: a speed-up near 2 needs both of them idle. With L other busy
-processes, serial gets min(1, 2 / (L + 1)) of a core and two workers min(2, 4 / (L + 2)), so
-the wall speed-up cannot exceed 1.6x at L = 3; quote the load average printed beside the figures.
+The machine has 2 cores, and Linux shares them between sessions (autogroups), not processes:
+while other sessions keep the cores busy, the two workers together get what one serial process
+gets, and the speed-up falls to about 1x. Read it with the cores obtained (docs/sweeps.md).
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--short-hours", type=float, default=2.0, help="simulated hours, short runs")
-    ap.add_argument("--long-hours", type=float, default=12.0, help="simulated hours, long runs")
+    ap.add_argument("--long-hours", type=float, default=24.0, help="simulated hours, long runs")
     ap.add_argument("--one", nargs=2, metavar=("HOURS", "WORKERS"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one:
