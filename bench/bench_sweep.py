@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import finish
+from bench.common import check
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = str(ROOT / "scenarios" / "grid_small.toml")
@@ -121,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--long-hours", type=float, default=24.0, help="simulated hours, long runs")
     ap.add_argument("--one", nargs=2, metavar=("HOURS", "WORKERS"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.repeats < 1:
+        ap.error(f"--repeats: expected a whole number >= 1, got {args.repeats}")
+    for flag in ("short_hours", "long_hours"):
+        if not getattr(args, flag) > 0:
+            ap.error(f"--{flag.replace('_', '-')}: expected hours > 0, got {getattr(args, flag)}")
     if args.one:
         print(json.dumps(one(float(args.one[0]), int(args.one[1]))))
         return 0
@@ -159,11 +164,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{label}_run_s": serial["wall_s"] / RUNS,
         }
     result["load_average_after"] = os.getloadavg()[0]
-    try:
-        finish("sweep", result)
-    finally:
-        print(json.dumps({k: round(v, 3) for k, v in result.items()}))
-    return 0
+    print("[sweep]")
+    ok = check("sweep", result)
+    print(json.dumps({k: round(v, 3) for k, v in result.items()}))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
