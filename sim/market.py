@@ -110,6 +110,7 @@ class Market:
         self.arrived = 0
         self._into_zone = None if eta_bounds is None else eta_bounds.into_node_s
         """Lower bounds on travel into each node from each zone of ``drivers.zone_free``."""
+        self._node_zone = None if eta_bounds is None else eta_bounds.node_zone.tolist()
 
     # ----------------------------------------------------------------- arrivals
     def start(self) -> None:
@@ -182,25 +183,38 @@ class Market:
         return min(eta, limit)
 
     def _quote_by_zone(self, pickup: int, now: float, limit: float, factor: float) -> float:
-        # The same minimum as the scan over every free driver, reading only zones whose lower
-        # bound (the least table time from the zone into the pickup, times the factor the
-        # quoted times are multiplied by) is below the best ETA found so far: a driver's ETA
-        # (wait >= 0 plus its table time times the factor) is never below its zone's bound,
-        # since rounding keeps the order of products and sums. Zones go nearest bound first.
-        assert self._into_zone is not None and self.drivers.zone_free is not None
-        dv, zone_free = self.drivers, self.drivers.zone_free
+        # The same minimum as the scan over every free driver, reading only the zones whose
+        # lower bound (the least table time from the zone into the pickup, times the factor
+        # the quoted times are multiplied by) is below the best ETA found so far: a driver's
+        # ETA (wait >= 0 plus its table time times the factor) is never below its zone's
+        # bound, since rounding keeps the order of products and sums. The pickup's own zone
+        # first (its bound is 0, and it usually holds the answer), then the zones still below
+        # the best, nearest bound first.
+        assert self._into_zone is not None and self._node_zone is not None
+        own = self._node_zone[pickup]
+        best = self._zone_eta(own, pickup, now, limit)
         bound = self._into_zone[pickup].astype(np.float64) * factor
-        best = limit
-        for z in np.argsort(bound, kind="stable").tolist():
+        near = (bound < best).nonzero()[0]
+        if near.shape[0] == 0 or (near.shape[0] == 1 and near[0] == own):
+            return best
+        for z in near[np.argsort(bound[near], kind="stable")].tolist():
             if bound[z] >= best:
                 break
-            members = zone_free[z]
-            if members:
-                ids = np.fromiter(members, dtype=np.int64, count=len(members))
-                wait = np.maximum(dv.free_at[ids] - now, 0.0)
-                eta = float(np.min(wait + self.travel.expected_to(now, pickup, dv.node[ids])))
-                best = min(best, eta)
+            if z != own:
+                best = self._zone_eta(z, pickup, now, best)
         return best
+
+    def _zone_eta(self, z: int, pickup: int, now: float, best: float) -> float:
+        # min(best, the least ETA to the pickup of the free drivers filed under zone z)
+        assert self.drivers.zone_free is not None
+        members = self.drivers.zone_free[z]
+        if not members:
+            return best
+        dv = self.drivers
+        ids = np.fromiter(members, dtype=np.int64, count=len(members))
+        wait = np.maximum(dv.free_at[ids] - now, 0.0)
+        eta = float(np.min(wait + self.travel.expected_to(now, pickup, dv.node[ids])))
+        return min(best, eta)
 
     # ------------------------------------------------------------ cancellations
     def give_up(self, i: int) -> None:
