@@ -196,6 +196,7 @@ class Simulation:
             self.faults.start()
         for k in range(1, steps + 1):
             self.sched.run(until=self.horizon_s * k / steps)
+            self.log.write_chunks()
             if progress is not None:
                 progress(self.sched.now, self.market.arrived, len(self.log))
 

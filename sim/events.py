@@ -1,13 +1,14 @@
 """The event log writer: rows appended in simulated-time order, written in chunks.
 
 Rows arrive as tuples (one list append per event) and become a chunk's columns in one
-conversion when the chunk is written (every ``chunk_rows`` rows).
+conversion when the chunk is written (in chunks of ``chunk_rows`` rows).
 
 The schema and the meaning of every column and kind are declared in :mod:`core.schemas`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,14 @@ ROW_TYPE = pa.struct([(f.name, f.type) for f in EVENTS_SCHEMA][1:])
 
 
 class EventLog:
-    """Buffers events as rows and streams them to disk every ``chunk_rows`` rows.
+    """Buffers events as rows and streams them to disk in chunks of ``chunk_rows`` rows.
+
+    ``row(row)`` appends one event, a full tuple ``(t, kind, rider, driver, node, dest_node,
+    value, fare, detail)`` in simulated-time order: it *is* the buffer's ``list.append`` (the
+    engine's hot path, several calls per request), so it never writes anything itself. The
+    engine calls :meth:`write_chunks` between steps of the run, which writes every complete
+    chunk buffered; :meth:`flush` writes the rest too. Chunks hold exactly ``chunk_rows``
+    rows (the last one fewer) however the calls fall.
 
     While the run goes, chunks are appended to an Arrow IPC stream next to ``path``
     (``events.arrows``), which stays readable up to the last complete chunk if the process
@@ -41,6 +49,7 @@ class EventLog:
         self._chunks: list[pa.RecordBatch] = []
         self._written = 0
         self._rows: list[Row] = []
+        self.row: Callable[[Row], None] = self._rows.append
 
     def __len__(self) -> int:
         return self._written + len(self._rows)
@@ -60,20 +69,23 @@ class EventLog:
         """Append one event (in simulated-time order)."""
         self.row((t, kind, rider, driver, node, dest_node, value, fare, detail))
 
-    def row(self, row: Row) -> None:
-        """Append one event given as a full row ``(t, kind, rider, driver, node, dest_node,
-        value, fare, detail)``: the engine's hot path (one tuple, no keyword handling)."""
-        rows = self._rows
-        rows.append(row)
-        if len(rows) >= self.chunk_rows:
-            self.flush()
+    def write_chunks(self) -> None:
+        """Write every complete chunk buffered (the rows after the last one stay)."""
+        if len(self._rows) >= self.chunk_rows:
+            self.flush(whole_chunks=True)
 
-    def flush(self) -> None:
-        """Write the buffered rows as one record batch."""
-        rows = self._rows
+    def flush(self, whole_chunks: bool = False) -> None:
+        """Write the buffered rows (``whole_chunks``: only complete chunks), a record batch
+        of ``chunk_rows`` rows each."""
+        rows, size = self._rows, self.chunk_rows
+        n = len(rows) - len(rows) % size if whole_chunks else len(rows)
+        for lo in range(0, n, size):
+            self._write(rows[lo : min(lo + size, n)])
+        # In place: ``row`` is this very list's append.
+        del rows[:n]
+
+    def _write(self, rows: list[Row]) -> None:
         n = len(rows)
-        if n == 0:
-            return
         start = self._written
         cols = pa.array(rows, type=ROW_TYPE).flatten()
         t, kind, rider, driver, node, dest, value, fare, detail = cols
@@ -99,7 +111,6 @@ class EventLog:
         else:
             self._chunks.append(batch)
         self._written += n
-        self._rows = []
 
     def close(self) -> None:
         """Flush, then turn the chunk stream into the final Parquet file."""

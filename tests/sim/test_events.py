@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.schemas import EVENTS_SCHEMA, NONE
@@ -34,18 +35,23 @@ def test_missing_ids_and_values_are_null() -> None:
 
 
 def test_chunks_stream_to_disk_and_become_parquet(tmp_path: Path) -> None:
-    """Every chunk_rows rows a batch is streamed; close() leaves only the Parquet file, with
-    every row in order."""
+    """write_chunks() streams every complete chunk of chunk_rows rows (the rest waits); close()
+    leaves only the Parquet file, with every row in order."""
     path = tmp_path / "events.parquet"
     log = EventLog(path, chunk_rows=3)
     for k in range(7):
         log.row((float(k), "request", k, NONE, 0, 1, 1.0, 5.0, None))
-    assert len(log) == 7 and path.with_suffix(".arrows").exists()
+    log.write_chunks()
+    assert len(log) == 7
+    with pa.ipc.open_stream(pa.OSFile(str(path.with_suffix(".arrows")))) as stream:
+        assert [b.num_rows for b in stream] == [3, 3]
     log.close()
     assert not path.with_suffix(".arrows").exists()
     table = pq.read_table(path)
     assert table.column("rider").to_pylist() == list(range(7))
     assert table.column("seq").to_pylist() == list(range(7))
+    meta = pq.ParquetFile(path).metadata
+    assert [meta.row_group(g).num_rows for g in range(meta.num_row_groups)] == [3, 3, 1]
 
 
 def test_chunk_boundaries_keep_every_row() -> None:
