@@ -142,7 +142,9 @@ class PlaneSpace:
         a = self._buf.take(np.asarray(src, dtype=np.intp), axis=0)
         b = self._buf.take(np.asarray(dst, dtype=np.intp), axis=0)
         d = a - b
-        return np.hypot(d[..., 0], d[..., 1]) / self.speed_mps
+        dist: np.ndarray = np.hypot(d[..., 0], d[..., 1])
+        # Dividing by a speed of exactly 1 changes no bit (x / 1.0 == x in IEEE arithmetic).
+        return dist if self.speed_mps == 1.0 else dist / self.speed_mps
 
     def travel_time_one(self, src: int, dst: int) -> float:
         """:meth:`travel_time` of one pair of node ids: the same operations on float64

@@ -74,6 +74,7 @@ class Stop(NamedTuple):
 
 
 _PICKUP, _DROPOFF = StopKind.PICKUP, StopKind.DROPOFF
+_stop = tuple.__new__
 # Plain ints for the hot path (enum attribute lookups cost more than the work they guard).
 D_OFFLINE = int(DriverStatus.OFFLINE)
 D_IDLE = int(DriverStatus.IDLE)
@@ -289,7 +290,8 @@ class Drivers:
 
     def head_for_pickup(self, d: int, r: int, pickup: int, dropoff: int, arrive: float) -> None:
         """The driver takes rider ``r``: the plan is their pickup, then their dropoff."""
-        self.plan[d] = [Stop(_PICKUP, r, pickup), Stop(_DROPOFF, r, dropoff)]
+        # tuple.__new__ makes the same Stop as Stop(...) without its argument parsing.
+        self.plan[d] = [_stop(Stop, (_PICKUP, r, pickup)), _stop(Stop, (_DROPOFF, r, dropoff))]
         self.status[d] = D_TO_PICKUP
         self.make_busy(d)
         self.free_at[d] = arrive

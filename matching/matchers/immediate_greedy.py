@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import numpy as np
@@ -63,17 +64,18 @@ def _one(request: MatchRequest, n_drv: int) -> MatchResponse:
     # needs the masked pass (out of range or NaN becomes inf).
     max_eta = request.max_pickup_eta_s
     best = int(eta.argmin())
-    if eta[best] != eta[best]:
+    found = float(eta[best])
+    if found != found:
         eta = np.where(eta <= max_eta, eta, np.inf)
         best = int(eta.argmin())
-    found = eta[best]
-    # The response is built directly (fresh arrays of the contract's dtypes, and shared
-    # read-only empty ones): this runs on every request arrival, and the general builder
-    # costs more than the matching here.
-    if found <= max_eta and found != np.inf:
+        found = float(eta[best])
+    # The response is built directly: this runs on every request arrival, and the general
+    # builder costs more than the matching here. Its ids are views of the request's own
+    # read-only columns (nobody can write through them, so nothing is copied or marked).
+    if found <= max_eta and found != math.inf:
         return MatchResponse.unchecked(
-            request_id=request.requests.id.copy(),
-            driver_id=drivers.id[best : best + 1].copy(),
+            request_id=request.requests.id,
+            driver_id=drivers.id[best : best + 1],
             pickup_eta_s=eta[best : best + 1],
             unmatched_id=_NONE_I64,
             unmatched_reason=_NONE_I8,
@@ -82,7 +84,7 @@ def _one(request: MatchRequest, n_drv: int) -> MatchResponse:
         request_id=_NONE_I64,
         driver_id=_NONE_I64,
         pickup_eta_s=_NONE_F64,
-        unmatched_id=request.requests.id.copy(),
+        unmatched_id=request.requests.id,
         unmatched_reason=np.full(1, UnmatchedReason.NO_DRIVER_IN_RANGE, dtype=np.int8),
     )
 

@@ -89,7 +89,9 @@ def test_load_city_synthetic(tmp_path: Path) -> None:
     assert PlaneSpace().content_hash == plane.content_hash
 
 
-@pytest.mark.parametrize("space", [GridSpace(7, 5, 130.0, 9.0), PlaneSpace(900.0, 7.5)])
+@pytest.mark.parametrize(
+    "space", [GridSpace(7, 5, 130.0, 9.0), PlaneSpace(900.0, 7.5), PlaneSpace(1.0, 1.0)]
+)
 def test_one_pair_travel_time_is_the_vectorised_float(space: GridSpace | PlaneSpace) -> None:
     """travel_time_one(src, dst) returns exactly the float travel_time gives for that pair."""
     rng = np.random.default_rng(4)
