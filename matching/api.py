@@ -284,8 +284,13 @@ def lazy_message(cls: type[_L], columns: Mapping[str, np.ndarray], fill: Fill) -
     """A lazy message of ``cls`` (:class:`LazyOpenRequests` or :class:`LazyCandidateDrivers`)
     holding ``columns`` now, the others made by ``fill`` when first read (unchecked, like
     :func:`unchecked_message`: the producer guarantees dtypes, lengths and sorted ids)."""
-    obj = unchecked_message(cls, columns)
-    obj.__dict__["_fill"] = fill
+    obj = object.__new__(cls)
+    for arr in columns.values():
+        if arr.flags.writeable:
+            arr.setflags(write=False)
+    fields = obj.__dict__
+    fields.update(columns)
+    fields["_fill"] = fill
     return obj
 
 

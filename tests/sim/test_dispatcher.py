@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,9 @@ def test_one_request_snapshot_equals_the_batch_snapshot(tmp_path: Path) -> None:
         assert getattr(one.requests, name).dtype == getattr(many.requests, name).dtype
     for name in ("node", "xy", "state", "free_at", "earnings", "online_s"):
         assert np.array_equal(getattr(one.drivers, name), getattr(many.drivers, name))
+    for snapshot in (one, many):  # built without __init__: every field is set all the same
+        assert {f.name for f in dataclasses.fields(MatchRequest)} <= set(vars(snapshot))
+        assert snapshot.max_pickup_eta_s == 600 and snapshot.candidates is None
 
 
 def test_decision_delay_reserves_both_sides_until_it_lands(tmp_path: Path) -> None:
