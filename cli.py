@@ -71,8 +71,8 @@ def _run(args: argparse.Namespace, scenario: Any) -> int:
     # deferred: as above; this module itself imports nothing heavy
     from reports.background import ReportHelper
 
-    # The report's helper process imports its libraries while this one simulates, then
-    # computes the metrics and writes the report; forked before the progress bar's thread.
+    # The report's helper process imports its libraries while this one simulates; forked
+    # before the progress bar starts its thread.
     helper = None if args.no_report else ReportHelper()
     try:
         progress = None if args.no_progress else _ProgressBar(scenario.time.horizon_s)
@@ -85,7 +85,6 @@ def _run(args: argparse.Namespace, scenario: Any) -> int:
                 cache_dir=Path(args.cache) if args.cache else None,
                 progress=progress,
                 city_progress=progress.city_rows if progress is not None else None,
-                metrics=helper.metrics if helper is not None else None,
             )
         finally:
             if progress is not None:

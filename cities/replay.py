@@ -69,6 +69,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field, field_validator, model_validator
@@ -80,7 +81,6 @@ from core.errors import InputError
 from core.frozen import Frozen, NonNegFloat, PositiveFloat
 
 if TYPE_CHECKING:
-    import pandas as pd
     from scipy.spatial import Delaunay
 
 CANDIDATES = 64
@@ -294,8 +294,6 @@ def resolve_trip_files(spec: TripFileSpec, *, base_dir: Path, source: str) -> tu
 def read_trip_records(spec: TripFileSpec, *, base_dir: Path, source: str) -> TripRecords:
     """Read, parse and date-filter the records of ``spec``'s trip file(s). Dropoffs are read
     only for ``destinations = "recorded"``; a record lacking a used field is dropped."""
-    import pandas as pd  # deferred: only trip files need it (a synthetic run never loads it)
-
     files = resolve_trip_files(spec, base_dir=base_dir, source=source)
     cols = spec.columns
     wanted = [
@@ -583,8 +581,6 @@ def no_trips_error(
 def _read_table(
     path: Path, wanted: list[tuple[str, str]], text_cols: list[str], source: str
 ) -> pd.DataFrame:
-    import pandas as pd  # deferred: only trip files need it (a synthetic run never loads it)
-
     parquet = _is_parquet(path)
     kind = "Parquet" if parquet else "CSV"
     try:
@@ -625,8 +621,6 @@ def _is_parquet(path: Path) -> bool:
 
 def _date_hour_times(df: pd.DataFrame, spec: TripFileSpec, path: Path, source: str) -> np.ndarray:
     """Seconds since 1970 from a date column plus an hour-of-day column."""
-    import pandas as pd  # deferred: only trip files need it (a synthetic run never loads it)
-
     cols = spec.columns
     assert cols.pickup_date is not None  # checked by the spec
     day = _parse_times(df[cols.pickup_date], spec.date_format, path, cols.pickup_date, source)
@@ -682,8 +676,6 @@ def _hull(node_xy: np.ndarray) -> Delaunay:
 
 def _parse_times(col: pd.Series, fmt: str, path: Path, name: str, source: str) -> np.ndarray:
     """Seconds since 1970 of the local clock (NaN where missing or unparsable)."""
-    import pandas as pd  # deferred: only trip files need it (a synthetic run never loads it)
-
     if pd.api.types.is_datetime64_any_dtype(col):
         when = col.dt.tz_localize(None) if col.dt.tz is not None else col
         return _seconds(when)
@@ -726,8 +718,6 @@ def _parse_times(col: pd.Series, fmt: str, path: Path, name: str, source: str) -
 
 
 def _to_datetime(text: pd.Series, fmt: str) -> pd.Series:
-    import pandas as pd  # deferred: only trip files need it (a synthetic run never loads it)
-
     try:
         when = pd.to_datetime(text, format=fmt, errors="coerce")
     except ValueError as exc:
@@ -740,8 +730,6 @@ def _to_datetime(text: pd.Series, fmt: str) -> pd.Series:
 
 
 def _seconds(when: pd.Series) -> np.ndarray:
-    import pandas as pd  # deferred: only trip files need it (a synthetic run never loads it)
-
     return ((when - pd.Timestamp(0)) / pd.Timedelta(1, "s")).to_numpy(np.float64, na_value=np.nan)
 
 

@@ -71,6 +71,7 @@ from matching.plugins import plugin_params
 from matching.registry import make_matcher, matcher_params
 from matching.sharding import partition_nodes
 from matching.surge import make_surge_policy
+from reports.kpis import write_metrics
 from reports.zones import zoning_metadata
 from sim.behaviour import RiderDraws, TravelSpec
 from sim.dispatcher import MatcherContractError
@@ -86,9 +87,6 @@ CODE_DIRS = ("core", "cities", "matching", "sim", "reports", "harness")
 VERSIONED = ("numpy", "scipy", "simpy", "pyarrow", "pydantic", "ortools", "osmium", "h3")
 
 Progress = Callable[[float, int, int], None]
-MetricsWriter = Callable[[Path], dict[str, Any]]
-"""Writes a run directory's ``metrics.json`` and returns the metrics (default:
-:func:`reports.kpis.write_metrics`; the CLI's report helper computes them in its process)."""
 
 
 def code_hash() -> str:
@@ -590,7 +588,6 @@ def run_scenario(
     event_chunk_rows: int = 65_536,
     keep_city: bool = False,
     city_progress: RowProgress | None = None,
-    metrics: MetricsWriter | None = None,
 ) -> RunResult:
     """Run one scenario end to end and write its run directory under ``out``.
 
@@ -599,8 +596,7 @@ def run_scenario(
     ``event_chunk_rows`` sets how often the event log is flushed (what a crash can lose).
     ``keep_city`` keeps the road network loaded for the next run of this process (sweeps).
     ``progress(sim_time, riders_arrived, events)`` follows the simulation and
-    ``city_progress(rows_done, rows_total)`` the city's travel-time table while it is built.
-    ``metrics(run_dir)`` writes metrics.json into the finished (not yet renamed) directory."""
+    ``city_progress(rows_done, rows_total)`` the city's travel-time table while it is built."""
     wall0 = time.perf_counter()
     reset_peak_rss()  # perf.json's peak memory is this run's own
     check_out_dir(out)  # before the city: a build can take minutes
@@ -628,16 +624,7 @@ def run_scenario(
             timing = (wall0, city_load_s)
             try:
                 result = _run_locked(
-                    scenario,
-                    source,
-                    market,
-                    out,
-                    run_id,
-                    code,
-                    progress,
-                    event_chunk_rows,
-                    timing,
-                    metrics=metrics or write_metrics,
+                    scenario, source, market, out, run_id, code, progress, event_chunk_rows, timing
                 )
             except OSError as exc:
                 if not _disk_full(exc):
@@ -664,15 +651,6 @@ def run_scenario(
                     f"{partial / 'events.arrows'}",
                 ) from None
     return result
-
-
-def write_metrics(run_dir: Path) -> dict[str, Any]:
-    """:func:`reports.kpis.write_metrics`, loaded on first use: the KPI tables need pandas,
-    which a run whose metrics are computed elsewhere (the CLI's report helper) never loads."""
-    # deferred: pandas and the KPI modules, only in the process that computes the metrics
-    from reports.kpis import write_metrics as write
-
-    return write(run_dir)
 
 
 def _failed_plugin(exc: BaseException, market: Market) -> str | None:
@@ -767,8 +745,6 @@ def _run_locked(
     progress: Progress | None,
     event_chunk_rows: int,
     timing: tuple[float, float],
-    *,
-    metrics: MetricsWriter,
 ) -> RunResult:
     """Simulate into ``out/<id>.partial/`` and rename it to ``out/<id>/`` once complete."""
     final = out / run_id
@@ -794,7 +770,7 @@ def _run_locked(
         "unanswered_calls": sim.service.failed_calls,
     }
     _write_json(partial / "manifest.json", manifest)
-    kpis = metrics(partial)
+    metrics = write_metrics(partial)
     _write_matcher_calls(partial, sim)
     wall0, city_load_s = timing
     perf = _perf(sim, sim_wall, city_load_s, time.perf_counter() - wall0)
@@ -804,7 +780,7 @@ def _run_locked(
         shutil.rmtree(final)
     partial.rename(final)
     del sim
-    return RunResult(final, run_id, kpis, perf)
+    return RunResult(final, run_id, metrics, perf)
 
 
 def _manifest(

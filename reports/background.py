@@ -3,10 +3,9 @@
 A report's libraries (matplotlib, Jinja2) take a few tenths of a second to import and its
 figures most of a second to draw, all after the run is complete:
 
-* :class:`ReportHelper` forks a process before a run starts; it imports those libraries (and
-  pandas, for the KPIs) while the caller simulates, then waits. :meth:`ReportHelper.metrics`
-  has it compute the run's metrics.json (the caller then never loads pandas), and
-  :meth:`ReportHelper.write` has it write the report of the finished run directory.
+* :class:`ReportHelper` forks a process before a run starts; it imports those libraries while
+  the caller simulates, then waits. :meth:`ReportHelper.write` hands it the finished run
+  directory; the helper writes the report and answers with its path.
 * :func:`forked_map` computes a list of independent jobs (the report's figures) in this
   process and forked ones, each taking the next job when it is free.
 
@@ -18,126 +17,86 @@ This module imports nothing heavy: the caller's process never loads the report's
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn
 
 FIGURE_PROCESSES = 2
 """Processes drawing a report's figures in the helper (the machine's two cores)."""
 
 
 class ReportHelper:
-    """A forked process that imports the report's libraries now, then computes one run's
-    metrics and writes its report when asked. Call :meth:`close` in any case (a ``finally``)."""
+    """A forked process that imports the report's libraries now and writes one run's report
+    when asked. Call :meth:`write` at most once, and :meth:`close` in any case."""
 
     def __init__(self) -> None:
         self._pid: int | None = None
-        self._requests: TextIO | None = None
-        self._replies: TextIO | None = None
+        self._inbox = self._answers = -1
         if not hasattr(os, "fork"):
             return
-        requests_r, requests_w = os.pipe()
-        replies_r, replies_w = os.pipe()
+        inbox_r, inbox_w = os.pipe()
+        answers_r, answers_w = os.pipe()
         pid = os.fork()
         if pid == 0:  # the helper
-            os.close(requests_w)
-            os.close(replies_r)
-            _serve(requests_r, replies_w)
-        os.close(requests_r)
-        os.close(replies_w)
-        self._pid = pid
-        self._requests = os.fdopen(requests_w, "w", encoding="utf-8")
-        self._replies = os.fdopen(replies_r, "r", encoding="utf-8")
-
-    def metrics(self, run_dir: Path) -> dict[str, Any]:
-        """Write ``metrics.json`` into the run directory and return the metrics
-        (:func:`reports.kpis.write_metrics`): by the helper, else in this process."""
-        reply = self._ask("metrics", run_dir)
-        if reply is not None:
-            return dict(reply["metrics"])
-        # deferred: the KPI modules and pandas, only when the helper could not compute them
-        from reports.kpis import write_metrics
-
-        return write_metrics(Path(run_dir))
+            os.close(inbox_w)
+            os.close(answers_r)
+            _serve(inbox_r, answers_w)
+        os.close(inbox_r)
+        os.close(answers_w)
+        self._pid, self._inbox, self._answers = pid, inbox_w, answers_r
 
     def write(self, run_dir: Path) -> Path:
         """Write ``report.html`` (and ``report.md``) for the complete run ``run_dir`` and return
-        the HTML path: by the helper (which then exits), else in this process."""
-        reply = self._ask("report", run_dir)
-        self.close()
-        if reply is not None:
-            return Path(reply["path"])
+        the HTML path: by the helper, or in this process when the helper cannot."""
+        answer = b""
+        if self._pid is not None:
+            try:
+                _write_all(self._inbox, os.fsencode(str(Path(run_dir).resolve())))
+                os.close(self._inbox)
+                self._inbox = -1
+                answer = _read_all(self._answers)
+            except OSError:  # the helper is gone
+                answer = b""
+            self.close()
+        if answer.startswith(b"ok "):
+            return Path(os.fsdecode(answer[3:]))
         # deferred: the report's libraries, only when the helper could not write the report
         from reports.html import write_report
 
         return write_report(Path(run_dir))
 
-    def _ask(self, what: str, run_dir: Path) -> dict[str, Any] | None:
-        """The helper's reply to one request, or None when it failed or is gone."""
-        if self._requests is None or self._replies is None:
-            return None
-        try:
-            self._requests.write(json.dumps({"do": what, "dir": str(Path(run_dir).resolve())}))
-            self._requests.write("\n")
-            self._requests.flush()
-            line = self._replies.readline()
-        except OSError:  # the helper is gone
-            line = ""
-        if not line:
-            self.close()
-            return None
-        reply = json.loads(line)
-        return reply if reply.get("ok") else None
-
     def close(self) -> None:
-        """Let the helper go (it exits when its requests end) and reap it."""
-        for stream in (self._requests, self._replies):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
-        self._requests = self._replies = None
+        """Let the helper go (it exits when its inbox closes unused) and reap it."""
+        for fd in (self._inbox, self._answers):
+            if fd >= 0:
+                os.close(fd)
+        self._inbox = self._answers = -1
         if self._pid is not None:
             os.waitpid(self._pid, 0)
             self._pid = None
 
 
-def _serve(requests_fd: int, replies_fd: int) -> NoReturn:
-    """The helper's life: import, then answer requests (one JSON line each) until they end,
-    then exit. It leaves by ``os._exit``: nothing of the caller's (buffered output, atexit
-    hooks, a test runner's teardown) runs twice. A request that fails is answered
-    ``{"ok": false}`` and the caller does that work itself, raising any error there."""
+def _serve(inbox: int, answers: int) -> NoReturn:
+    """The helper's life: import, wait for a run directory, write its report, answer, exit.
+    It leaves by ``os._exit``: nothing of the caller's (buffered output, atexit hooks, a test
+    runner's teardown) runs twice."""
     status = 1
     try:
         gc.disable()  # the libraries' objects live as long as the helper (see cli.cmd_run)
         # deferred: the point of the helper, imported while the caller simulates
         from reports.html import write_report
-        from reports.kpis import write_metrics  # deferred: as above
 
         gc.freeze()
         gc.enable()
-        with (
-            os.fdopen(requests_fd, "r", encoding="utf-8") as requests,
-            os.fdopen(replies_fd, "w", encoding="utf-8") as replies,
-        ):
-            for line in requests:
-                ask = json.loads(line)
-                run_dir = Path(ask["dir"])
-                reply: dict[str, Any] = {"ok": True}
-                try:
-                    if ask["do"] == "metrics":
-                        reply["metrics"] = write_metrics(run_dir)
-                    else:
-                        reply["path"] = str(write_report(run_dir, processes=FIGURE_PROCESSES))
-                except Exception:  # noqa: BLE001 - the caller redoes it and shows the error
-                    reply = {"ok": False}
-                replies.write(json.dumps(reply) + "\n")
-                replies.flush()
+        request = _read_all(inbox)
+        if request:
+            path = write_report(Path(os.fsdecode(request)), processes=FIGURE_PROCESSES)
+            _write_all(answers, b"ok " + os.fsencode(str(path)))
         status = 0
-    except BaseException:  # noqa: BLE001 - the caller does the work itself
+    except BaseException:  # noqa: BLE001 - the caller writes the report and shows any error
         status = 1
     finally:
         os._exit(status)

@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from cities.travel import fit_figures
 from core.errors import InputError
 from reports.run import load_trips
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 REQUIRED = ("rider", "recorded_trip_s")
 MIN_RECORDED_S = 60.0
@@ -64,9 +62,7 @@ def comparison(trips: pa.Table, riders: pd.DataFrame) -> tuple[np.ndarray, np.nd
         same = trips["pickup_node"].to_numpy(zero_copy_only=False) == trips[
             "dropoff_node"
         ].to_numpy(zero_copy_only=False)
-    ok_id = ~trips["rider"].is_null().to_numpy(zero_copy_only=False)  # null or NaN: no id
-    if rid.dtype.kind == "f":
-        ok_id &= ~np.isnan(rid)
+    ok_id = ~pd.isna(rid)
     rid, rec, same = rid[ok_id].astype(np.int64), rec[ok_id], same[ok_id]
     rid, first = np.unique(rid, return_index=True)  # one recorded duration per rider
     rec, same = rec[first], same[first]

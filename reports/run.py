@@ -10,9 +10,10 @@ import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -26,9 +27,6 @@ from reports.tables import (
     rider_table,
 )
 from reports.zones import Zoning, read_zoning
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 REQUIRED = ("manifest.json", "events.parquet")
 

@@ -15,16 +15,15 @@ import math
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from core.schemas import EVENTS_SCHEMA, EVENTS_SCHEMA_VERSION, Kind
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 SIG_DIGITS = 6
 DEFAULT_COMMISSION = 0.25
@@ -214,8 +213,6 @@ class _Filler:
 
     @staticmethod
     def _codes(col: pa.Array, lookup) -> np.ndarray:  # noqa: ANN001
-        import pyarrow.compute as pc  # deferred: with the event log's reading, as pandas
-
         enc = pc.dictionary_encode(col)
         if isinstance(enc, pa.ChunkedArray):
             enc = enc.combine_chunks()
@@ -228,7 +225,6 @@ class _Filler:
         if k == 0:
             return
         s = slice(self.i, self.i + k)
-        import pyarrow.compute as pc  # deferred: with the event log's reading, as pandas
 
         def num(name: str, fill: float) -> np.ndarray:
             return pc.fill_null(batch.column(name), fill).to_numpy(zero_copy_only=False)
@@ -343,8 +339,6 @@ class _RiderRows:
 def rider_table(c: Columns) -> pd.DataFrame:
     """One row per requested rider (index: rider id, ascending) with the times of each stage,
     quoted and actual ETAs, offers and declines, fares and the outcome."""
-    import pandas as pd  # deferred: only the KPI tables need it, not the run writers
-
     req_rows = np.flatnonzero((c.kind == REQUEST) & (c.rider >= 0))
     riders = np.unique(c.rider[req_rows])
     req = _RiderRows(c, riders, REQUEST)
@@ -387,8 +381,6 @@ def rider_table(c: Columns) -> pd.DataFrame:
 def quote_table(c: Columns) -> pd.DataFrame:
     """One row per quoted rider (index: rider id): quote time, quoted ETA and price, and whether
     the rider requested (detail ``request``)."""
-    import pandas as pd  # deferred: only the KPI tables need it, not the run writers
-
     rows = np.flatnonzero((c.kind == QUOTE) & (c.rider >= 0))
     riders, first = np.unique(c.rider[rows], return_index=True)
     rows = rows[first]
@@ -531,8 +523,6 @@ def driver_table(
     """One row per driver seen online (index: driver id) with online / to pickup / with rider /
     repositioning / idle seconds, completed trips, fares collected and income (fares x
     (1 - commission))."""
-    import pandas as pd  # deferred: only the KPI tables need it, not the run writers
-
     ivs = ivs or driver_intervals(c, horizon_s)
     on, tp, wr, rp = ivs.online, ivs.to_pickup, ivs.with_rider, ivs.repositioning
     m_on = ((c.kind == ONLINE) | (c.kind == OFFLINE)) & (c.driver >= 0)

@@ -15,15 +15,13 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from reports.tables import Columns, as_columns, rider_table
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 MIN_REQUESTS = 10
 ZONES_METADATA_KEY = b"ridesim.zones"
@@ -71,8 +69,7 @@ def read_zoning(nodes: pa.Table | None) -> Zoning | None:
     n = int(node.max()) + 1 if node.size else 0
     cell = np.full(n, "", dtype=object)
     raw = nodes["cell"].to_numpy(zero_copy_only=False)
-    null = nodes["cell"].is_null().to_numpy(zero_copy_only=False)
-    cell[node] = np.where(null, "", raw)
+    cell[node] = np.where(pd.isna(raw), "", raw)
     x = np.full(n, np.nan)
     y = np.full(n, np.nan)
     x[node] = nodes["x_m"].to_numpy()
@@ -82,8 +79,6 @@ def read_zoning(nodes: pa.Table | None) -> Zoning | None:
 
 def riders_of(events: pa.Table | Columns | pd.DataFrame) -> pd.DataFrame:
     """The rider table of an event table, of columns, or the rider table itself."""
-    import pandas as pd  # deferred: only the KPI tables need it, not the run writers
-
     return events if isinstance(events, pd.DataFrame) else rider_table(as_columns(events))
 
 
@@ -91,8 +86,6 @@ def zone_table(events: pa.Table | Columns | pd.DataFrame, zoning: Zoning) -> pd.
     """One row per zone with requests (index: cell id, sorted): requests, matched, completed,
     match_rate, mean_wait_s and the zone's centre x_m / y_m (mean of its request nodes).
     ``events`` may be the event table, its columns or the rider table."""
-    import pandas as pd  # deferred: only the KPI tables need it, not the run writers
-
     riders = riders_of(events)
     req_nodes = riders["node"].to_numpy().astype(np.int64)
     ok = (req_nodes >= 0) & (req_nodes < zoning.cell.size)
