@@ -104,6 +104,22 @@ def install_bounds(state: dict[str, str]) -> None:
     dispatcher_mod.Dispatcher.snapshot = snapshot  # type: ignore[method-assign]
 
 
+def cpu_split(cpu: float, timed: dict[str, float]) -> dict[str, float]:
+    """The run's CPU seconds by part, adding up to ``cpu``: the timed parts (``candidates``
+    runs inside ``assignment_total``, so assignment is the difference) and what no timer
+    covers (the engine, the city load and writing the run directory)."""
+    return {
+        "engine_and_rest": cpu
+        - timed["assignment_total"]
+        - timed["repositioning"]
+        - timed["event_log"],
+        "candidates": timed["candidates"],
+        "assignment": timed["assignment_total"] - timed["candidates"],
+        "repositioning": timed["repositioning"],
+        "event_log": timed["event_log"],
+    }
+
+
 def run(hours: float, start: str, osm: Path) -> dict[str, Any]:
     """One run of the first ``hours`` from ``start``; the figures as a dict."""
     scenario = load_scenario(
@@ -134,16 +150,7 @@ def run(hours: float, start: str, osm: Path) -> dict[str, Any]:
         "repositioning": t["repositioning"],
         "io": io,
     }
-    c = timers.cpu_seconds
-    matched = ("candidates", "assignment_total", "repositioning", "event_log")
-    cpu_share = {
-        # Everything not timed: the engine, and the city load and run-directory writing.
-        "engine_and_rest": cpu - sum(c[n] for n in matched),
-        "candidates": c["candidates"],
-        "assignment": c["assignment_total"] - c["candidates"],
-        "repositioning": c["repositioning"],
-        "event_log": c["event_log"],
-    }
+    cpu_share = cpu_split(cpu, timers.cpu_seconds)
     requests = int(m["requests"]["count"])
     return {
         "benchmark": SECTION,

@@ -44,6 +44,15 @@ def test_timers_add_up_each_wrapped_call() -> None:
     assert 0 <= timers.cpu_seconds["nap"] < timers.seconds["nap"]
 
 
+def test_cpu_split_adds_up_to_the_run() -> None:
+    """The CPU parts add up to the run's CPU, candidate search counted once (it runs inside
+    the assignment matcher's timer)."""
+    timed = {"assignment_total": 5.0, "candidates": 3.0, "repositioning": 1.0, "event_log": 0.5}
+    split = bench_city_day.cpu_split(20.0, timed)
+    assert split["assignment"] == 2.0 and split["engine_and_rest"] == 13.5
+    assert abs(sum(split.values()) - 20.0) < 1e-12
+
+
 def test_bounds_come_from_the_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """On the default city the snapshots carry the engine's zone bounds: the JSON says so."""
     # Undone after the test: install_bounds replaces Dispatcher.snapshot for the process.
