@@ -264,12 +264,15 @@ def _run_on_local_workers(
     try:
         # Frozen objects are never visited by the garbage collector, so forked workers do not
         # copy the inherited heap page by page when they collect. The pool forks every worker
-        # on the first submit.
-        gc.freeze()
+        # on the first submit. A heap frozen by the caller already stays as the caller left it.
+        ours = gc.get_freeze_count() == 0
+        if ours:
+            gc.freeze()
         try:
             futures = {pool.submit(run_point, points[i], str(out), cache): i for i in unique}
         finally:
-            gc.unfreeze()
+            if ours:
+                gc.unfreeze()
         done = 0
         for future in completed_in_pool(futures):
             try:

@@ -202,3 +202,21 @@ def test_negative_seed_is_an_input_error() -> None:
 
     with pytest.raises(InputError, match="--seeds"):
         sweep_points([GRID], {}, seeds=[-1])
+
+
+def test_a_heap_frozen_by_the_caller_stays_frozen(tmp_path: Path) -> None:
+    """A sweep on local workers freezes the heap only around forking them, and leaves a heap
+    the caller froze (as `cli.py run` does) frozen, and an unfrozen one unfrozen."""
+    import gc
+
+    points = sweep_points([GRID], parse_vary(["time.duration_h=0.1"]), seeds=[1, 2])
+    gc.unfreeze()  # whatever ran before in this process
+    run_sweep(points, tmp_path / "a", workers=2)
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        run_sweep(points, tmp_path / "b", workers=2)
+        assert gc.get_freeze_count() > 0.9 * frozen  # a few frozen objects may die meanwhile
+    finally:
+        gc.unfreeze()
