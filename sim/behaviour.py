@@ -62,6 +62,12 @@ def sigmoid(x: np.ndarray | float) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
 
 
+def sigmoid_one(x: float) -> float:
+    """:func:`sigmoid` of one Python float: the same operations (numpy's exp on the one value,
+    IEEE arithmetic around it), so the same bits, at a fraction of the cost."""
+    return 1.0 / (1.0 + float(np.exp(-x)))
+
+
 class CancelAfterMatch(Frozen):
     """P(rider cancels an assigned ride) = min(cap, base + per_min * pickup ETA in minutes)."""
 
@@ -72,6 +78,11 @@ class CancelAfterMatch(Frozen):
     def probability(self, eta_s: np.ndarray | float) -> np.ndarray:
         """Cancel probability for pickup ETAs in seconds."""
         return np.minimum(self.cap, self.base + self.per_min * np.asarray(eta_s) / 60.0)
+
+    def probability_one(self, eta_s: float) -> float:
+        """:meth:`probability` of one ETA on Python floats (the same bits; NaN stays NaN)."""
+        p = self.base + self.per_min * eta_s / 60.0
+        return self.cap if self.cap < p else p
 
 
 class RiderSpec(Frozen):
@@ -92,6 +103,13 @@ class RiderSpec(Frozen):
             return np.ones(np.broadcast(multiplier, eta_s).shape)
         u = self.asc - self.surge_coef * (np.asarray(multiplier) - 1.0)
         return sigmoid(u - self.eta_coef_per_min * np.asarray(eta_s) / 60.0)
+
+    def request_probability_one(self, multiplier: float, eta_s: float) -> float:
+        """:meth:`request_probability` of one quote on Python floats (the same bits)."""
+        if self.choice == "always":
+            return 1.0
+        u = self.asc - self.surge_coef * (multiplier - 1.0)
+        return sigmoid_one(u - self.eta_coef_per_min * eta_s / 60.0)
 
 
 class DriverSpec(Frozen):
@@ -129,6 +147,13 @@ class DriverSpec(Frozen):
             return np.ones(np.broadcast(multiplier, eta_s).shape)
         u = self.asc + self.surge_coef * (np.asarray(multiplier) - 1.0)
         return sigmoid(u - self.pickup_coef_per_min * np.asarray(eta_s) / 60.0)
+
+    def accept_probability_one(self, multiplier: float, eta_s: float) -> float:
+        """:meth:`accept_probability` of one offer on Python floats (the same bits)."""
+        if self.accept == "always":
+            return 1.0
+        u = self.asc + self.surge_coef * (multiplier - 1.0)
+        return sigmoid_one(u - self.pickup_coef_per_min * eta_s / 60.0)
 
 
 class PricingSpec(Frozen):

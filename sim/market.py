@@ -145,7 +145,7 @@ class Market:
         rq.priced(i, mult, price)
         if self.quotes:
             eta = self.quote_eta(pickup) * float(self.riders.quote_noise[i])
-            p = float(self.rules.riders.request_probability(mult, eta))
+            p = self.rules.riders.request_probability_one(mult, eta)
             requested = bool(self.riders.u_choice[i] < p)
             detail = "request" if requested else "decline"
             self.log.row((now, K_QUOTE, i, NONE, pickup, dropoff, eta, price, detail))
@@ -179,7 +179,7 @@ class Market:
                 return self._quote_by_zone(pickup, now, limit, factor)
         cand = dv.free.nonzero()[0]
         wait = np.maximum(dv.free_at[cand] - now, 0.0)
-        eta = float(np.min(wait + self.travel.expected_to(now, pickup, dv.node[cand])))
+        eta = float(np.minimum.reduce(wait + self.travel.expected_to(now, pickup, dv.node[cand])))
         return min(eta, limit)
 
     def _quote_by_zone(self, pickup: int, now: float, limit: float, factor: float) -> float:
@@ -213,7 +213,7 @@ class Market:
         dv = self.drivers
         ids = np.fromiter(members, dtype=np.int64, count=len(members))
         wait = np.maximum(dv.free_at[ids] - now, 0.0)
-        eta = float(np.min(wait + self.travel.expected_to(now, pickup, dv.node[ids])))
+        eta = float(np.minimum.reduce(wait + self.travel.expected_to(now, pickup, dv.node[ids])))
         return min(best, eta)
 
     # ------------------------------------------------------------ cancellations
@@ -269,7 +269,7 @@ class Market:
             self.sched.after(spec.offer_timeout_s, self.answer, r, d, quoted, detail, "timeout")
             return
         lo, hi = spec.response_s
-        p = float(spec.accept_probability(self.requests.multiplier[r], quoted))
+        p = spec.accept_probability_one(float(self.requests.multiplier[r]), quoted)
         answer = "accept" if u_accept < p else "declined"
         self.sched.after(lo + u_time * (hi - lo), self.answer, r, d, quoted, detail, answer)
 

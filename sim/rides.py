@@ -82,7 +82,7 @@ class Rides:
         dv.head_for_pickup(d, r, pickup, self._dropoff_node[r], now + drive)
         self.log.row((now, K_ASSIGN, r, d, node, pickup, quoted, NAN, detail))
         if self.cancels:
-            p = float(self.cancel_model.probability(quoted))
+            p = self.cancel_model.probability_one(quoted)
             if self._u_cancel[r] < p:
                 at = float(self._cancel_fraction[r]) * drive
                 self.sched.after(at, self.on_cancel_after_match, r, d)

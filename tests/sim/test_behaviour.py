@@ -263,3 +263,34 @@ def test_reposition_registry_and_errors() -> None:
         make_reposition("teleport", source="s.toml")
     with pytest.raises(InputError, match="drivers.reposition_params"):
         make_reposition("demand", {"max_drive_s": -1}, source="s.toml")
+
+
+def test_one_value_probabilities_are_the_vectorised_bits() -> None:
+    """request_probability_one, accept_probability_one and CancelAfterMatch.probability_one
+    return exactly the floats the vectorised versions give for the same scalar inputs."""
+    rng = np.random.default_rng(11)
+    riders = RiderSpec(asc=2.3, surge_coef=1.7, eta_coef_per_min=0.21)
+    drivers = DriverSpec(asc=2.9, pickup_coef_per_min=0.33, surge_coef=0.8)
+    cancel = CancelAfterMatch(base=0.03, per_min=0.015, cap=0.4)
+    mult = rng.uniform(1.0, 3.0, 400).tolist() + [1.0] * 10
+    eta = rng.uniform(0.0, 1800.0, 400).tolist() + [
+        0.0,
+        1e-9,
+        600.0,
+        1e4,
+        3.5,
+        60.0,
+        1.0,
+        2.0,
+        5.0,
+        7.0,
+    ]
+    for m, e in zip(mult, eta, strict=True):
+        assert riders.request_probability_one(m, e) == float(riders.request_probability(m, e))
+        assert drivers.accept_probability_one(m, e) == float(drivers.accept_probability(m, e))
+        assert cancel.probability_one(e) == float(cancel.probability(e))
+    assert cancel.probability_one(1e4) == 0.4
+    assert np.isnan(cancel.probability_one(float("nan")))
+    always = RiderSpec(choice="always"), DriverSpec(accept="always")
+    assert always[0].request_probability_one(2.0, 300.0) == 1.0
+    assert always[1].accept_probability_one(2.0, 300.0) == 1.0
