@@ -120,7 +120,8 @@ def test_unreachable_service_is_a_fault_and_the_run_carries_on(
 ) -> None:
     """A matcher raising MatcherUnavailable: service_down at the first unanswered decision,
     service_up (value: unanswered decisions) at the first answered one; nobody is assigned in
-    between, the requests left waiting are assigned after; metrics and manifest say so."""
+    between, the requests left waiting are assigned after; metrics, manifest and the report's
+    Faults section say so."""
     result = _service_run(tmp_path, cache_dir, "r")
     ev = read_events(result.run_dir / "events.parquet").to_pandas()
     faults = ev[ev.kind == "fault"]
@@ -137,6 +138,10 @@ def test_unreachable_service_is_a_fault_and_the_run_carries_on(
     assert f["matcher_outages"] == 0  # not a planned outage
     manifest = json.loads((result.run_dir / "manifest.json").read_text())
     assert manifest["matcher_service"] == {"outages": 1, "unanswered_calls": 60}
+    from reports.html import write_report  # deferred: only this test writes a report
+
+    html = write_report(result.run_dir).read_text()
+    assert "<h2>Faults</h2>" in html and "matcher service unreachable (not planned)" in html
 
 
 def test_service_outage_run_is_deterministic_given_the_failures(
