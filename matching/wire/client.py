@@ -285,7 +285,7 @@ class RemoteMatcher(MatcherBase):
             except grpc.RpcError as e:
                 code = e.code() if hasattr(e, "code") else None
                 if code == grpc.StatusCode.UNAVAILABLE and attempt < self.retries:
-                    time.sleep(self.retry_backoff_s * 2**attempt)
+                    _sleep(self.retry_backoff_s * 2**attempt)
                     continue
                 details = e.details() if hasattr(e, "details") else str(e)
                 name = code.name if code is not None else "UNKNOWN"
@@ -296,6 +296,9 @@ class RemoteMatcher(MatcherBase):
                 ) from None
         raise AssertionError("unreachable")
 
+
+_sleep = time.sleep
+"""How the client waits between attempts (wall clock only; a test replaces it)."""
 
 _CONNECTION = (
     "tls_ca",

@@ -214,7 +214,7 @@ def test_retries_are_counted_in_attempts_and_waits_only_pause(
     them; an answer on the last attempt is returned; one more failure is MatcherUnavailable
     (a RuntimeError), whatever the waits were."""
     waits: list[float] = []
-    monkeypatch.setattr(client_module.time, "sleep", waits.append)
+    monkeypatch.setattr(client_module, "_sleep", waits.append)
     m = RemoteMatcher("127.0.0.1:1", retries=3, retry_backoff_s=0.5)
     attempts = [0]
 
