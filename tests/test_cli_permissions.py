@@ -2,21 +2,22 @@
 child process that obeys file permissions, and each case must exit 2 with one line naming
 the file, no traceback, and nothing left behind.
 
-The tests run as root, who reads and writes anything. As root, the child gives up the two
-capabilities that let root ignore permissions (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), so
-mode bits bind it like any user; it stays uid 0 because the interpreter may live where only
-root may go (a home folder of mode 700), which rules out switching to "nobody". As any other
-user, chmod alone does it.
+The tests run as root, who reads and writes anything. As root, the child is started through
+util-linux's ``setpriv`` with the two capabilities that let root ignore permissions
+(CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH) dropped from its bounding set, so mode bits bind it like
+any user. It stays uid 0 because the interpreter may live where only root may go (a home folder
+of mode 700), which rules out switching to "nobody"; and no ``preexec_fn`` is used, since code
+run between fork and exec is unsafe in a test process with threads (gRPC's, the sweeps'). As
+any other user, chmod alone does it.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,49 +28,41 @@ from harness.scenario import load_scenario
 from tests.cities.conftest import write_osm
 
 ROOT = Path(__file__).resolve().parents[1]
-PR_CAPBSET_DROP = 24
-CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2
-
-
-def _bound_by_permissions() -> None:
-    """preexec_fn (as root): drop the capabilities that bypass file permissions, for good."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
-        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) refused")
-
-
-PREEXEC: Callable[[], None] | None = _bound_by_permissions if os.geteuid() == 0 else None
+SETPRIV = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
+PREFIX = SETPRIV if os.geteuid() == 0 else []
+"""What the child is started through: as root, without the capabilities that bypass file
+permissions."""
 
 
 @pytest.fixture(scope="module")
 def unprivileged(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Skip unless a child process here is really refused a file of mode 000."""
+    if PREFIX and shutil.which("setpriv") is None:
+        pytest.skip("running as root without util-linux's setpriv to drop the capabilities")
     probe = tmp_path_factory.mktemp("probe") / "secret"
     probe.write_text("x")
     probe.chmod(0)
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", f"open({str(probe)!r}).read()"],
-            preexec_fn=PREEXEC,
+            [*PREFIX, sys.executable, "-c", f"open({str(probe)!r}).read()"],
             capture_output=True,
             text=True,
             timeout=60,
         )
-    except (OSError, subprocess.SubprocessError) as exc:
-        pytest.skip(f"cannot start a child process bound by file permissions here: {exc}")
     finally:
         probe.chmod(0o600)
     if "PermissionError" not in proc.stderr:
-        pytest.skip("a child process here may still read a file of mode 000 (no way to drop it)")
+        pytest.skip(
+            "a child process here may still read a file of mode 000: "
+            f"exit {proc.returncode}, {proc.stderr.strip()[-300:]!r}"
+        )
 
 
 def cli(cwd: Path, *argv: str) -> tuple[int, str]:
     """``cli.py argv`` in a child bound by file permissions: exit status and stderr."""
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), *argv],
+        [*PREFIX, sys.executable, str(ROOT / "cli.py"), *argv],
         cwd=cwd,
-        preexec_fn=PREEXEC,
         capture_output=True,
         text=True,
         timeout=300,
