@@ -1,4 +1,4 @@
-"""The simulation: the engine parts wired together on one SimPy environment.
+"""The simulation: the engine parts wired together on one scheduler.
 
 Each part has one job: :mod:`sim.state` (request and driver state, struct-of-arrays with
 named transitions), :mod:`sim.dispatcher` (snapshot, contract check, shards, decision delay),
@@ -8,8 +8,9 @@ duty), and the controllers for pricing (:mod:`sim.pricing`), repositioning
 (:mod:`sim.repositioning`) and faults (:mod:`sim.faults`). :class:`Simulation` builds them,
 connects their hooks, and runs the clock.
 
-SimPy orders every event by (time, priority, insertion sequence), so equal-time events always
-run in one order; the parts schedule plain calls on its queue (:mod:`sim.scheduler`).
+The parts schedule plain calls on one :class:`~sim.scheduler.Scheduler`, which orders them
+as SimPy orders events, by (time, priority, insertion sequence), so equal-time events always
+run in one order (no part needs a SimPy process, so none is made).
 """
 
 from __future__ import annotations
