@@ -65,7 +65,7 @@ from core.zoning import Zones
 from harness.calibrate import resolve_travel, with_start_date
 from harness.estimate import Estimate, check_fits, estimate
 from harness.scenario import Scenario, load_scenario
-from matching.api import Matcher
+from matching.api import Matcher, MatcherUnavailable
 from matching.checks import assert_valid_response, random_instance
 from matching.plugins import plugin_params
 from matching.registry import make_matcher, matcher_params
@@ -190,6 +190,10 @@ def _plugins(scenario: Scenario, source: str) -> tuple[Matcher, Any, Any]:
         if obj is not None:
             try:
                 plugin_params(obj)
+            except MatcherUnavailable as exc:  # a matcher service must answer at the start
+                raise InputError(
+                    source, field, f"the matcher service does not answer: {_describe(exc)}"
+                ) from None
             except Exception as exc:
                 raise InputError(
                     source, field, f"get_params() must return a JSON object: {_describe(exc)}"

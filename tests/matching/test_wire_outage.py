@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 import pytest
 
-from core.errors import PluginFailure
+from core.errors import InputError, PluginFailure
 from core.schemas import read_events
 from harness.run import RunResult, run_scenario
 from matching.api import MatcherUnavailable
@@ -195,6 +195,19 @@ def test_max_failed_calls_stops_a_run_whose_service_stays_down(
     message = str(e.value)
     assert "dispatch.matcher" in message and "\n" not in message
     assert "5 calls in a row unanswered (max_failed_calls = 5)" in message
+
+
+def test_a_service_down_at_the_start_is_one_line(tmp_path: Path, cache_dir: Path) -> None:
+    """A service that does not answer when the run starts (nothing to record an outage
+    against yet) is an input error on dispatch.matcher that says so, before anything runs."""
+    server, port = serve_named("batched_greedy", {}, "127.0.0.1:0")
+    server.stop(grace=None).wait(5.0)  # the port was free a moment ago; nothing listens now
+    with pytest.raises(InputError) as e:
+        remote_run(tmp_path, cache_dir, f"127.0.0.1:{port}", at_steps({}))
+    message = str(e.value)
+    assert message.startswith("scenario.toml: dispatch.matcher: the matcher service does not")
+    assert "UNAVAILABLE" in message and "\n" not in message
+    assert not (tmp_path / "runs").exists()
 
 
 class _Unavailable(grpc.RpcError):
