@@ -54,7 +54,9 @@ class ReportHelper:
         answer = b""
         if self._pid is not None:
             try:
-                _write_all(self._inbox, os.fsencode(str(Path(run_dir).resolve())))
+                # As given (the helper shares this process's working folder), so the path
+                # it answers is the one write_report gives here.
+                _write_all(self._inbox, os.fsencode(str(run_dir)))
                 os.close(self._inbox)
                 self._inbox = -1
                 answer = _read_all(self._answers)

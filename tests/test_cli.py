@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -398,3 +399,24 @@ def test_run_shows_the_city_build_rows_then_the_simulation(
     code, _, err = call(argv, tmp_path, monkeypatch)
     assert code == 0, err
     assert seen and not [s for s in seen if s[0] == "city"]  # cached: no build phase
+
+
+def test_run_writes_the_report_through_its_helper(tmp_path: Path) -> None:
+    """`run` with its report prints the report's path under --out as given (as before the
+    helper process wrote it), and the report is the one written in this process. (The CLI
+    runs in a child process: its helper forks, and this test process may hold gRPC threads.)"""
+    import subprocess
+    import sys
+
+    from reports.html import write_report
+
+    (tmp_path / "s.toml").write_text(scenario())
+    argv = [sys.executable, str(ROOT / "cli.py"), "run", "s.toml", "--out", "runs", "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("report: "))
+    path = Path(line.removeprefix("report: "))
+    assert not path.is_absolute() and path.parts[0] == "runs" and path.name == "report.html"
+    html = (tmp_path / path).read_bytes()
+    assert write_report(tmp_path / path.parent).read_bytes() == html
