@@ -735,5 +735,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INPUT
 
 
+def run_program(argv: Sequence[str] | None = None) -> int:
+    """:func:`main` for a process that ends when it returns (``python cli.py ...``)."""
+    try:
+        return main(argv)
+    finally:
+        # The process ends now, and its objects with it. Frozen, they are not all traversed
+        # once more by the collection Python runs at exit: about 0.2 s after a run, whose
+        # imports and results are a few hundred thousand objects.
+        gc.freeze()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_program())

@@ -420,3 +420,24 @@ def test_run_writes_the_report_through_its_helper(tmp_path: Path) -> None:
     assert not path.is_absolute() and path.parts[0] == "runs" and path.name == "report.html"
     html = (tmp_path / path).read_bytes()
     assert write_report(tmp_path / path.parent).read_bytes() == html
+
+
+def test_the_program_freezes_its_heap_before_exiting(tmp_path: Path) -> None:
+    """`python cli.py` (run_program) leaves every object frozen when it returns, so Python's
+    collection at exit skips them; main() itself, called in a process that goes on, does not."""
+    import subprocess
+    import sys
+
+    code = (
+        "import gc, cli; "
+        f"cli.main(['cache', 'list', '--cache', {str(tmp_path)!r}]); "
+        "after_main = gc.get_freeze_count(); "
+        f"status = cli.run_program(['cache', 'list', '--cache', {str(tmp_path)!r}]); "
+        "print(status, after_main, gc.get_freeze_count() > 0)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "0 0 True"
