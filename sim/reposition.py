@@ -114,9 +114,13 @@ class TowardDemand(Plugin):
         go = np.zeros(n_drv, dtype=bool)
         pick = np.zeros(n_drv, dtype=np.int64)
         block = max(1, CHUNK_ELEMENTS // points.size)
+        # Each distinct point's travel time once, read in node order (along a table row, not
+        # hopping across it), then spread back to the points' own order: the same values.
+        distinct, back = np.unique(points, return_inverse=True)
         for lo in range(0, n_drv, block):
             hi = min(n_drv, lo + block)
-            tt = snapshot.travel_time(snapshot.driver_node[lo:hi, None], points[None, :])
+            tt = snapshot.travel_time(snapshot.driver_node[lo:hi, None], distinct[None, :])
+            tt = tt[:, back]
             weight = np.where(tt <= self.max_drive_s, 1.0, 0.0)
             if pull is not None:
                 weight = weight * pull
