@@ -91,6 +91,9 @@ def _run(args: argparse.Namespace, scenario: Any) -> int:
                 progress.close()
         print(f"run {result.run_id} ({scenario.name}, seed {scenario.seed})")
         _print_headline(result.metrics, result.perf)
+        warning = service_warning(result.metrics)
+        if warning:
+            print(warning, file=sys.stderr)
         if helper is not None:
             if progress is not None:
                 print("writing the report ...", file=sys.stderr, flush=True)
@@ -383,6 +386,23 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             )
     print(f"wrote {out}, {figures} and {out.with_suffix('.png')}")
     return 0
+
+
+def service_warning(metrics: dict[str, Any]) -> str | None:
+    """One line saying that the run's matcher service went unanswered, or None for a clean run.
+
+    Such a run is deterministic given which calls failed, but it is not the run its id stands
+    for: the headline alone would look like a clean run's (README, "Failure policy")."""
+    faults = metrics.get("faults") or {}
+    outages = faults.get("service_outages")
+    if not outages:
+        return None
+    return (
+        f"warning: the matcher service did not answer for {faults['service_downtime_s']:,.0f} s "
+        f"of simulated time ({faults['service_downtime_share']:.1%}, {outages} outage"
+        f"{'s' if outages != 1 else ''}); no rider was matched meanwhile, so these results are "
+        "not a clean run's and this run directory will not be reused"
+    )
 
 
 def _print_headline(metrics: dict[str, Any], perf: dict[str, Any]) -> None:

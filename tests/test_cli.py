@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -441,3 +442,30 @@ def test_the_program_freezes_its_heap_before_exiting(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "0 0 True"
+
+
+def test_run_warns_when_its_matcher_service_went_unanswered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`run` whose matcher service did not answer for part of the run ends with one warning
+    line saying for how long and that the results are not a clean run's; a clean run has none."""
+    down = "params = { down_from_s = 300, down_until_s = 600 }"
+    matcher = "tests.sim.unavailable_matcher:DownBetween"
+    (tmp_path / "down.toml").write_text(scenario(matcher=matcher, params=down))
+    (tmp_path / "clean.toml").write_text(scenario(matcher=matcher))
+    argv = ["--out", str(tmp_path / "runs"), "--no-progress", "--no-report"]
+    assert cli.main(["run", str(tmp_path / "down.toml"), *argv]) == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, err
+    (metrics_path,) = (tmp_path / "runs").glob("*/metrics.json")
+    faults = json.loads(metrics_path.read_text())["faults"]
+    assert faults["service_outages"] == 1 and 0 < faults["service_downtime_s"] <= 300
+    said = (
+        f"did not answer for {faults['service_downtime_s']:,.0f} s of simulated time "
+        f"({faults['service_downtime_share']:.1%}, 1 outage)"
+    )
+    assert said in warnings[0]
+    assert "not a clean run's" in warnings[0]
+    assert cli.main(["run", str(tmp_path / "clean.toml"), *argv]) == 0
+    assert "warning:" not in capsys.readouterr().err
