@@ -17,7 +17,7 @@ from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MultipleLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator
 
 BLUE = "#2563eb"
 GREEN = "#16a34a"
@@ -160,6 +160,9 @@ def bars(
     x = np.asarray(x, dtype=np.float64)
     counts, edges = np.histogram(x[np.isfinite(x)], bins=bins, range=value_range)
     ax.stairs(counts, edges, fill=True, color=colour, alpha=0.85, linewidth=0)
+    # Counts are whole: a small run (15 drivers) must not get ticks at "0.5 drivers". Otherwise
+    # matplotlib's default (AutoLocator's own settings), so larger counts tick as before.
+    ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10], integer=True))
 
 
 def empty_note(ax: Axes, text: str) -> None:

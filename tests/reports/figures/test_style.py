@@ -30,3 +30,11 @@ def test_bars_draws_the_same_pixels_as_hist() -> None:
     assert png(lambda ax: bars(ax, x, 40, "#2563eb")) == png(
         lambda ax: ax.hist(x, bins=40, color="#2563eb", alpha=0.85)
     )
+
+
+def test_bars_ticks_counts_at_whole_numbers() -> None:
+    """A histogram of a few values (counts of 1 to 3) has whole-number count ticks only."""
+    ax = Figure().subplots()
+    bars(ax, np.array([17.5, 17.6, 17.7, 21.0, 22.4, 22.5, 25.0, 28.0]), 20, "#16a34a")
+    ticks = [t for t in ax.get_yticks() if 0 <= t <= 3]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
