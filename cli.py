@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from core.args import bounded_arg
 from core.errors import InputError
 from matching.wire.flags import add_serve_arguments
 
@@ -659,29 +660,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _arg(
-    name: str,
-    parse: Callable[[str], Any],
-    ok: Callable[[Any], bool],
-    expected: str,
-    out_of_range: str | None = None,
-) -> Callable[[str], Any]:
-    """An argparse type: ``parse`` the text, then require ``ok``; either failure is one line
-    ``expected <expected>, got '<text>'`` (``out_of_range`` words the second when it differs)."""
-
-    def convert(text: str) -> Any:
-        try:
-            value = parse(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-        if not ok(value):
-            raise argparse.ArgumentTypeError(f"expected {out_of_range or expected}, got {text!r}")
-        return value
-
-    convert.__name__ = name  # argparse and _list_of name the type by it
-    return convert
-
-
 def _floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",")]
 
@@ -694,23 +672,23 @@ def _finite_positive(value: float) -> bool:
     return 0 < value < math.inf
 
 
-_seconds = _arg("_seconds", float, _finite_positive, "seconds > 0")
-_seed = _arg(
+_seconds = bounded_arg("_seconds", float, _finite_positive, "seconds > 0")
+_seed = bounded_arg(
     "_seed", int, lambda v: 0 <= v < 2**63, "a whole number >= 0", "a whole number >= 0 and < 2**63"
 )
-_positive = _arg("_positive", float, _finite_positive, "a number > 0")
-_positive_float = _arg(
+_positive = bounded_arg("_positive", float, _finite_positive, "a number > 0")
+_positive_float = bounded_arg(
     "_positive_float", float, _finite_positive, "a number > 0", "a finite number > 0"
 )
-_share = _arg("_share", float, lambda v: 0 < v <= 1, "a share in (0, 1]")
-_positive_int = _arg("_positive_int", int, lambda v: v >= 1, "a whole number >= 1")
-_sorted_ints = _arg(
+_share = bounded_arg("_share", float, lambda v: 0 < v <= 1, "a share in (0, 1]")
+_positive_int = bounded_arg("_positive_int", int, lambda v: v >= 1, "a whole number >= 1")
+_sorted_ints = bounded_arg(
     "_sorted_ints",
     _ints,
     lambda vs: bool(vs) and all(1 <= v <= 1024 for v in vs),
     "comma-separated whole numbers 1..1024",
 )
-_sorted_floats = _arg(
+_sorted_floats = bounded_arg(
     "_sorted_floats",
     _floats,
     lambda vs: all(_finite_positive(v) for v in vs),

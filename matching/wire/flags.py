@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import NoReturn
+
+from core.args import bounded_arg
 
 DEFAULT_MAX_WORKERS = 4
 """Threads serving calls side by side, each with its own matcher instance."""
@@ -22,26 +23,12 @@ DEFAULT_MAX_CONCURRENT = 8
 """Calls a server holds at once (running or queued); more are refused at once."""
 
 
-def _bounded(
-    parse: Callable[[str], Any], ok: Callable[[Any], bool], expected: str, out_of_range: str
-) -> Callable[[str], Any]:
-    """An argparse type: ``parse`` the text, then require ``ok``; either failure is one line
-    ``expected ..., got '<text>'``."""
-
-    def convert(text: str) -> Any:
-        try:
-            value = parse(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-        if not ok(value):
-            raise argparse.ArgumentTypeError(f"expected {out_of_range}, got {text!r}")
-        return value
-
-    return convert
-
-
-_positive_float = _bounded(float, lambda v: 0 < v < math.inf, "a number > 0", "a finite number > 0")
-_positive_int = _bounded(int, lambda v: v >= 1, "a whole number >= 1", "a whole number >= 1")
+_positive_float = bounded_arg(
+    "positive_float", float, lambda v: 0 < v < math.inf, "a number > 0", "a finite number > 0"
+)
+_positive_int = bounded_arg(
+    "positive_int", int, lambda v: v >= 1, "a whole number >= 1", "a whole number >= 1"
+)
 
 
 class OneLineParser(argparse.ArgumentParser):
