@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import signal
 import subprocess
@@ -127,14 +128,17 @@ def _reserve(path: Path) -> None:
         os.close(fd)
 
 
-def _die_with_parent() -> None:
-    """In a helper, before exec: be killed when the process that started it dies (Linux), so
-    a killed build leaves no helper running."""
+def _die_with_parent(parent: int) -> None:
+    """In a helper, before exec: be killed when the process that started it (pid ``parent``)
+    dies (Linux), so a killed build leaves no helper running."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
-        pass
+        return
+    if os.getppid() != parent:
+        # The parent died between fork and prctl: no signal will ever come.
+        os._exit(1)
 
 
 _PR_SET_PDEATHSIG = 1
@@ -174,7 +178,9 @@ def _fill_parallel(
                 cmd,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=functools.partial(_die_with_parent, os.getpid())
+                if sys.platform == "linux"
+                else None,
             )
             helpers.append((k, proc))
         share = _table_worker.my_blocks(sources, BLOCK_ROWS, 0, workers)
