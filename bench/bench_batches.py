@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -41,17 +42,8 @@ from matching.api import CandidateDrivers, EtaBounds, MatchRequest, OpenRequests
 from matching.candidates import candidate_pairs
 from matching.matchers import assignment as assignment_mod
 
-REQUEST_COLUMNS = (
-    "id",
-    "pickup_node",
-    "dropoff_node",
-    "pickup_xy",
-    "dropoff_xy",
-    "requested_at",
-    "quoted_price",
-    "patience_s",
-)
-DRIVER_COLUMNS = ("id", "node", "xy", "state", "free_at", "earnings", "online_s")
+REQUEST_COLUMNS = tuple(f.name for f in fields(OpenRequests))
+DRIVER_COLUMNS = tuple(f.name for f in fields(CandidateDrivers))
 
 
 def save_batch(path: Path, request: MatchRequest) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import IntEnum
 from functools import cached_property
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
@@ -249,31 +249,14 @@ class _LazyColumns:
 class LazyOpenRequests(_LazyColumns, OpenRequests):
     """:class:`OpenRequests` with columns made on first read (see :func:`lazy_message`)."""
 
-    _columns: ClassVar[tuple[str, ...]] = (
-        "id",
-        "pickup_node",
-        "dropoff_node",
-        "pickup_xy",
-        "dropoff_xy",
-        "requested_at",
-        "quoted_price",
-        "patience_s",
-    )
+    _columns: ClassVar[tuple[str, ...]] = tuple(f.name for f in fields(OpenRequests))
     _plain: ClassVar[type] = OpenRequests
 
 
 class LazyCandidateDrivers(_LazyColumns, CandidateDrivers):
     """:class:`CandidateDrivers` with columns made on first read (see :func:`lazy_message`)."""
 
-    _columns: ClassVar[tuple[str, ...]] = (
-        "id",
-        "node",
-        "xy",
-        "state",
-        "free_at",
-        "earnings",
-        "online_s",
-    )
+    _columns: ClassVar[tuple[str, ...]] = tuple(f.name for f in fields(CandidateDrivers))
     _plain: ClassVar[type] = CandidateDrivers
 
 
