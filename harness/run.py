@@ -555,6 +555,11 @@ class RunResult:
     """True when a complete run directory with this id already existed and was kept."""
 
 
+RUN_GC_THRESHOLD = 100_000
+"""Net allocations of tracked objects between collections of the youngest generation while a
+run goes (see :func:`_collect_run_garbage`)."""
+
+
 @contextmanager
 def _collect_run_garbage() -> Iterator[None]:
     """Collect the cyclic garbage a run leaves, scanning only the objects made since it began.
@@ -567,13 +572,23 @@ def _collect_run_garbage() -> Iterator[None]:
     the run) and given back to the collector afterwards, for its ordinary passes. A heap
     frozen already (a sweep's forked worker inherits one) stays as it is: unfreezing it would
     make the worker's collector copy the inherited pages.
+
+    During the run the youngest generation is collected every :data:`RUN_GC_THRESHOLD` net
+    allocations instead of Python's 700: the engine's per-event objects (heap entries, event
+    rows, stops) die young or hold no references, and a 100,000-request plane run spent 5% of
+    its CPU in about 500 collections that freed nothing, against one at this threshold. Cycles
+    a plug-in makes per call are still collected, every so many allocations (memory stays
+    bounded); the threshold is restored when the run ends.
     """
     ours = gc.get_freeze_count() == 0
     if ours:
         gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], RUN_GC_THRESHOLD), *thresholds[1:])
     try:
         yield
     finally:
+        gc.set_threshold(*thresholds)
         gc.collect()
         if ours:
             gc.unfreeze()

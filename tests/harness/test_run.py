@@ -648,6 +648,33 @@ def test_run_leaves_no_cyclic_garbage_and_the_heap_unfrozen(
         gc.unfreeze()
 
 
+def test_a_run_collects_young_garbage_less_often_and_restores_the_threshold(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the simulation runs, the youngest generation's threshold is the run's; Python's
+    own comes back when the run ends, also when it fails."""
+    seen: list[tuple[int, int, int]] = []
+    real_simulate = harness.run.simulate
+
+    def recording(*args, **kwargs):
+        seen.append(gc.get_threshold())
+        return real_simulate(*args, **kwargs)
+
+    before = gc.get_threshold()
+    monkeypatch.setattr(harness.run, "simulate", recording)
+    run(small_scenario(), tmp_path, cache_dir, "a")
+    assert seen == [(harness.run.RUN_GC_THRESHOLD, *before[1:])]
+    assert gc.get_threshold() == before
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(harness.run, "simulate", failing)
+    with pytest.raises(RuntimeError, match="boom"):
+        run(small_scenario(seed=12), tmp_path, cache_dir, "b")
+    assert gc.get_threshold() == before
+
+
 def test_manifest_describes_the_drawn_demand_of_the_default_scenario(tmp_path: Path) -> None:
     """A real run of the shipped default scenario records its demand statistics (not {})."""
     path = ROOT / "scenarios" / "default.toml"
