@@ -24,6 +24,13 @@ ROW_TYPE = pa.struct([(f.name, f.type) for f in EVENTS_SCHEMA][1:])
 (a list of row tuples converts to one struct array in a single pass, no per-column lists)."""
 
 
+DICTIONARY_COLUMNS = ["kind", "detail"]
+"""The columns stored dictionary-encoded in ``events.parquet``: those with few distinct values.
+Dictionary pages for the others (times, ids, amounts: nearly every value distinct) cost a
+third of the writing time and made a 100,000-request plane log 45% larger (10.9 MB against
+7.5 MB), and reading it slower."""
+
+
 class EventLog:
     """Buffers events as rows and streams them to disk in chunks of ``chunk_rows`` rows.
 
@@ -124,7 +131,9 @@ class EventLog:
         assert self.path is not None and self._stream_path is not None
         with pa.memory_map(str(self._stream_path)) as source:
             reader = pa.ipc.open_stream(source)
-            with pq.ParquetWriter(self.path, EVENTS_SCHEMA, compression="zstd") as out:
+            with pq.ParquetWriter(
+                self.path, EVENTS_SCHEMA, compression="zstd", use_dictionary=DICTIONARY_COLUMNS
+            ) as out:
                 for batch in reader:
                     out.write_batch(batch)
         self._stream_path.unlink()

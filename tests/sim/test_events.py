@@ -54,6 +54,26 @@ def test_chunks_stream_to_disk_and_become_parquet(tmp_path: Path) -> None:
     assert [meta.row_group(g).num_rows for g in range(meta.num_row_groups)] == [3, 3, 1]
 
 
+def test_only_the_few_valued_columns_are_dictionary_encoded(tmp_path: Path) -> None:
+    """kind and detail are stored with dictionary pages; times, ids and amounts (nearly every
+    value distinct) are not; the table reads back the same."""
+    path = tmp_path / "events.parquet"
+    log = EventLog(path)
+    for k in range(50):
+        log.row((float(k), "assign", k, k + 1, k, k + 2, 0.5 * k, 3.0 + k, str(k % 3)))
+    log.close()
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    encoded = {
+        group.column(c).path_in_schema: group.column(c).has_dictionary_page
+        for c in range(group.num_columns)
+    }
+    assert encoded == {f.name: f.name in ("kind", "detail") for f in EVENTS_SCHEMA}
+    table = pq.read_table(path)
+    assert table.schema.equals(EVENTS_SCHEMA, check_metadata=False)
+    assert table.column("detail").to_pylist() == [str(k % 3) for k in range(50)]
+    assert table.column("fare").to_pylist() == [3.0 + k for k in range(50)]
+
+
 def test_chunk_boundaries_keep_every_row() -> None:
     """Rows filling whole chunks, and a partial last one, lose and repeat nothing, and len()
     counts written and buffered rows alike."""
