@@ -93,8 +93,7 @@ def _grid_zones(xy: np.ndarray, bounds: tuple[float, float, float, float], cell_
     xmin, ymin, xmax, ymax = (float(b) for b in bounds)
     ix = _square_index(xy[:, 0], xmin, xmax, cell_m)
     iy = _square_index(xy[:, 1], ymin, ymax, cell_m)
-    ids = np.array([f"g{a}_{b}" for a, b in zip(ix.tolist(), iy.tolist(), strict=True)], dtype=str)
-    cell, node_cell = _from_ids(ids)
+    cell, node_cell = _grid_ids(ix, iy)
     # Each cell's (ix, iy), from any one of its nodes.
     first = np.full(len(cell), -1, dtype=np.int64)
     first[node_cell[::-1]] = np.arange(node_cell.size - 1, -1, -1)
@@ -115,6 +114,25 @@ def _grid_zones(xy: np.ndarray, bounds: tuple[float, float, float, float], cell_
         lists.append(np.sort(order[pos[hit]]))
     ptr, idx = _csr(lists)
     return Zones(cell, node_cell, ptr, idx, scheme="grid", cell_m=cell_m)
+
+
+def _grid_ids(ix: np.ndarray, iy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_from_ids` of the ids ``g{ix}_{iy}``, each written once per distinct square
+    rather than once per node (a plane run adds two nodes per request)."""
+    if ix.size == 0:
+        return _from_ids(np.zeros(0, dtype=str))
+    lo_x, lo_y = int(ix.min()), int(iy.min())
+    height = int(iy.max()) - lo_y + 1
+    squares, node_square = np.unique((ix - lo_x) * height + (iy - lo_y), return_inverse=True)
+    names = np.array(
+        [f"g{a + lo_x}_{b + lo_y}" for a, b in zip(*np.divmod(squares, height), strict=True)],
+        dtype=str,
+    )
+    # np.unique on the per-node strings sorts them as strings: the same order here.
+    order = np.argsort(names, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return names[order].astype(object), rank[node_square.ravel()].astype(np.int64)
 
 
 def _square_index(v: np.ndarray, lo: float, hi: float, cell_m: float) -> np.ndarray:

@@ -104,6 +104,20 @@ def test_plane_with_holes_and_isolated_cells():
     assert zones_for(space, cell_m=500.0).n_nodes == space.n_nodes
 
 
+@pytest.mark.parametrize("side_m, cell_m", [(1.0, 1000.0), (5000.0, 700.0), (3000.0, 150.0)])
+def test_square_ids_are_those_of_each_node_sorted_as_strings(side_m: float, cell_m: float):
+    """Each node's cell is the square ``g{ix}_{iy}`` it lies in, and the cells are sorted as
+    strings ("g10_0" before "g2_0"), however many nodes share a square."""
+    plane = PlaneSpace(side_m=side_m)
+    plane.locate(np.random.default_rng(4).uniform(0.0, side_m, size=(3000, 2)))
+    z = zones_for(plane, cell_m=cell_m)
+    ix, iy = np.floor(np.asarray(plane.node_xy) / cell_m).astype(int).T
+    names = [f"g{a}_{b}" for a, b in zip(ix.tolist(), iy.tolist(), strict=True)]
+    assert list(z.cell) == sorted(set(names))
+    assert [z.cell[c] for c in z.node_cell] == names
+    assert z.node_cell.dtype == np.int64
+
+
 def test_empty_plane():
     """A plane with no nodes has no zones."""
     zones = zones_for(PlaneSpace(100.0, 1.0))
