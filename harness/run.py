@@ -868,9 +868,13 @@ def _write_city(run_dir: Path, space: Space, zones: Zones) -> None:
     lon = lonlat[:, 0] if lonlat is not None else np.full(n, np.nan)
     lat = lonlat[:, 1] if lonlat is not None else np.full(n, np.nan)
     # A node a plane added after the zoning was computed (a repositioning target) has no cell.
-    cell = np.full(n, None, dtype=object)
+    # Each node's cell name through a dictionary of the cells' names: no Python string per node.
     k = min(zones.n_nodes, n)
-    cell[:k] = zones.cell[zones.node_cell[:k]]
+    rows = np.zeros(n, dtype=np.int64)
+    rows[:k] = zones.node_cell[:k]
+    cell = pa.DictionaryArray.from_arrays(
+        pa.array(rows, mask=np.arange(n) >= k), pa.array(list(zones.cell), type=pa.string())
+    ).dictionary_decode()
     params: dict[str, Any] = {"scheme": zones.scheme}
     if zones.scheme == "h3":
         params["resolution"] = zones.resolution
@@ -887,7 +891,7 @@ def _write_city(run_dir: Path, space: Space, zones: Zones) -> None:
             "y_m": pa.array(xy[:, 1], type=pa.float64()),
             "lon": pa.array(lon, mask=np.isnan(lon), type=pa.float64()),
             "lat": pa.array(lat, mask=np.isnan(lat), type=pa.float64()),
-            "cell": pa.array(cell, type=pa.string()),
+            "cell": cell,
         },
         schema=NODES_SCHEMA,
     ).replace_schema_metadata(zoning_metadata(params))

@@ -30,7 +30,6 @@ import weakref
 from dataclasses import replace
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from matching.api import CandidatePairs, EtaBounds, MatchRequest
 
@@ -397,6 +396,9 @@ def _kdtree(request: MatchRequest, k: int) -> CandidatePairs:
     vmax = float(request.max_speed_mps)
     max_eta = float(request.max_pickup_eta_s)
     radius = max_eta * vmax * (1 + _BOUND_SLACK)
+    # deferred: a tenth of a second to import, for spaces without zone bounds (a plane) only
+    from scipy.spatial import cKDTree
+
     tree = cKDTree(request.drivers.xy)
     pickup_xy = request.requests.pickup_xy
     todo = np.arange(len(request.requests), dtype=np.int64)

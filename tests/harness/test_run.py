@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import json
+import subprocess
+import sys
 import weakref
 from pathlib import Path
 
@@ -12,6 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import harness.run
+from cities import PlaneSpace
+from cities.zones import zones_for
 from core.schemas import EVENTS_SCHEMA, read_events
 from harness.run import peak_rss_mb, reset_peak_rss, run_scenario
 from harness.scenario import load_scenario
@@ -701,3 +705,28 @@ def test_peak_memory_is_the_runs_own_in_a_long_lived_process(tmp_path: Path) -> 
     result = run_scenario(scenario, source=str(path), base_dir=path.parent, out=tmp_path)
     assert before > 400
     assert result.perf["peak_rss_mb"] < before - 300
+
+
+def test_nodes_table_names_each_node_cell_and_none_for_later_nodes(tmp_path: Path) -> None:
+    """nodes.parquet gives every node zoned with the run its cell's name, and no cell (null)
+    to a node a plane added after the zoning (a repositioning target)."""
+    plane = PlaneSpace(side_m=3000.0)
+    plane.locate(np.array([[10.0, 10.0], [2500.0, 100.0], [1500.0, 2900.0], [20.0, 30.0]]))
+    zones = zones_for(plane, cell_m=1000.0)
+    plane.locate(np.array([[900.0, 900.0]]))
+    harness.run._write_city(tmp_path, plane, zones)
+    cells = pq.read_table(tmp_path / "nodes.parquet").column("cell").to_pylist()
+    assert cells == ["g0_0", "g2_0", "g1_2", "g0_0", None]
+
+
+def test_importing_the_run_leaves_the_heavy_optional_libraries_out() -> None:
+    """A run's fixed cost stays small: importing harness.run loads neither the report's
+    libraries, nor the KD-tree (a plane's candidate search imports it when it searches), nor
+    the parallel or wire ones."""
+    heavy = ("scipy.spatial", "matplotlib", "jinja2", "grpc", "distributed", "rich")
+    code = f"import harness.run, sys; print([m for m in {heavy!r} if m in sys.modules])"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.spatial
 from scipy.sparse import coo_array
 from scipy.sparse.csgraph import shortest_path
 
@@ -85,14 +86,14 @@ def test_kdtree_reprobes_when_road_order_differs_from_distance(monkeypatch):
     # Road ETAs, busy drivers and many drivers per node defeat the straight-line bound.
     request = random_instance(8, 30, 400, "graph", max_pickup_eta_s=300.0)
     probes = []
-    tree_cls = cand.cKDTree
+    tree_cls = scipy.spatial.cKDTree
 
     class CountingTree(tree_cls):
         def query(self, x, k, **kw):
             probes.append(k)
             return super().query(x, k=k, **kw)
 
-    monkeypatch.setattr(cand, "cKDTree", CountingTree)
+    monkeypatch.setattr(scipy.spatial, "cKDTree", CountingTree)  # imported when searched
     monkeypatch.setattr(cand, "DENSE_LIMIT", 0)
     assert _as_list(candidate_pairs(request, 4)) == _reference(request, 4)
     assert len(probes) > 1
