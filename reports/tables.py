@@ -296,23 +296,20 @@ def as_columns(events: pa.Table | Columns) -> Columns:
 
 
 def _positions(keys: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(position of each id in the sorted unique ``keys``, whether it is there at all)."""
+    """(position of each id in the sorted unique ``keys``, whether it is there at all); the
+    position of an id that is not there is meaningless."""
     if keys.size == 0:
         return np.zeros(ids.size, dtype=np.int64), np.zeros(ids.size, dtype=bool)
+    lo, hi = int(keys[0]), int(keys[-1])
+    if lo >= 0 and hi < 4 * keys.size + 1024:
+        # Rider and driver ids are dense from 0: a table of every id's position instead of a
+        # binary search per id.
+        slot = np.full(hi + 2, -1, dtype=np.int64)
+        slot[keys] = np.arange(keys.size)
+        pos = slot[np.clip(ids, -1, hi + 1)]  # -1 and hi + 1 both land on a -1
+        return np.maximum(pos, 0), pos >= 0
     pos = np.minimum(np.searchsorted(keys, ids), keys.size - 1)
     return pos, keys[pos] == ids
-
-
-def _pick(n: int, pos: np.ndarray, values: np.ndarray, last: bool = False, fill=np.nan):  # noqa: ANN001
-    """Per-slot value of the first (or last) row landing on each slot; rows in log order."""
-    out = np.full(n, fill, dtype=np.result_type(values.dtype, np.asarray(fill).dtype))
-    if pos.size == 0:
-        return out
-    if last:
-        pos, values = pos[::-1], values[::-1]
-    _, first = np.unique(pos, return_index=True)  # stable: the first occurrence
-    out[pos[first]] = values[first]
-    return out
 
 
 class _RiderRows:
@@ -325,12 +322,37 @@ class _RiderRows:
         rows = np.flatnonzero(m)
         pos, ok = _positions(riders, c.rider[rows])
         self.rows, self.pos, self.n = rows[ok], pos[ok], riders.size
+        self._ends: dict[bool, np.ndarray] = {}
 
-    def first(self, values: np.ndarray, fill=np.nan) -> np.ndarray:  # noqa: ANN001
-        return _pick(self.n, self.pos, values[self.rows], fill=fill)
+    def _end(self, last: bool) -> np.ndarray:
+        """Per rider: the index into ``rows`` of its first (``last``: last) row in log order,
+        -1 for a rider with none (one pass, no sort)."""
+        if last not in self._ends:
+            k = self.pos.size
+            if last:
+                end = np.full(self.n, -1, dtype=np.int64)
+                np.maximum.at(end, self.pos, np.arange(k))
+            else:
+                end = np.full(self.n, k, dtype=np.int64)
+                np.minimum.at(end, self.pos, np.arange(k))
+                end[end == k] = -1
+            self._ends[last] = end
+        return self._ends[last]
 
-    def last(self, values: np.ndarray, fill=np.nan) -> np.ndarray:  # noqa: ANN001
-        return _pick(self.n, self.pos, values[self.rows], last=True, fill=fill)
+    def _pick(self, values: np.ndarray, last: bool, fill: Any) -> np.ndarray:
+        out = np.full(self.n, fill, dtype=np.result_type(values.dtype, np.asarray(fill).dtype))
+        end = self._end(last)
+        has = end >= 0
+        out[has] = values[self.rows[end[has]]]
+        return out
+
+    def first(self, values: np.ndarray, fill: Any = np.nan) -> np.ndarray:
+        """Per rider: ``values`` at its first row of this kind (``fill`` for none)."""
+        return self._pick(values, False, fill)
+
+    def last(self, values: np.ndarray, fill: Any = np.nan) -> np.ndarray:
+        """Per rider: ``values`` at its last row of this kind (``fill`` for none)."""
+        return self._pick(values, True, fill)
 
     def count(self) -> np.ndarray:
         return np.bincount(self.pos, minlength=self.n).astype(np.int64)
