@@ -192,7 +192,7 @@ class Dispatcher:
         delay = policy.decision_delay_s + policy.decision_delay_per_request_s * n_req
         if n == 1 and did_a.shape[0] == 1 and eta.shape[0] == 1:
             # The immediate path's one pair, on Python scalars from here on.
-            r, d, e = int(rid_a[0]), int(did_a[0]), float(eta[0])
+            r, d, e = rid_a.item(0), did_a.item(0), eta.item(0)
             self._refuse(self._check_one(r, d, e))
             if delay <= 0:
                 self.apply_one(r, d, e, str(self.batch_id))
@@ -256,9 +256,9 @@ class Dispatcher:
 
     def _check_one(self, r: int, d: int, eta: float) -> list[str]:
         # The same verdicts as _check_many, on Python scalars (the immediate path's one pair).
-        if not (0 <= r < self.requests.n and self.requests.status[r] == R_OPEN):
+        if not (0 <= r < self.requests.n and self.requests.status.item(r) == R_OPEN):
             return ["assigned a request that was not open"]
-        if not (0 <= d < self.drivers.n and self.drivers.free[d]):
+        if not (0 <= d < self.drivers.n and self.drivers.free.item(d)):
             return ["assigned a driver that was not free"]
         if eta > self.policy.max_pickup_eta_s + 1e-9:
             return ["exceeded max_pickup_eta_s"]

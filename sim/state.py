@@ -239,7 +239,7 @@ class Drivers:
     # Transitions, named for what happened.
     def make_free(self, d: int) -> None:
         """The matcher may give the driver work."""
-        if not self.free[d]:
+        if not self.free.item(d):
             self.free[d] = True
             self.n_free += 1
             if self.zone_free is not None:
@@ -247,7 +247,7 @@ class Drivers:
 
     def make_busy(self, d: int) -> None:
         """The matcher may not give the driver work."""
-        if self.free[d]:
+        if self.free.item(d):
             self.free[d] = False
             self.n_free -= 1
             if self.zone_free is not None:
