@@ -27,8 +27,8 @@ ROW_TYPE = pa.struct([(f.name, f.type) for f in EVENTS_SCHEMA][1:])
 DICTIONARY_COLUMNS = ["kind", "detail"]
 """The columns stored dictionary-encoded in ``events.parquet``: those with few distinct values.
 Dictionary pages for the others (times, ids, amounts: nearly every value distinct) cost a
-third of the writing time and made a 100,000-request plane log 45% larger (10.9 MB against
-7.5 MB), and reading it slower."""
+third of the writing time and made a 100,000-request plane log 43% larger (10.9 MB against
+7.7 MB), and reading it slower."""
 
 
 class EventLog:
