@@ -4,7 +4,7 @@ already done.
 Every point of a sweep is an ordinary run (its own content-addressed run directory), so a
 sweep that is interrupted or extended recomputes nothing it already has, and any point can be
 reported on or compared like a single run. Points run on ``workers`` local worker processes
-forked from this (warmed-up) process, on Dask distributed at ``scheduler`` (a real cluster),
+forked from this process, on Dask distributed at ``scheduler`` (a real cluster),
 or, with ``workers=1``, in this process. Results do not depend on where a point ran.
 """
 
@@ -17,7 +17,6 @@ import json
 import multiprocessing
 import signal
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import as_completed as completed_in_pool
@@ -31,7 +30,7 @@ import pandas as pd
 from core.errors import InputError
 from harness.estimate import estimate
 from harness.run import check_out_dir, read_scenario, run_scenario
-from harness.scenario import Scenario, parse_overrides, parse_scenario
+from harness.scenario import Scenario, parse_overrides
 
 SUMMARY_METRICS = {
     "requests": ("requests", "count"),
@@ -214,26 +213,6 @@ def _repeat_row(row: dict[str, Any], ran: SweepPoint, point: SweepPoint) -> dict
     return {**own, **point.overrides, "reused": True}
 
 
-WARM_UP = {
-    "name": "warm_up",
-    "seed": 0,
-    "city": {"kind": "grid", "rows": 3, "cols": 3, "block_m": 200, "speed_kmh": 30},
-    "time": {"start": "08:00", "duration_s": 600},
-    "demand": {"requests_per_h": 120},
-    "fleet": {"size": 3},
-}
-"""A run of a few milliseconds that touches every part of the run path."""
-
-
-def warm_up() -> None:
-    """One tiny run in this process, into a temporary folder that is removed: every module a
-    run imports on first use (metrics, reports, parquet writers) and every first-call cost is
-    paid here once, so workers forked from this process start warm."""
-    scenario = parse_scenario(WARM_UP, "warm-up")
-    with tempfile.TemporaryDirectory(prefix="ridesim-warm-up-") as tmp:
-        run_scenario(scenario, source="warm-up", base_dir=Path(tmp), out=Path(tmp) / "runs")
-
-
 def _run_on_local_workers(
     points: Sequence[SweepPoint],
     unique: list[int],
@@ -249,11 +228,12 @@ def _run_on_local_workers(
     sampling profiler run beside the task), and the scheduler and nannies shared the cores
     with the workers. A pool's worker only waits on a pipe between points."""
     # On Linux the workers are forked from this process, which has imported the whole run
-    # stack and made one tiny run: a worker is ready in milliseconds instead of re-importing
-    # numpy, scipy, pandas, SimPy... (1-2 s each), and its first run pays no first-call costs.
+    # stack: a worker is ready in milliseconds instead of re-importing numpy, scipy, pandas...
+    # (1-2 s each). No warm-up run here first: it cost the sweep 0.06-0.08 s before any worker
+    # started, and the workers' first runs were no cheaper for it (their copy-on-write page
+    # faults dominate); without it, 6 two-hour runs on 2 workers took 0.80-0.85 s against
+    # 0.85-0.88 s, alternating in the same minutes (bench/bench_sweep.py).
     method = "fork" if sys.platform == "linux" else "spawn"
-    if method == "fork":
-        warm_up()
     others = set(multiprocessing.active_children())
     pool = ProcessPoolExecutor(
         min(workers, len(unique)),
