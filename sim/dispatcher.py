@@ -25,7 +25,6 @@ from matching.api import (
     Matcher,
     MatcherUnavailable,
     MatchRequest,
-    lazy_message,
 )
 from sim.movement import Travel
 from sim.scheduler import Scheduler
@@ -72,6 +71,14 @@ class MatcherCalls:
     n_drivers: list[int] = field(default_factory=list)
     wall_s: list[float] = field(default_factory=list)
 
+    @classmethod
+    def from_rows(cls, rows: list[tuple[int, int, int, int, float]]) -> MatcherCalls:
+        """The columns of ``(batch_id, shard_id, n_requests, n_drivers, wall_s)`` rows."""
+        if not rows:
+            return cls()
+        batch, shard, n_req, n_drv, wall = (list(col) for col in zip(*rows, strict=True))
+        return cls(batch, shard, n_req, n_drv, wall)
+
 
 class _Seeds:
     """Tie-break seeds for the matcher from its own stream, one per decision."""
@@ -115,6 +122,8 @@ class Dispatcher:
         self.eta_bounds = eta_bounds
         """Zone lower bounds on the free-flow table (a road network's), for candidate search."""
         self.seeds = _Seeds(rng)
+        self._flat = travel.congestion.flat
+        """Free flow all day: every decision shares the table's travel times and bounds."""
         self._fixed = {
             "max_pickup_eta_s": policy.max_pickup_eta_s,
             "candidates": None,
@@ -122,13 +131,23 @@ class Dispatcher:
             "api_version": API_VERSION,
         }
         """The snapshot fields every decision shares."""
-        self.calls = MatcherCalls()
+        self._calls: list[tuple[int, int, int, int, float]] = []
+        """One row per matcher call (a tuple each: the immediate path makes one per arrival)."""
+        self._calls_made: tuple[int, MatcherCalls] | None = None
         self.matcher_up = True
         """False during a matcher outage: nobody is assigned until it ends."""
         self.batch_id = 0
         self.apply: Apply = _unwired
         self.apply_one: ApplyOne = _unwired_one
         self.on_unavailable: Callable[[MatcherUnavailable], None] = _unavailable
+
+    @property
+    def calls(self) -> MatcherCalls:
+        """Wall-clock cost of every matcher call so far (perf only: never steers the run)."""
+        made = self._calls_made
+        if made is None or made[0] != len(self._calls):
+            made = self._calls_made = (len(self._calls), MatcherCalls.from_rows(self._calls))
+        return made[1]
 
     def dispatch(self, request_ids: np.ndarray | None = None) -> None:
         """Ask the matcher about ``request_ids`` (default: every open request, by id) and
@@ -178,12 +197,7 @@ class Dispatcher:
             cast(LazyOpenRequests, reqs).settle()
             cast(LazyCandidateDrivers, drvs).settle()
         n_req = 1 if isinstance(rid, int) else rid.shape[0]
-        c = self.calls
-        c.batch_id.append(self.batch_id)
-        c.shard_id.append(shard)
-        c.n_requests.append(n_req)
-        c.n_drivers.append(did.shape[0])
-        c.wall_s.append(wall)
+        self._calls.append((self.batch_id, shard, n_req, did.shape[0], wall))
         rid_a, did_a, eta = response.request_id, response.driver_id, response.pickup_eta_s
         n = rid_a.shape[0]
         if n == 0:
@@ -217,34 +231,57 @@ class Dispatcher:
         """
         now = self.sched.now
         rq, dv = self.requests, self.drivers
-        # One request: slices of read-only columns (no copies); several: gathers.
-        sel: slice | np.ndarray = slice(rid, rid + 1) if isinstance(rid, int) else rid
+        # lazy_message's steps written out (this runs on every arrival): the columns made here
+        # are fresh arrays or slices of read-only ones, so which to mark is known without
+        # reading any flag.
+        sel: slice | np.ndarray
+        if isinstance(rid, int):
+            # One request: slices of read-only columns (no copies).
+            sel = slice(rid, rid + 1)
+            ids, pickups = rq.id[sel], rq.pickup_node[sel]
+        else:
+            sel = rid
+            ids, pickups = rq.id[sel], rq.pickup_node[sel]
+            ids.setflags(write=False)
+            pickups.setflags(write=False)
+        requests = object.__new__(LazyOpenRequests)
+        columns = requests.__dict__
+        columns["id"] = ids
+        columns["pickup_node"] = pickups
+        columns["_fill"] = (_request_column, (rq, sel))
         nodes = dv.node[did]
-        requests = lazy_message(
-            LazyOpenRequests,
-            {"id": rq.id[sel], "pickup_node": rq.pickup_node[sel]},
-            (_request_column, (rq, sel)),
-        )
-        drivers = lazy_message(
-            LazyCandidateDrivers,
-            {"id": did, "node": nodes, "free_at": np.maximum(dv.free_at[did], now)},
-            (_driver_column, (dv, did, nodes, now, self.node_xy)),
-        )
+        # As the contract states it: an idle driver's free_at is when they became idle (at
+        # most the decision time), a moving one's when they can start; matchers wait
+        # max(free_at - decision_time, 0).
+        free_at = dv.free_at[did]
+        did.setflags(write=False)
+        nodes.setflags(write=False)
+        free_at.setflags(write=False)
+        drivers = object.__new__(LazyCandidateDrivers)
+        columns = drivers.__dict__
+        columns["id"] = did
+        columns["node"] = nodes
+        columns["free_at"] = free_at
+        columns["_fill"] = (_driver_column, (dv, did, nodes, now, self.node_xy))
         # Every field is valid by construction (the limits were checked once, in __init__):
         # skip the frozen dataclass's per-field setattr and __post_init__ on each decision,
         # and start from the fields that never change.
         request = object.__new__(MatchRequest)
         fields = request.__dict__
         fields.update(self._fixed)
-        travel_time = self.travel.expected(now)
         fields["decision_time"] = now
         fields["batch_id"] = self.batch_id
         fields["shard_id"] = shard
         fields["requests"] = requests
         fields["drivers"] = drivers
         fields["seed"] = self.seeds.next()
-        fields["travel_time"] = travel_time
-        fields["eta_bounds"] = self.travel.bounds_for(travel_time, self.eta_bounds)
+        if self._flat:
+            fields["travel_time"] = self.travel.free_flow
+            fields["eta_bounds"] = self.eta_bounds
+        else:
+            travel_time = self.travel.expected(now)
+            fields["travel_time"] = travel_time
+            fields["eta_bounds"] = self.travel.bounds_for(travel_time, self.eta_bounds)
         return request
 
     def _refuse(self, problems: list[str]) -> None:

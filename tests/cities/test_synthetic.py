@@ -104,3 +104,29 @@ def test_one_pair_travel_time_is_the_vectorised_float(space: GridSpace | PlaneSp
     assert all(type(x) is float for x in one)
     assert np.array_equal(np.array(one), vectorised)
     assert len(set(one)) > 10
+
+
+@pytest.mark.parametrize("speed", [1.0, 7.5])
+def test_plane_travel_time_is_hypot_of_coordinate_differences(speed: float) -> None:
+    """Each travel time is np.hypot(dx, dy) / speed on the stored coordinates, bit for bit,
+    whatever the index arrays' shapes (one pickup against many drivers, pairs, a grid), and
+    after the storage has grown."""
+    p = PlaneSpace(side_m=1000.0, speed_mps=speed)
+    rng = np.random.default_rng(8)
+    p.locate(p.sample_points(rng, 700))
+    p.locate(p.sample_points(rng, 3000))  # the buffer grows past its first size
+    xy = p.node_xy
+
+    def expected(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        d = xy[src] - xy[dst]
+        dist: np.ndarray = np.hypot(d[..., 0], d[..., 1])
+        return dist / speed
+
+    src = rng.integers(0, p.n_nodes, size=400)
+    dst = rng.integers(0, p.n_nodes, size=400)
+    one = dst[:1]
+    for a, b in [(src, dst), (src, one), (src[:, None], dst[None, :50]), (src[:3], src[:3])]:
+        got = p.travel_time(a, b)
+        assert got.shape == np.broadcast_shapes(a.shape, b.shape)
+        assert np.array_equal(got, expected(a, b))
+    assert p.travel_time(np.array([5]), np.array([5])).tolist() == [0.0]

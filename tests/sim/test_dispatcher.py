@@ -184,3 +184,21 @@ def test_a_kept_snapshot_reads_the_decision_times_values(tmp_path: Path) -> None
             assert not kept.flags.writeable
         earnings.update(copies[("drivers", "earnings")].tolist())
     assert len(earnings) > 1  # drivers earned between decisions: the values did change
+
+
+def test_snapshot_gives_each_driver_its_own_free_at_read_only(tmp_path: Path) -> None:
+    """free_at is the drivers' own: an idle driver's when they became idle (at most the
+    decision time, as the contract says), not clipped to it; every column made is read-only."""
+    sim, _, _ = build(tmp_path, [(30, 1, 3)], [0, 5])
+    sim.run(steps=8)  # 50 s: the ride from t = 30 is under way, driver 1 idles since 0
+    d = sim.dispatcher
+    now = sim.sched.now
+    free_at = sim.drivers.free_at
+    assert free_at[1] < now
+    one, many = d.snapshot(0, np.array([0, 1])), d.snapshot(np.array([0]), np.array([0, 1]))
+    for snapshot in (one, many):
+        assert snapshot.decision_time == now
+        assert snapshot.drivers.free_at.tolist() == free_at[[0, 1]].tolist()
+        for part in (snapshot.requests, snapshot.drivers):
+            for name in _COLUMNS["requests" if part is snapshot.requests else "drivers"]:
+                assert not getattr(part, name).flags.writeable, name
