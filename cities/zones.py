@@ -27,6 +27,7 @@ import h3
 import numpy as np
 
 from cities.space import Space
+from core.ids import distinct_inverse
 from core.zoning import Zones
 
 
@@ -123,7 +124,7 @@ def _grid_ids(ix: np.ndarray, iy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return _from_ids(np.zeros(0, dtype=str))
     lo_x, lo_y = int(ix.min()), int(iy.min())
     height = int(iy.max()) - lo_y + 1
-    squares, node_square = np.unique((ix - lo_x) * height + (iy - lo_y), return_inverse=True)
+    squares, node_square = distinct_inverse((ix - lo_x) * height + (iy - lo_y))
     names = np.array(
         [f"g{a + lo_x}_{b + lo_y}" for a, b in zip(*np.divmod(squares, height), strict=True)],
         dtype=str,
@@ -132,7 +133,7 @@ def _grid_ids(ix: np.ndarray, iy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(names, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
-    return names[order].astype(object), rank[node_square.ravel()].astype(np.int64)
+    return names[order].astype(object), rank[node_square].astype(np.int64)
 
 
 def _square_index(v: np.ndarray, lo: float, hi: float, cell_m: float) -> np.ndarray:

@@ -54,6 +54,7 @@ from cities.tables import RowProgress
 from cities.zones import zones_for
 from core.clock import HOUR
 from core.errors import InputError, PluginFailure
+from core.ids import distinct_count
 from core.schemas import (
     MATCHER_CALLS_SCHEMA,
     NODES_SCHEMA,
@@ -280,7 +281,7 @@ def drawn_demand_stats(trips: Trips, space: Space, horizon_s: float) -> dict[str
         requests_per_h_mean=round(n / (horizon_s / HOUR), 3),
         requests_peak_hour=int(per_hour.max()),
         trip_straight_line_m_median=round(float(np.median(length)), 1),
-        distinct_pickup_nodes=int(np.unique(trips.pickup_node).size),
+        distinct_pickup_nodes=distinct_count(trips.pickup_node),
     )
     return stats
 

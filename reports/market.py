@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.ids import distinct, distinct_count
 from reports.tables import (
     ASSIGN,
     CANCEL_REASONS,
@@ -89,14 +90,14 @@ def market_kpis(
 
 
 def _n_riders(c: Columns, kind: int) -> np.ndarray:
-    return np.unique(c.rider[(c.kind == kind) & (c.rider >= 0)])
+    return distinct(c.rider[(c.kind == kind) & (c.rider >= 0)])
 
 
 def funnel(c: Columns, riders: pd.DataFrame) -> dict[str, Any]:
     """Stage counts and shares, conversion, and cancellations by reason and by stage."""
     n = len(riders)
     quoted = _n_riders(c, QUOTE)
-    arrived = int(np.union1d(quoted, riders.index.to_numpy()).size)
+    arrived = distinct_count(np.concatenate([quoted, riders.index.to_numpy()]))
     offered_ids = _n_riders(c, OFFER)
     matched = np.isfinite(riders["assign_t"].to_numpy())
     offered = np.isin(riders.index.to_numpy(), offered_ids) | matched

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from core.ids import distinct
 from core.schemas import EVENTS_SCHEMA, EVENTS_SCHEMA_VERSION, Kind
 
 SIG_DIGITS = 6
@@ -362,7 +363,7 @@ def rider_table(c: Columns) -> pd.DataFrame:
     """One row per requested rider (index: rider id, ascending) with the times of each stage,
     quoted and actual ETAs, offers and declines, fares and the outcome."""
     req_rows = np.flatnonzero((c.kind == REQUEST) & (c.rider >= 0))
-    riders = np.unique(c.rider[req_rows])
+    riders = distinct(c.rider[req_rows])
     req = _RiderRows(c, riders, REQUEST)
     # Columns are gathered first and the frame built once: setting them one by one re-checks
     # the index every time (half the table's cost).
@@ -548,7 +549,7 @@ def driver_table(
     ivs = ivs or driver_intervals(c, horizon_s)
     on, tp, wr, rp = ivs.online, ivs.to_pickup, ivs.with_rider, ivs.repositioning
     m_on = ((c.kind == ONLINE) | (c.kind == OFFLINE)) & (c.driver >= 0)
-    drivers = np.unique(c.driver[m_on])
+    drivers = distinct(c.driver[m_on])
     n = drivers.size
 
     def per_driver(ids: np.ndarray, w: np.ndarray) -> np.ndarray:

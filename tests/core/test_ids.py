@@ -1,0 +1,38 @@
+"""Distinct ids: exactly numpy.unique's answers, by a flag table or by numpy.unique itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.ids import distinct, distinct_count, distinct_inverse
+
+
+def _cases() -> list[np.ndarray]:
+    rng = np.random.default_rng(12)
+    return [
+        np.zeros(0, dtype=np.int64),
+        np.array([7], dtype=np.int64),
+        rng.integers(0, 50, size=1000),  # many repeats, narrow range: flag table
+        rng.permutation(100_000)[:60_000],  # distinct, dense
+        rng.integers(0, 10**12, size=300),  # wide range: numpy.unique
+        rng.integers(-5, 20, size=200),  # negative values: numpy.unique
+        rng.integers(0, 300, size=(20, 30)),  # 2-d input is flattened
+        rng.integers(0, 1000, size=500).astype(np.int32),
+        rng.integers(0, 1000, size=500).astype(np.uint16),
+    ]
+
+
+@pytest.mark.parametrize("ids", _cases(), ids=lambda a: f"{a.dtype}{a.shape}")
+def test_distinct_ids_are_numpys_unique(ids: np.ndarray) -> None:
+    """Values, dtype, counts and inverse positions equal numpy.unique's for every kind of
+    input, whichever way they are computed."""
+    want = np.unique(ids)
+    got = distinct(ids)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+    assert distinct_count(ids) == want.size
+    values, inverse = distinct_inverse(ids)
+    want_values, want_inverse = np.unique(ids, return_inverse=True)
+    assert np.array_equal(values, want_values) and values.dtype == want_values.dtype
+    assert inverse.dtype == np.int64 and np.array_equal(inverse, want_inverse.ravel())
+    assert np.array_equal(values[inverse], np.ravel(ids))
