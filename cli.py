@@ -17,10 +17,13 @@ Bad input (a scenario, city file or flag) prints one clear line per problem and 
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import json
 import math
+import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -744,5 +747,22 @@ def run_program(argv: Sequence[str] | None = None) -> int:
         gc.freeze()
 
 
+def end_process(status: int) -> NoReturn:
+    """End this process with ``status`` as Python would, less its teardown: the exit handlers
+    run and the standard streams are flushed, but the interpreter does not free every module's
+    objects one by one (about 0.04 s after a run, whose process holds a few hundred thousand).
+    With threads still running, the ordinary exit (which waits for them) instead."""
+    if threading.active_count() > 1:
+        sys.exit(status)
+    atexit._run_exitfuncs()  # what the ordinary exit runs first; it empties the registry
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    except (OSError, ValueError):  # a closed pipe or stream: Python's own exit reports it
+        sys.exit(status)
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(run_program())
+    end_process(run_program())

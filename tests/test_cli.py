@@ -444,6 +444,37 @@ def test_the_program_freezes_its_heap_before_exiting(tmp_path: Path) -> None:
     assert proc.stdout.strip().splitlines()[-1] == "0 0 True"
 
 
+def test_end_process_runs_exit_handlers_and_flushes(tmp_path: Path) -> None:
+    """`python cli.py` ends through end_process: its status, its buffered output and its exit
+    handlers survive skipping the interpreter's teardown; with a thread still running, the
+    ordinary exit waits for it."""
+    import subprocess
+    import sys
+
+    marker = tmp_path / "atexit"
+    code = (
+        "import atexit, pathlib, sys, threading, time, cli; "
+        f"atexit.register(pathlib.Path({str(marker)!r}).write_text, 'ran'); "
+        "print('x' * 5000, end=''); print('tail'); "
+        "sys.stderr.write('err'); "
+        "t = threading.Thread(target=lambda: (time.sleep(0.2), print('thread'))) "
+        "if sys.argv[1] == 'thread' else None; "
+        "t.start() if t else None; "
+        "cli.end_process(3)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for mode in ("alone", "thread"):
+        marker.unlink(missing_ok=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", code, mode], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert proc.returncode == 3, proc.stderr
+        assert proc.stdout.startswith("x" * 5000 + "tail\n")
+        assert proc.stdout.endswith("thread\n") == (mode == "thread")
+        assert proc.stderr == "err"
+        assert marker.read_text() == "ran"
+
+
 def test_run_warns_when_its_matcher_service_went_unanswered(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
