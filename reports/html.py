@@ -168,6 +168,18 @@ def _panels(
     return figure(lambda: compose(bound, width, height, **layout), alt, draw)
 
 
+REPORT_TEMPLATES = ("report.html.j2", "page.html.j2", "macros.html.j2")
+"""The run report's template and the ones it extends and imports."""
+
+
+def prepare() -> None:
+    """Do the run report's one-off setup now, for a process that writes a report later (the
+    report helper, while the run goes on): compile its templates (Jinja2 caches them), about
+    0.02 s of a first render."""
+    for name in REPORT_TEMPLATES:
+        TEMPLATES.get_template(name)
+
+
 def render_page(template: str, **context: Any) -> str:
     """A page from a template in ``reports/templates``."""
     context.setdefault("osm", False)
