@@ -79,7 +79,8 @@ def _run(args: argparse.Namespace, scenario: Any) -> int:
     # before the progress bar starts its thread.
     helper = None if args.no_report else ReportHelper()
     try:
-        progress = None if args.no_progress else _ProgressBar(scenario.time.horizon_s)
+        shown = not args.no_progress and _progress_visible()
+        progress = _ProgressBar(scenario.time.horizon_s) if shown else None
         try:
             result = run_scenario(
                 scenario,
@@ -419,6 +420,22 @@ def _print_headline(metrics: dict[str, Any], perf: dict[str, Any]) -> None:
         f"  {'wall time':<32} {perf['wall_s']:.1f} s "
         f"({perf['events_per_s']:,.0f} events/s, city load {perf['city_load_s']:.1f} s)"
     )
+
+
+def _progress_visible() -> bool:
+    """Whether the run's progress bar would show at all. It is transient, and rich draws a
+    transient bar only on an interactive terminal (or in Jupyter, or where its environment
+    variables say the output is one): with standard output piped or captured it draws
+    nothing, so it is not made there (importing rich and its refresh thread cost about
+    0.05 s of a run on the critical path)."""
+    if "ipykernel" in sys.modules or any(
+        os.environ.get(name) for name in ("TTY_COMPATIBLE", "TTY_INTERACTIVE", "FORCE_COLOR")
+    ):
+        return True  # rich decides
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):  # no stream, or a closed one
+        return False
 
 
 class _ProgressBar:

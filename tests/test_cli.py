@@ -382,6 +382,7 @@ def test_run_shows_the_city_build_rows_then_the_simulation(
             self._note("sim")
 
     monkeypatch.setattr(cli, "_ProgressBar", Recording)
+    monkeypatch.setattr(cli, "_progress_visible", lambda: True)  # as on a terminal
     grid_osm(tmp_path / "g.osm", 12)
     (tmp_path / "s.toml").write_text(scenario(city='osm = "g.osm"'))
     argv = ["run", "s.toml", "--out", "runs", "--cache", "cache", "--no-report"]
@@ -400,6 +401,38 @@ def test_run_shows_the_city_build_rows_then_the_simulation(
     code, _, err = call(argv, tmp_path, monkeypatch)
     assert code == 0, err
     assert seen and not [s for s in seen if s[0] == "city"]  # cached: no build phase
+
+
+def test_run_makes_no_progress_bar_where_it_would_not_show(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With standard output captured (no terminal), `run` makes no progress bar (rich would
+    draw nothing); a terminal, or rich's FORCE_COLOR, still gets one."""
+    made: list[float] = []
+
+    class Recording(cli._ProgressBar):
+        def __init__(self, horizon_s: float) -> None:
+            made.append(horizon_s)
+            super().__init__(horizon_s)
+
+    monkeypatch.setattr(cli, "_ProgressBar", Recording)
+    for name in ("TTY_COMPATIBLE", "TTY_INTERACTIVE", "FORCE_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "s.toml").write_text(scenario())
+    argv = ["run", "s.toml", "--out", "runs", "--no-report"]
+    code, _, err = call(argv, tmp_path, monkeypatch)
+    assert code == 0, err
+    assert made == []
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert cli._progress_visible()
+    monkeypatch.delenv("FORCE_COLOR")
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("sys.stdout", Terminal())
+    assert cli._progress_visible()
 
 
 def test_run_writes_the_report_through_its_helper(tmp_path: Path) -> None:
