@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import builtins
 import gc
 import json
 import math
@@ -428,7 +429,8 @@ def _progress_visible() -> bool:
     variables say the output is one): with standard output piped or captured it draws
     nothing, so it is not made there (importing rich and its refresh thread cost about
     0.05 s of a run on the critical path)."""
-    if "ipykernel" in sys.modules or any(
+    in_ipython = hasattr(builtins, "get_ipython")  # what IPython (and Jupyter) install
+    if in_ipython or any(
         os.environ.get(name) for name in ("TTY_COMPATIBLE", "TTY_INTERACTIVE", "FORCE_COLOR")
     ):
         return True  # rich decides

@@ -407,7 +407,7 @@ def test_run_makes_no_progress_bar_where_it_would_not_show(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With standard output captured (no terminal), `run` makes no progress bar (rich would
-    draw nothing); a terminal, or rich's FORCE_COLOR, still gets one."""
+    draw nothing); a terminal, rich's FORCE_COLOR, or IPython still gets one."""
     made: list[float] = []
 
     class Recording(cli._ProgressBar):
@@ -418,6 +418,7 @@ def test_run_makes_no_progress_bar_where_it_would_not_show(
     monkeypatch.setattr(cli, "_ProgressBar", Recording)
     for name in ("TTY_COMPATIBLE", "TTY_INTERACTIVE", "FORCE_COLOR"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.delattr("builtins.get_ipython", raising=False)
     (tmp_path / "s.toml").write_text(scenario())
     argv = ["run", "s.toml", "--out", "runs", "--no-report"]
     code, _, err = call(argv, tmp_path, monkeypatch)
@@ -426,6 +427,9 @@ def test_run_makes_no_progress_bar_where_it_would_not_show(
     monkeypatch.setenv("FORCE_COLOR", "1")
     assert cli._progress_visible()
     monkeypatch.delenv("FORCE_COLOR")
+    monkeypatch.setattr("builtins.get_ipython", lambda: None, raising=False)  # IPython, Jupyter
+    assert cli._progress_visible()
+    monkeypatch.delattr("builtins.get_ipython")
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
