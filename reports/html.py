@@ -26,14 +26,7 @@ from matplotlib.figure import Figure
 
 from reports.background import forked_map
 from reports.figures import city_map, distributions, income, latency, replay, surge, timeseries
-from reports.figures._style import (
-    Frame,
-    Margins,
-    Panel,
-    build_spare_frames,
-    compose_frame,
-    png_base64,
-)
+from reports.figures._style import Margins, Panel, compose, png_base64
 from reports.kpis import ensure_metrics
 from reports.run import RunData, load_run
 from reports.text import (
@@ -164,42 +157,15 @@ def draw_figures(sections: Sequence[Section], processes: int = 1) -> list[Sectio
 def _panels(
     run: RunData,
     draws: Sequence[Callable[[Any, RunData], None]],
-    frame: Frame,
+    width: float,
+    height: float,
     alt: str,
     draw: bool = True,
+    **layout: Any,
 ) -> Block:
-    """A figure laid out as ``frame`` with one panel per ``draw(ax, run)`` of ``draws``."""
-    if len(draws) != frame.rows * frame.cols:  # a blank axes would show in the report
-        raise ValueError(f"{len(draws)} panels for {frame.rows} x {frame.cols} axes")
+    """A figure composed of one panel per ``draw(ax, run)`` of ``draws``."""
     bound: list[Panel] = [lambda ax, d=d: d(ax, run) for d in draws]
-    return figure(lambda: compose_frame(bound, frame), alt, draw)
-
-
-def over_time_frame(panels: int) -> Frame:
-    """The layout of the over-time figure: ``panels`` stacked panels sharing the time axis."""
-    return Frame(
-        9.0, 2.6 * panels, rows=panels, sharex=True, margins=Margins(right=1.45, bottom=0.8)
-    )
-
-
-WAITS_FRAME = Frame(11.0, 3.4, cols=3)
-INCOME_FRAME = Frame(10.0, 3.6, cols=2, width_ratios=(1.4, 1.0))
-ZONE_MAPS_FRAME = Frame(11.0, 5.0, cols=2)
-SURGE_FRAME = Frame(
-    9.0, 4.6, rows=2, sharex=True, height_ratios=(2.0, 1.0), margins=Margins(bottom=0.8)
-)
-SURGE_MAP_FRAME = Frame(7.0, 5.6)
-LATENCY_FRAME = Frame(10.0, 3.2, cols=2)
-REPORT_FRAMES = (
-    over_time_frame(2),
-    over_time_frame(3),
-    WAITS_FRAME,
-    INCOME_FRAME,
-    ZONE_MAPS_FRAME,
-    LATENCY_FRAME,
-)
-"""The layouts of the figures most runs' reports have (surge and replay runs' own are not
-built ahead): one spare blank figure of each is built by :func:`prepare`."""
+    return figure(lambda: compose(bound, width, height, **layout), alt, draw)
 
 
 REPORT_TEMPLATES = ("report.html.j2", "page.html.j2", "macros.html.j2")
@@ -209,9 +175,8 @@ REPORT_TEMPLATES = ("report.html.j2", "page.html.j2", "macros.html.j2")
 def prepare() -> None:
     """Do the run report's one-off setup now, for a process that writes a report later (the
     report helper, while the run goes on): compile its templates (Jinja2 caches them), about
-    0.02 s of a first render; load what the first Parquet read and the first PNG load on
-    first use (about 0.01 s); and build a blank figure for each of :data:`REPORT_FRAMES`
-    (:func:`reports.figures._style.build_spare_frames`)."""
+    0.02 s of a first render; and load what the first Parquet read and the first PNG save
+    load on first use (about 0.01 s)."""
     for name in REPORT_TEMPLATES:
         TEMPLATES.get_template(name)
     # deferred: pyarrow.parquet.read_table imports it on first use; a report reads Parquet
@@ -219,7 +184,6 @@ def prepare() -> None:
     from PIL import Image  # deferred: as above, what saving a PNG imports first
 
     Image.preinit()  # the image format plugins, which the first PNG save imports
-    build_spare_frames(REPORT_FRAMES)
 
 
 def render_page(template: str, **context: Any) -> str:
@@ -267,8 +231,8 @@ def report_sections(run: RunData, draw: bool = True) -> list[Section]:
     what it describes (``draw`` false: without rendering the figures)."""
     m = run.metrics
 
-    def panels(*args: Any) -> Block:
-        return _panels(*args, draw=draw)
+    def panels(*args: Any, **layout: Any) -> Block:
+        return _panels(*args, draw=draw, **layout)
 
     out: list[Section] = []
     slo = slo_rows(m)
@@ -354,8 +318,12 @@ def report_sections(run: RunData, draw: bool = True) -> list[Section]:
                 panels(
                     run,
                     draws,
-                    over_time_frame(len(draws)),
+                    9.0,
+                    2.6 * len(draws),
                     "time series of demand, trips and driver states",
+                    rows=len(draws),
+                    sharex=True,
+                    margins=Margins(right=1.45, bottom=0.8),
                 ),
             ],
         )
@@ -396,7 +364,8 @@ def report_sections(run: RunData, draw: bool = True) -> list[Section]:
                         distributions.draw_pickup_wait,
                         distributions.draw_pickup_error,
                     ],
-                    WAITS_FRAME,
+                    11.0,
+                    3.4,
                     "distributions of waits and pickup-time error",
                 ),
             ],
@@ -455,8 +424,10 @@ def report_sections(run: RunData, draw: bool = True) -> list[Section]:
                     panels(
                         run,
                         [income.draw_income, income.draw_lorenz],
-                        INCOME_FRAME,
+                        10.0,
+                        3.6,
                         "driver income distribution and Lorenz curve",
+                        width_ratios=[1.4, 1.0],
                     ),
                 ],
             )
@@ -478,7 +449,8 @@ def report_sections(run: RunData, draw: bool = True) -> list[Section]:
                     panels(
                         run,
                         [city_map.draw_wait_map, city_map.draw_match_map],
-                        ZONE_MAPS_FRAME,
+                        11.0,
+                        5.0,
                         "maps of mean wait and match rate by area",
                     ),
                 ],
@@ -500,16 +472,16 @@ def report_sections(run: RunData, draw: bool = True) -> list[Section]:
                     panels(
                         run,
                         [surge.draw_surge_multiplier, surge.draw_surge_share],
-                        SURGE_FRAME,
+                        9.0,
+                        4.6,
                         "surge multiplier over time",
+                        rows=2,
+                        sharex=True,
+                        height_ratios=[2, 1],
+                        margins=Margins(bottom=0.8),
                     ),
                     note("Darker areas were more expensive on average over the run."),
-                    panels(
-                        run,
-                        [surge.draw_surge_map],
-                        SURGE_MAP_FRAME,
-                        "mean surge multiplier by area",
-                    ),
+                    panels(run, [surge.draw_surge_map], 7.0, 5.6, "mean surge multiplier by area"),
                 ],
             )
         )
@@ -567,7 +539,8 @@ def report_sections(run: RunData, draw: bool = True) -> list[Section]:
                 panels(
                     run,
                     [latency.draw_latency_scatter, latency.draw_latency_hist],
-                    LATENCY_FRAME,
+                    10.0,
+                    3.2,
                     "matcher wall-clock time per call",
                 )
             )

@@ -53,67 +53,6 @@ class Margins:
     hspace: float = 0.55
 
 
-@dataclass(frozen=True)
-class Frame:
-    """The layout of a composed figure: its size in inches, its grid of axes and margins."""
-
-    width: float
-    height: float
-    rows: int = 1
-    cols: int = 1
-    sharex: bool = False
-    width_ratios: tuple[float, ...] | None = None
-    height_ratios: tuple[float, ...] | None = None
-    margins: Margins = Margins()
-
-
-_SPARE: dict[Frame, list[tuple[Figure, np.ndarray]]] = {}
-"""Blank figures built ahead by :func:`build_spare_frames`, each for one :func:`compose`."""
-
-SPARE_TICKS = 10
-"""Major ticks made ahead on each axis of a spare frame: as many as the report's axes draw."""
-
-
-def _blank(frame: Frame) -> tuple[Figure, np.ndarray]:
-    """A new figure laid out as ``frame``, and its axes (row by row)."""
-    w, h, m = frame.width, frame.height, frame.margins
-    fig = Figure(figsize=(w, h), dpi=DPI)
-    inner_w = w - m.left - m.right - m.wspace * (frame.cols - 1)
-    inner_h = h - m.bottom - m.top - m.hspace * (frame.rows - 1)
-    axes = fig.subplots(
-        frame.rows,
-        frame.cols,
-        squeeze=False,
-        sharex=frame.sharex,
-        width_ratios=frame.width_ratios,
-        height_ratios=frame.height_ratios,
-        gridspec_kw={
-            "left": m.left / w,
-            "right": 1 - m.right / w,
-            "bottom": m.bottom / h,
-            "top": 1 - m.top / h,
-            "wspace": m.wspace / max(inner_w / frame.cols, 0.1),
-            "hspace": m.hspace / max(inner_h / frame.rows, 0.1),
-        },
-    ).ravel()
-    return fig, axes
-
-
-def build_spare_frames(frames: Sequence[Frame]) -> None:
-    """Build a blank figure for each of ``frames`` now, with :data:`SPARE_TICKS` major ticks on
-    every axis, for this process's next :func:`compose` of that layout to draw on (each is used
-    once). A process that will draw figures later (the report helper while the run goes on)
-    moves this work, a fifth of drawing the report's figures, out of the way: matplotlib
-    makes ticks when a figure is first drawn, and applies settings made later to those that
-    exist, so the PNG has the same bytes either way."""
-    for frame in frames:
-        fig, axes = _blank(frame)
-        for ax in axes:
-            ax.xaxis.get_major_ticks(SPARE_TICKS)
-            ax.yaxis.get_major_ticks(SPARE_TICKS)
-        _SPARE.setdefault(frame, []).append((fig, axes))
-
-
 def compose(
     panels: Sequence[Panel],
     width: float,
@@ -126,26 +65,26 @@ def compose(
     margins: Margins = Margins(),
 ) -> Figure:
     """A figure with one axes per panel (``rows`` rows), each panel drawn on its own axes."""
-    frame = Frame(
-        width,
-        height,
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    cols = -(-len(panels) // rows)
+    inner_w = width - margins.left - margins.right - margins.wspace * (cols - 1)
+    inner_h = height - margins.bottom - margins.top - margins.hspace * (rows - 1)
+    axes = fig.subplots(
         rows,
-        -(-len(panels) // rows),
-        sharex,
-        None if width_ratios is None else tuple(width_ratios),
-        None if height_ratios is None else tuple(height_ratios),
-        margins,
-    )
-    return compose_frame(panels, frame)
-
-
-def compose_frame(panels: Sequence[Panel], frame: Frame) -> Figure:
-    """A figure laid out as ``frame`` with each panel drawn on its own axes, row by row (on a
-    spare blank figure of this layout when :func:`build_spare_frames` made one)."""
-    if len(panels) > frame.rows * frame.cols:
-        raise ValueError(f"{len(panels)} panels for {frame.rows} x {frame.cols} axes")
-    spare = _SPARE.get(frame)
-    fig, axes = spare.pop() if spare else _blank(frame)
+        cols,
+        squeeze=False,
+        sharex=sharex,
+        width_ratios=width_ratios,
+        height_ratios=height_ratios,
+        gridspec_kw={
+            "left": margins.left / width,
+            "right": 1 - margins.right / width,
+            "bottom": margins.bottom / height,
+            "top": 1 - margins.top / height,
+            "wspace": margins.wspace / max(inner_w / cols, 0.1),
+            "hspace": margins.hspace / max(inner_h / rows, 0.1),
+        },
+    ).ravel()
     # Titles at a fixed height: the report's axes have no top ticks for a title to dodge, so
     # this is where matplotlib would put them anyway, without its layout pass at every draw.
     with rc_context({"axes.titley": 1.0}):
