@@ -3,9 +3,10 @@
 A report's libraries (matplotlib, Jinja2) take a few tenths of a second to import and its
 figures most of a second to draw, all after the run is complete:
 
-* :class:`ReportHelper` forks a process before a run starts; it imports those libraries while
-  the caller simulates, then waits. :meth:`ReportHelper.write` hands it the finished run
-  directory; the helper writes the report and answers with its path.
+* :class:`ReportHelper` forks a process before a run starts; it imports those libraries and
+  compiles the report's templates while the caller simulates, then waits.
+  :meth:`ReportHelper.write` hands it the finished run directory; the helper writes the report
+  and answers with its path.
 * :func:`forked_map` computes a list of independent jobs (the report's figures) in this
   process and forked ones, each taking the next job when it is free.
 
@@ -89,8 +90,9 @@ def _serve(inbox: int, answers: int) -> NoReturn:
     try:
         gc.disable()  # the libraries' objects live as long as the helper (see cli.cmd_run)
         # deferred: the point of the helper, imported while the caller simulates
-        from reports.html import write_report
+        from reports.html import prepare, write_report
 
+        prepare()
         gc.freeze()
         gc.enable()
         request = _read_all(inbox)

@@ -382,6 +382,7 @@ def test_run_shows_the_city_build_rows_then_the_simulation(
             self._note("sim")
 
     monkeypatch.setattr(cli, "_ProgressBar", Recording)
+    monkeypatch.setattr(cli, "_progress_visible", lambda: True)  # as on a terminal
     grid_osm(tmp_path / "g.osm", 12)
     (tmp_path / "s.toml").write_text(scenario(city='osm = "g.osm"'))
     argv = ["run", "s.toml", "--out", "runs", "--cache", "cache", "--no-report"]
@@ -400,6 +401,42 @@ def test_run_shows_the_city_build_rows_then_the_simulation(
     code, _, err = call(argv, tmp_path, monkeypatch)
     assert code == 0, err
     assert seen and not [s for s in seen if s[0] == "city"]  # cached: no build phase
+
+
+def test_run_makes_no_progress_bar_where_it_would_not_show(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With standard output captured (no terminal), `run` makes no progress bar (rich would
+    draw nothing); a terminal, rich's FORCE_COLOR, or IPython still gets one."""
+    made: list[float] = []
+
+    class Recording(cli._ProgressBar):
+        def __init__(self, horizon_s: float) -> None:
+            made.append(horizon_s)
+            super().__init__(horizon_s)
+
+    monkeypatch.setattr(cli, "_ProgressBar", Recording)
+    for name in ("TTY_COMPATIBLE", "TTY_INTERACTIVE", "FORCE_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delattr("builtins.get_ipython", raising=False)
+    (tmp_path / "s.toml").write_text(scenario())
+    argv = ["run", "s.toml", "--out", "runs", "--no-report"]
+    code, _, err = call(argv, tmp_path, monkeypatch)
+    assert code == 0, err
+    assert made == []
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert cli._progress_visible()
+    monkeypatch.delenv("FORCE_COLOR")
+    monkeypatch.setattr("builtins.get_ipython", lambda: None, raising=False)  # IPython, Jupyter
+    assert cli._progress_visible()
+    monkeypatch.delattr("builtins.get_ipython")
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("sys.stdout", Terminal())
+    assert cli._progress_visible()
 
 
 def test_run_writes_the_report_through_its_helper(tmp_path: Path) -> None:
@@ -442,6 +479,37 @@ def test_the_program_freezes_its_heap_before_exiting(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "0 0 True"
+
+
+def test_end_process_runs_exit_handlers_and_flushes(tmp_path: Path) -> None:
+    """`python cli.py` ends through end_process: its status, its buffered output and its exit
+    handlers survive skipping the interpreter's teardown; with a thread still running, the
+    ordinary exit waits for it."""
+    import subprocess
+    import sys
+
+    marker = tmp_path / "atexit"
+    code = (
+        "import atexit, pathlib, sys, threading, time, cli; "
+        f"atexit.register(pathlib.Path({str(marker)!r}).write_text, 'ran'); "
+        "print('x' * 5000, end=''); print('tail'); "
+        "sys.stderr.write('err'); "
+        "t = threading.Thread(target=lambda: (time.sleep(0.2), print('thread'))) "
+        "if sys.argv[1] == 'thread' else None; "
+        "t.start() if t else None; "
+        "cli.end_process(3)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for mode in ("alone", "thread"):
+        marker.unlink(missing_ok=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", code, mode], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert proc.returncode == 3, proc.stderr
+        assert proc.stdout.startswith("x" * 5000 + "tail\n")
+        assert proc.stdout.endswith("thread\n") == (mode == "thread")
+        assert proc.stderr == "err"
+        assert marker.read_text() == "ran"
 
 
 def test_run_warns_when_its_matcher_service_went_unanswered(

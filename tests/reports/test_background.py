@@ -132,3 +132,24 @@ def test_helper_without_fork_writes_here(real_run, monkeypatch: pytest.MonkeyPat
     helper = ReportHelper()
     assert helper._pid is None
     assert helper.write(run) == run / "report.html"
+
+
+def test_prepare_compiles_every_template_the_report_uses() -> None:
+    """The helper's prepare() leaves each template report.html.j2 extends or imports compiled
+    in the Jinja2 cache (so REPORT_TEMPLATES stays the full list)."""
+    import re
+
+    from reports.html import REPORT_TEMPLATES, TEMPLATES, prepare
+
+    folder = Path(background.__file__).parent / "templates"
+    used, todo = set(), ["report.html.j2"]
+    while todo:
+        name = todo.pop()
+        used.add(name)
+        text = (folder / name).read_text(encoding="utf-8")
+        refs = re.findall(r"{%-?\s*(?:extends|import|from|include)\s+\"([^\"]+)\"", text)
+        todo += [r for r in refs if r not in used]
+    assert used == set(REPORT_TEMPLATES)
+    TEMPLATES.cache.clear()
+    prepare()
+    assert {key[1] for key in TEMPLATES.cache} >= used
