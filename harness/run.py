@@ -77,7 +77,7 @@ from reports.zones import zoning_metadata
 from sim.behaviour import RiderDraws, TravelSpec
 from sim.dispatcher import MatcherContractError
 from sim.engine import DispatchPolicy, MarketRules, Simulation
-from sim.events import EventLog
+from sim.events import CHUNK_ROWS, EventLog
 from sim.faults import FaultPlan, plan_faults
 from sim.pricing import SurgePricing
 from sim.reposition import RepositionPolicy, make_reposition
@@ -605,7 +605,7 @@ def run_scenario(
     cache_dir: Path | None = None,
     progress: Progress | None = None,
     skip_existing: bool = False,
-    event_chunk_rows: int = 65_536,
+    event_chunk_rows: int = CHUNK_ROWS,
     keep_city: bool = False,
     city_progress: RowProgress | None = None,
 ) -> RunResult:
@@ -613,7 +613,8 @@ def run_scenario(
 
     With ``skip_existing``, a complete run directory of the same id (same scenario, inputs
     and code, hence the same results) is kept and returned instead of recomputed.
-    ``event_chunk_rows`` sets how often the event log is flushed (what a crash can lose).
+    ``event_chunk_rows`` sets how often the event log is flushed (what a crash can lose); the
+    final ``events.parquet`` has row groups of :data:`sim.events.ROW_GROUP_ROWS` whatever it is.
     ``keep_city`` keeps the road network loaded for the next run of this process (sweeps).
     ``progress(sim_time, riders_arrived, events)`` follows the simulation and
     ``city_progress(rows_done, rows_total)`` the city's travel-time table while it is built."""

@@ -24,6 +24,16 @@ ROW_TYPE = pa.struct([(f.name, f.type) for f in EVENTS_SCHEMA][1:])
 (a list of row tuples converts to one struct array in a single pass, no per-column lists)."""
 
 
+CHUNK_ROWS = 8_192
+"""Rows per chunk streamed while the run goes (what a crash can lose at most). Small enough
+that the buffered row tuples (about 300 bytes each) stay in cache and their memory is reused
+chunk after chunk: with 65,536-row chunks (20 MB of tuples) two runs side by side on this
+2-core machine each took 1.165x the CPU of a run alone, with 8,192-row ones 1.045x."""
+
+ROW_GROUP_ROWS = 65_536
+"""Rows per row group of ``events.parquet``, whatever the chunk size (the file's layout, and
+so its bytes, do not depend on how often the run flushed)."""
+
 DICTIONARY_COLUMNS = ["kind", "detail"]
 """The columns stored dictionary-encoded in ``events.parquet``: those with few distinct values.
 Dictionary pages for the others (times, ids, amounts: nearly every value distinct) cost a
@@ -47,9 +57,12 @@ class EventLog:
     and removes it. With ``path=None`` the log is kept in memory (tests, notebooks).
     """
 
-    def __init__(self, path: Path | None, chunk_rows: int = 65_536) -> None:
+    def __init__(
+        self, path: Path | None, chunk_rows: int = CHUNK_ROWS, row_group_rows: int = ROW_GROUP_ROWS
+    ) -> None:
         self.path = path
         self.chunk_rows = chunk_rows
+        self.row_group_rows = row_group_rows
         self._stream_path = path.with_suffix(".arrows") if path else None
         self._sink = pa.OSFile(str(self._stream_path), "wb") if self._stream_path else None
         self._writer = pa.ipc.new_stream(self._sink, EVENTS_SCHEMA) if self._sink else None
@@ -134,8 +147,22 @@ class EventLog:
             with pq.ParquetWriter(
                 self.path, EVENTS_SCHEMA, compression="zstd", use_dictionary=DICTIONARY_COLUMNS
             ) as out:
+                size = self.row_group_rows
+                pending: list[pa.RecordBatch] = []
+                held = 0
                 for batch in reader:
-                    out.write_batch(batch)
+                    pending.append(batch)
+                    held += batch.num_rows
+                    while held >= size:
+                        # One contiguous row group of exactly `size` rows, as if the run had
+                        # streamed chunks of that size.
+                        rows = pa.Table.from_batches(pending, schema=EVENTS_SCHEMA)
+                        out.write_table(rows.slice(0, size).combine_chunks())
+                        rest = rows.slice(size)
+                        pending, held = rest.to_batches(), rest.num_rows
+                if held:
+                    rows = pa.Table.from_batches(pending, schema=EVENTS_SCHEMA)
+                    out.write_table(rows.combine_chunks())
         self._stream_path.unlink()
 
     def table(self) -> pa.Table:

@@ -36,9 +36,10 @@ def test_missing_ids_and_values_are_null() -> None:
 
 def test_chunks_stream_to_disk_and_become_parquet(tmp_path: Path) -> None:
     """write_chunks() streams every complete chunk of chunk_rows rows (the rest waits); close()
-    leaves only the Parquet file, with every row in order."""
+    leaves only the Parquet file, with every row in order, in row groups of row_group_rows
+    whatever the chunks were."""
     path = tmp_path / "events.parquet"
-    log = EventLog(path, chunk_rows=3)
+    log = EventLog(path, chunk_rows=3, row_group_rows=5)
     for k in range(7):
         log.row((float(k), "request", k, NONE, 0, 1, 1.0, 5.0, None))
     log.write_chunks()
@@ -51,7 +52,26 @@ def test_chunks_stream_to_disk_and_become_parquet(tmp_path: Path) -> None:
     assert table.column("rider").to_pylist() == list(range(7))
     assert table.column("seq").to_pylist() == list(range(7))
     meta = pq.ParquetFile(path).metadata
-    assert [meta.row_group(g).num_rows for g in range(meta.num_row_groups)] == [3, 3, 1]
+    assert [meta.row_group(g).num_rows for g in range(meta.num_row_groups)] == [5, 2]
+
+
+def test_parquet_bytes_do_not_depend_on_the_chunk_size(tmp_path: Path) -> None:
+    """The same rows give the same events.parquet, byte for byte, whether the run streamed
+    them in chunks smaller than a row group, of one row group, or larger."""
+    files = []
+    for chunk in (1, 3, 8, 8 * 5, 1000):
+        path = tmp_path / f"events_{chunk}.parquet"
+        log = EventLog(path, chunk_rows=chunk, row_group_rows=8)
+        for k in range(37):
+            detail = None if k % 4 else str(k % 3)
+            log.row((0.5 * k, "assign", k, k % 5, k, NONE, float(k), np.nan, detail))
+            if k % 6 == 5:
+                log.write_chunks()  # the engine's steps fall anywhere
+        log.close()
+        files.append(path.read_bytes())
+    assert all(f == files[0] for f in files)
+    meta = pq.ParquetFile(tmp_path / "events_1.parquet").metadata
+    assert [meta.row_group(g).num_rows for g in range(meta.num_row_groups)] == [8, 8, 8, 8, 5]
 
 
 def test_only_the_few_valued_columns_are_dictionary_encoded(tmp_path: Path) -> None:
