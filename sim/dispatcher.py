@@ -13,13 +13,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from sys import getrefcount
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
 from matching.api import (
     API_VERSION,
     EtaBounds,
+    Fill,
     LazyCandidateDrivers,
     LazyOpenRequests,
     Matcher,
@@ -243,11 +244,9 @@ class Dispatcher:
             ids, pickups = rq.id[sel], rq.pickup_node[sel]
             ids.setflags(write=False)
             pickups.setflags(write=False)
-        requests = object.__new__(LazyOpenRequests)
-        columns = requests.__dict__
-        columns["id"] = ids
-        columns["pickup_node"] = pickups
-        columns["_fill"] = (_request_column, (rq, sel))
+        requests = _lazy(
+            LazyOpenRequests, {"id": ids, "pickup_node": pickups}, (_request_column, (rq, sel))
+        )
         nodes = dv.node[did]
         # As the contract states it: an idle driver's free_at is when they became idle (at
         # most the decision time), a moving one's when they can start; matchers wait
@@ -256,12 +255,11 @@ class Dispatcher:
         did.setflags(write=False)
         nodes.setflags(write=False)
         free_at.setflags(write=False)
-        drivers = object.__new__(LazyCandidateDrivers)
-        columns = drivers.__dict__
-        columns["id"] = did
-        columns["node"] = nodes
-        columns["free_at"] = free_at
-        columns["_fill"] = (_driver_column, (dv, did, nodes, now, self.node_xy))
+        drivers = _lazy(
+            LazyCandidateDrivers,
+            {"id": did, "node": nodes, "free_at": free_at},
+            (_driver_column, (dv, did, nodes, now, self.node_xy)),
+        )
         # Every field is valid by construction (the limits were checked once, in __init__):
         # skip the frozen dataclass's per-field setattr and __post_init__ on each decision,
         # and start from the fields that never change.
@@ -327,6 +325,19 @@ _REQUEST_SOURCE = {
     "patience_s": "patience_s",
 }
 """The column of :class:`~sim.state.Requests` behind each lazily made request column."""
+
+
+_Lazy = TypeVar("_Lazy", LazyOpenRequests, LazyCandidateDrivers)
+
+
+def _lazy(cls: type[_Lazy], columns: dict[str, np.ndarray], fill: Fill) -> _Lazy:
+    # lazy_message without reading any array's flags: the snapshot has made its columns
+    # read-only already (reading a flag builds a flags object, five per decision).
+    obj = object.__new__(cls)
+    fields = obj.__dict__
+    fields.update(columns)
+    fields["_fill"] = fill
+    return obj
 
 
 def _request_column(name: str, rq: Requests, sel: slice | np.ndarray) -> np.ndarray:
