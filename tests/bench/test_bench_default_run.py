@@ -59,3 +59,13 @@ def test_json_line_has_the_figures(tmp_path: Path, capsys: pytest.CaptureFixture
     assert {"load_average_before", "load_average_after"} <= figures.keys()
     assert any(line.startswith("  wall_s") and "budget <= 2.5" in line for line in out)
     assert code == (0 if figures["wall_s"] <= 2.5 else 1)
+
+
+def test_runs_keep_the_bytecode_cache_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The timed runs get this environment less PYTHONDONTWRITEBYTECODE (a user's second run
+    reads cached bytecode), and nothing else is dropped."""
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.setenv("RIDESIM_BENCH_PROBE", "kept")
+    env = bench_default_run._user_env()
+    assert "PYTHONDONTWRITEBYTECODE" not in env
+    assert env["RIDESIM_BENCH_PROBE"] == "kept"
