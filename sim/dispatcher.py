@@ -121,8 +121,6 @@ class Dispatcher:
         self.eta_bounds = eta_bounds
         """Zone lower bounds on the free-flow table (a road network's), for candidate search."""
         self.seeds = _Seeds(rng)
-        self._flat = travel.congestion.flat
-        """Free flow all day: every decision shares the table's travel times and bounds."""
         self._fixed = {
             "max_pickup_eta_s": policy.max_pickup_eta_s,
             "candidates": None,
@@ -133,7 +131,6 @@ class Dispatcher:
         self._calls: list[Any] = []
         """Each matcher call's batch id, shard id, requests, drivers and wall seconds, one after
         another (one list extend per call: the immediate path makes a call per arrival)."""
-        self._calls_made: tuple[int, MatcherCalls] | None = None
         self.matcher_up = True
         """False during a matcher outage: nobody is assigned until it ends."""
         self.batch_id = 0
@@ -144,10 +141,7 @@ class Dispatcher:
     @property
     def calls(self) -> MatcherCalls:
         """Wall-clock cost of every matcher call so far (perf only: never steers the run)."""
-        made = self._calls_made
-        if made is None or made[0] != len(self._calls):
-            made = self._calls_made = (len(self._calls), MatcherCalls.from_flat(self._calls))
-        return made[1]
+        return MatcherCalls.from_flat(self._calls)
 
     def dispatch(self, request_ids: np.ndarray | None = None) -> None:
         """Ask the matcher about ``request_ids`` (default: every open request, by id) and
@@ -231,17 +225,11 @@ class Dispatcher:
         """
         now = self.sched.now
         rq, dv = self.requests, self.drivers
-        # lazy_message's steps written out (this runs on every arrival): the columns made here
-        # are fresh arrays or slices of read-only ones, so which to mark is known without
-        # reading any flag.
-        sel: slice | np.ndarray
-        if isinstance(rid, int):
-            # One request: slices of read-only columns (no copies).
-            sel = slice(rid, rid + 1)
-            ids, pickups = rq.id[sel], rq.pickup_node[sel]
-        else:
-            sel = rid
-            ids, pickups = rq.id[sel], rq.pickup_node[sel]
+        # One request: slices of read-only columns (no copies); several: fresh gathers,
+        # marked read-only here (_lazy reads no flags).
+        sel: slice | np.ndarray = slice(rid, rid + 1) if isinstance(rid, int) else rid
+        ids, pickups = rq.id[sel], rq.pickup_node[sel]
+        if not isinstance(sel, slice):
             ids.setflags(write=False)
             pickups.setflags(write=False)
         requests = _lazy(
@@ -272,13 +260,9 @@ class Dispatcher:
         fields["requests"] = requests
         fields["drivers"] = drivers
         fields["seed"] = self.seeds.next()
-        if self._flat:
-            fields["travel_time"] = self.travel.free_flow
-            fields["eta_bounds"] = self.eta_bounds
-        else:
-            travel_time = self.travel.expected(now)
-            fields["travel_time"] = travel_time
-            fields["eta_bounds"] = self.travel.bounds_for(travel_time, self.eta_bounds)
+        travel_time = self.travel.expected(now)
+        fields["travel_time"] = travel_time
+        fields["eta_bounds"] = self.travel.bounds_for(travel_time, self.eta_bounds)
         return request
 
     def _refuse(self, problems: list[str]) -> None:
