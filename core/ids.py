@@ -27,15 +27,20 @@ def _dense(ids: np.ndarray) -> int | None:
     return hi + 1
 
 
+def _seen(ids: np.ndarray, n: int) -> np.ndarray:
+    # A flag per possible id, set for those present.
+    seen = np.zeros(n, dtype=bool)
+    seen[ids] = True
+    return seen
+
+
 def distinct(ids: np.ndarray) -> np.ndarray:
     """The distinct values of ``ids``, ascending (``np.unique(ids)``)."""
     ids = np.asarray(ids).ravel()
     n = _dense(ids)
     if n is None:
         return np.unique(ids)
-    seen = np.zeros(n, dtype=bool)
-    seen[ids] = True
-    return np.flatnonzero(seen).astype(ids.dtype, copy=False)
+    return np.flatnonzero(_seen(ids, n)).astype(ids.dtype, copy=False)
 
 
 def distinct_count(ids: np.ndarray) -> int:
@@ -44,9 +49,7 @@ def distinct_count(ids: np.ndarray) -> int:
     n = _dense(ids)
     if n is None:
         return int(np.unique(ids).size)
-    seen = np.zeros(n, dtype=bool)
-    seen[ids] = True
-    return int(np.count_nonzero(seen))
+    return int(np.count_nonzero(_seen(ids, n)))
 
 
 def distinct_inverse(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -57,7 +60,6 @@ def distinct_inverse(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if n is None:
         values, inverse = np.unique(ids, return_inverse=True)
         return values, inverse.ravel().astype(np.int64, copy=False)
-    seen = np.zeros(n, dtype=bool)
-    seen[ids] = True
+    seen = _seen(ids, n)
     rank = np.cumsum(seen, dtype=np.int64) - 1
     return np.flatnonzero(seen).astype(ids.dtype, copy=False), rank[ids]

@@ -30,8 +30,7 @@ class ImmediateGreedy(MatcherBase):
 
     def match(self, request: MatchRequest) -> MatchResponse:
         """Assign requests one at a time in arrival order."""
-        # The id columns' lengths (len() of a message is a Python call: this runs per arrival).
-        n_req, n_drv = request.requests.id.shape[0], request.drivers.id.shape[0]
+        n_req, n_drv = len(request.requests), len(request.drivers)
         if n_req == 0 or n_drv == 0:
             return build_response(request, _EMPTY, _EMPTY, _EMPTY_F, np.zeros(n_req, dtype=bool))
         if n_req == 1:
