@@ -263,14 +263,20 @@ class LazyCandidateDrivers(_LazyColumns, CandidateDrivers):
 _L = TypeVar("_L", bound=_LazyColumns)
 
 
-def lazy_message(cls: type[_L], columns: Mapping[str, np.ndarray], fill: Fill) -> _L:
+def lazy_message(
+    cls: type[_L], columns: Mapping[str, np.ndarray], fill: Fill, *, read_only: bool = False
+) -> _L:
     """A lazy message of ``cls`` (:class:`LazyOpenRequests` or :class:`LazyCandidateDrivers`)
     holding ``columns`` now, the others made by ``fill`` when first read (unchecked, like
-    :func:`unchecked_message`: the producer guarantees dtypes, lengths and sorted ids)."""
+    :func:`unchecked_message`: the producer guarantees dtypes, lengths and sorted ids).
+
+    ``read_only``: the producer has made every column read-only itself, so no array's flags
+    are read here (the simulator's snapshot, on every decision: 2% of a plane request)."""
     obj = object.__new__(cls)
-    for arr in columns.values():
-        if arr.flags.writeable:
-            arr.setflags(write=False)
+    if not read_only:
+        for arr in columns.values():
+            if arr.flags.writeable:
+                arr.setflags(write=False)
     fields = obj.__dict__
     fields.update(columns)
     fields["_fill"] = fill

@@ -13,19 +13,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from sys import getrefcount
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import numpy as np
 
 from matching.api import (
     API_VERSION,
     EtaBounds,
-    Fill,
     LazyCandidateDrivers,
     LazyOpenRequests,
     Matcher,
     MatcherUnavailable,
     MatchRequest,
+    lazy_message,
 )
 from sim.movement import Travel
 from sim.scheduler import Scheduler
@@ -226,14 +226,17 @@ class Dispatcher:
         now = self.sched.now
         rq, dv = self.requests, self.drivers
         # One request: slices of read-only columns (no copies); several: fresh gathers,
-        # marked read-only here (_lazy reads no flags).
+        # marked read-only here (so lazy_message reads no flags).
         sel: slice | np.ndarray = slice(rid, rid + 1) if isinstance(rid, int) else rid
         ids, pickups = rq.id[sel], rq.pickup_node[sel]
         if not isinstance(sel, slice):
             ids.setflags(write=False)
             pickups.setflags(write=False)
-        requests = _lazy(
-            LazyOpenRequests, {"id": ids, "pickup_node": pickups}, (_request_column, (rq, sel))
+        requests = lazy_message(
+            LazyOpenRequests,
+            {"id": ids, "pickup_node": pickups},
+            (_request_column, (rq, sel)),
+            read_only=True,
         )
         nodes = dv.node[did]
         # As the contract states it: an idle driver's free_at is when they became idle (at
@@ -243,10 +246,11 @@ class Dispatcher:
         did.setflags(write=False)
         nodes.setflags(write=False)
         free_at.setflags(write=False)
-        drivers = _lazy(
+        drivers = lazy_message(
             LazyCandidateDrivers,
             {"id": did, "node": nodes, "free_at": free_at},
             (_driver_column, (dv, did, nodes, now, self.node_xy)),
+            read_only=True,
         )
         # Every field is valid by construction (the limits were checked once, in __init__):
         # skip the frozen dataclass's per-field setattr and __post_init__ on each decision,
@@ -309,19 +313,6 @@ _REQUEST_SOURCE = {
     "patience_s": "patience_s",
 }
 """The column of :class:`~sim.state.Requests` behind each lazily made request column."""
-
-
-_Lazy = TypeVar("_Lazy", LazyOpenRequests, LazyCandidateDrivers)
-
-
-def _lazy(cls: type[_Lazy], columns: dict[str, np.ndarray], fill: Fill) -> _Lazy:
-    # lazy_message without reading any array's flags: the snapshot has made its columns
-    # read-only already (reading a flag builds a flags object, five per decision).
-    obj = object.__new__(cls)
-    fields = obj.__dict__
-    fields.update(columns)
-    fields["_fill"] = fill
-    return obj
 
 
 def _request_column(name: str, rq: Requests, sel: slice | np.ndarray) -> np.ndarray:
