@@ -21,8 +21,12 @@ def _dense(ids: np.ndarray) -> int | None:
     # The flag table's length when one is worth it (None: sort instead).
     if ids.size == 0 or ids.dtype.kind not in "iu":
         return None
-    lo, hi = int(ids.min()), int(ids.max())
-    if lo < 0 or hi + 1 > _SPREAD * ids.size + _SLACK:
+    return _table_length(int(ids.min()), int(ids.max()), ids.size)
+
+
+def _table_length(lo: int, hi: int, size: int) -> int | None:
+    # A table indexed by id, for ``size`` ids in [lo, hi], when one is worth it.
+    if lo < 0 or hi + 1 > _SPREAD * size + _SLACK:
         return None
     return hi + 1
 
@@ -63,3 +67,19 @@ def distinct_inverse(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     seen = _seen(ids, n)
     rank = np.cumsum(seen, dtype=np.int64) - 1
     return np.flatnonzero(seen).astype(ids.dtype, copy=False), rank[ids]
+
+
+def positions(keys: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(position of each of ``ids`` in the sorted distinct ``keys``, whether it is there at
+    all); the position of an id that is not there is meaningless."""
+    if keys.size == 0:
+        return np.zeros(ids.size, dtype=np.int64), np.zeros(ids.size, dtype=bool)
+    n = _table_length(int(keys[0]), int(keys[-1]), keys.size)
+    if n is not None:
+        # A table of every id's position instead of a binary search per id.
+        slot = np.full(n + 1, -1, dtype=np.int64)
+        slot[keys] = np.arange(keys.size)
+        pos = slot[np.clip(ids, -1, n)]  # -1 and n both land on a -1
+        return np.maximum(pos, 0), pos >= 0
+    pos = np.minimum(np.searchsorted(keys, ids), keys.size - 1)
+    return pos, keys[pos] == ids

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from core.ids import distinct
+from core.ids import distinct, positions
 from core.schemas import EVENTS_SCHEMA, EVENTS_SCHEMA_VERSION, Kind
 
 SIG_DIGITS = 6
@@ -296,23 +296,6 @@ def as_columns(events: pa.Table | Columns) -> Columns:
 # Per-rider table
 
 
-def _positions(keys: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(position of each id in the sorted unique ``keys``, whether it is there at all); the
-    position of an id that is not there is meaningless."""
-    if keys.size == 0:
-        return np.zeros(ids.size, dtype=np.int64), np.zeros(ids.size, dtype=bool)
-    lo, hi = int(keys[0]), int(keys[-1])
-    if lo >= 0 and hi < 4 * keys.size + 1024:
-        # Rider and driver ids are dense from 0: a table of every id's position instead of a
-        # binary search per id.
-        slot = np.full(hi + 2, -1, dtype=np.int64)
-        slot[keys] = np.arange(keys.size)
-        pos = slot[np.clip(ids, -1, hi + 1)]  # -1 and hi + 1 both land on a -1
-        return np.maximum(pos, 0), pos >= 0
-    pos = np.minimum(np.searchsorted(keys, ids), keys.size - 1)
-    return pos, keys[pos] == ids
-
-
 class _RiderRows:
     """Rows of one kind aligned to the rider table: positions and the selected row indices."""
 
@@ -321,7 +304,7 @@ class _RiderRows:
         if extra is not None:
             m &= extra
         rows = np.flatnonzero(m)
-        pos, ok = _positions(riders, c.rider[rows])
+        pos, ok = positions(riders, c.rider[rows])
         self.rows, self.pos, self.n = rows[ok], pos[ok], riders.size
         self._ends: dict[bool, np.ndarray] = {}
 
@@ -553,7 +536,7 @@ def driver_table(
     n = drivers.size
 
     def per_driver(ids: np.ndarray, w: np.ndarray) -> np.ndarray:
-        pos, ok = _positions(drivers, ids)
+        pos, ok = positions(drivers, ids)
         return np.bincount(pos[ok], weights=w[ok], minlength=n).astype(np.float64)
 
     col: dict[str, np.ndarray] = {}  # built once, as the rider table

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.ids import distinct, distinct_count, distinct_inverse
+from core.ids import distinct, distinct_count, distinct_inverse, positions
 
 
 def _cases() -> list[np.ndarray]:
@@ -36,3 +36,18 @@ def test_distinct_ids_are_numpys_unique(ids: np.ndarray) -> None:
     assert np.array_equal(values, want_values) and values.dtype == want_values.dtype
     assert inverse.dtype == np.int64 and np.array_equal(inverse, want_inverse.ravel())
     assert np.array_equal(values[inverse], np.ravel(ids))
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_positions_find_each_id_present_and_flag_the_others(dense: bool) -> None:
+    """Dense ids (a lookup table) and sparse ones (a binary search) give the same answer."""
+    rng = np.random.default_rng(3)
+    space = 500 if dense else 10**9
+    keys = np.unique(rng.integers(0, space, 300))
+    ids = np.concatenate([rng.choice(keys, 400), rng.integers(-3, space + 5, 200)])
+    pos, ok = positions(keys, ids)
+    where = {int(k): i for i, k in enumerate(keys)}
+    assert ok.tolist() == [int(i) in where for i in ids]
+    assert pos[ok].tolist() == [where[int(i)] for i in ids[ok]]
+    empty_pos, empty_ok = positions(keys[:0], ids)
+    assert not empty_ok.any() and empty_pos.shape == ids.shape

@@ -3,25 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from reports.tables import OFFER, _positions, _RiderRows, columns
+from reports.tables import OFFER, _RiderRows, columns
 from sim.events import EventLog
-
-
-@pytest.mark.parametrize("dense", [True, False])
-def test_positions_find_each_id_present_and_flag_the_others(dense: bool) -> None:
-    """Dense ids (a lookup table) and sparse ones (a binary search) give the same answer."""
-    rng = np.random.default_rng(3)
-    space = 500 if dense else 10**9
-    keys = np.unique(rng.integers(0, space, 300))
-    ids = np.concatenate([rng.choice(keys, 400), rng.integers(-3, space + 5, 200)])
-    pos, ok = _positions(keys, ids)
-    where = {int(k): i for i, k in enumerate(keys)}
-    assert ok.tolist() == [int(i) in where for i in ids]
-    assert pos[ok].tolist() == [where[int(i)] for i in ids[ok]]
-    empty_pos, empty_ok = _positions(keys[:0], ids)
-    assert not empty_ok.any() and empty_pos.shape == ids.shape
 
 
 def test_rider_rows_first_last_and_count_follow_the_log_order() -> None:
