@@ -26,9 +26,7 @@ DEFAULT_MAX_CONCURRENT = 8
 _positive_float = bounded_arg(
     "positive_float", float, lambda v: 0 < v < math.inf, "a number > 0", "a finite number > 0"
 )
-_positive_int = bounded_arg(
-    "positive_int", int, lambda v: v >= 1, "a whole number >= 1", "a whole number >= 1"
-)
+_positive_int = bounded_arg("positive_int", int, lambda v: v >= 1, "a whole number >= 1")
 
 
 class OneLineParser(argparse.ArgumentParser):
