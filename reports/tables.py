@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -189,8 +190,8 @@ class Columns:
         return lut[np.where(codes < 0, len(self.detail_names), codes)]
 
 
-def _kind_code(name: str) -> int:
-    return KINDS.index(name) if name in KINDS else -1
+def _kind_codes(names: pa.Array) -> list[int]:
+    return [KINDS.index(name) if name in KINDS else -1 for name in names.to_pylist()]
 
 
 _READ = ("seq", "t", "kind", "rider", "driver", "node", "value", "fare", "detail")
@@ -213,13 +214,29 @@ class _Filler:
         self.i = 0
 
     @staticmethod
-    def _codes(col: pa.Array, lookup) -> np.ndarray:  # noqa: ANN001
+    def _codes(col: pa.Array, lut_of: Callable[[pa.Array], Any]) -> np.ndarray:
+        """The column's values as codes: ``lut_of`` maps its distinct values (an Arrow array)
+        to theirs; a null becomes -1."""
         enc = pc.dictionary_encode(col)
         if isinstance(enc, pa.ChunkedArray):
             enc = enc.combine_chunks()
-        lut = np.array([lookup(s) for s in enc.dictionary.to_pylist()] + [-1], dtype=np.int64)
+        lut = np.append(np.asarray(lut_of(enc.dictionary), dtype=np.int64), -1)
         idx = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
         return lut[np.where(idx < 0, lut.size - 1, idx)]
+
+    def _detail_lut(self, words: pa.Array) -> np.ndarray:
+        # Codes in order of first appearance, as ``setdefault`` would give them word by word,
+        # without a Python call per word: an assignment's detail is its batch id, so a run has
+        # about as many distinct details as requests.
+        names = self.detail_index
+        codes = np.array(list(map(names.get, words.to_pylist())), dtype=np.float64)  # new: NaN
+        new = np.flatnonzero(np.isnan(codes))
+        if new.size:
+            first = len(names)
+            codes[new] = np.arange(first, first + new.size)
+            added = words.take(pa.array(new)).to_pylist()
+            names.update(zip(added, range(first, first + new.size), strict=True))
+        return codes
 
     def add(self, batch: pa.RecordBatch) -> None:
         k = batch.num_rows
@@ -237,11 +254,8 @@ class _Filler:
         self.node[s] = num("node", -1)
         self.value[s] = num("value", np.nan)
         self.fare[s] = num("fare", np.nan)
-        names = self.detail_index
-        self.kind[s] = self._codes(batch.column("kind"), _kind_code)
-        self.detail[s] = self._codes(
-            batch.column("detail"), lambda x: names.setdefault(x, len(names))
-        )
+        self.kind[s] = self._codes(batch.column("kind"), _kind_codes)
+        self.detail[s] = self._codes(batch.column("detail"), self._detail_lut)
         self.i += k
 
     def finish(self) -> Columns:

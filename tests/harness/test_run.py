@@ -10,6 +10,7 @@ import weakref
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -17,7 +18,7 @@ import harness.run
 from cities import PlaneSpace
 from cities.zones import zones_for
 from core.schemas import EVENTS_SCHEMA, read_events
-from harness.run import peak_rss_mb, reset_peak_rss, run_scenario
+from harness.run import peak_rss_mb, reset_peak_rss, run_scenario, use_system_arrow_pool
 from harness.scenario import load_scenario
 from tests.scenarios import assert_invariants, run, small_scenario
 
@@ -705,6 +706,27 @@ def test_peak_memory_is_the_runs_own_in_a_long_lived_process(tmp_path: Path) -> 
     result = run_scenario(scenario, source=str(path), base_dir=path.parent, out=tmp_path)
     assert before > 400
     assert result.perf["peak_rss_mb"] < before - 300
+
+
+def test_a_run_gives_arrow_the_system_allocator_unless_the_user_chose_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run_scenario makes the C library's allocator Arrow's pool (mimalloc's page purging cost
+    a tenth of a plane run in system time); a pool chosen by ARROW_DEFAULT_MEMORY_POOL stays."""
+    before = pa.default_memory_pool()
+    try:
+        pa.set_memory_pool(pa.mimalloc_memory_pool())
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "mimalloc")
+        assert not use_system_arrow_pool()
+        assert pa.default_memory_pool().backend_name == "mimalloc"
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
+        path = ROOT / "scenarios" / "grid_small.toml"
+        scenario = load_scenario(path, overrides={"time.duration_h": 0.1})
+        run_scenario(scenario, source=str(path), base_dir=path.parent, out=tmp_path)
+        assert pa.default_memory_pool().backend_name == "system"
+        assert not use_system_arrow_pool()  # already the system pool
+    finally:
+        pa.set_memory_pool(before)
 
 
 def test_nodes_table_names_each_node_cell_and_none_for_later_nodes(tmp_path: Path) -> None:

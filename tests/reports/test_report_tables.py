@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from reports import tables
 from reports.tables import OFFER, _RiderRows, columns
 from sim.events import EventLog
 
@@ -32,3 +34,24 @@ def test_rider_rows_first_last_and_count_follow_the_log_order() -> None:
         assert (first[i] == ts[0]) if ts else np.isnan(first[i])
         assert last[i] == (ts[-1] * 2 if ts else -1.0)
         assert offers.count()[i] == len(ts)
+
+
+def test_detail_codes_number_words_in_order_of_first_appearance_across_batches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each distinct detail gets the next code when first seen in log order, whatever the
+    batches (here of 7 rows): words repeat within and across batches, nulls stay -1."""
+    monkeypatch.setattr(tables, "BATCH_ROWS", 7)
+    rng = np.random.default_rng(3)
+    log = EventLog(None)
+    words: list[str | None] = []
+    for k in range(300):
+        word = None if rng.random() < 0.2 else str(int(rng.integers(0, 5 + k // 3)))
+        words.append(word)
+        log.row((float(k), "cancel", k, -1, 1, -1, float("nan"), float("nan"), word))
+    c = columns(log.table())
+    expected: dict[str, int] = {}
+    codes = [-1 if w is None else expected.setdefault(w, len(expected)) for w in words]
+    assert c.detail.tolist() == codes
+    assert c.detail_names == tuple(expected)
+    assert c.detail_names[c.detail[-1]] == words[-1] or words[-1] is None
