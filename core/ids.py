@@ -1,4 +1,4 @@
-"""Distinct values of integer id arrays (rider, driver and node ids, grid keys).
+"""Distinct values and stable orders of integer id arrays (rider, driver and node ids, grid keys).
 
 Ids are small non-negative integers, dense in ``[0, n)``: marking them in a table of ``n``
 flags finds the distinct ones in one pass, where :func:`numpy.unique` sorts (tens of
@@ -83,3 +83,23 @@ def positions(keys: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray
         return np.maximum(pos, 0), pos >= 0
     pos = np.minimum(np.searchsorted(keys, ids), keys.size - 1)
     return pos, keys[pos] == ids
+
+
+def stable_order(ids: np.ndarray) -> np.ndarray:
+    """``numpy.argsort(ids, kind="stable")``, the same permutation, faster for ids.
+
+    NumPy sorts keys of 16 bits by radix (about 7x faster than int64 keys): non-negative ids
+    below 2**32 are sorted as one or two 16-bit passes (the low half, then stably the high half),
+    anything else by :func:`numpy.argsort` itself.
+    """
+    ids = np.asarray(ids)
+    if ids.ndim != 1 or ids.size == 0 or ids.dtype.kind not in "iu":
+        return np.argsort(ids, kind="stable")
+    lo, hi = int(ids.min()), int(ids.max())
+    if lo < 0 or hi >= 1 << 32:
+        return np.argsort(ids, kind="stable")
+    if hi < 1 << 16:
+        return np.argsort(ids.astype(np.uint16), kind="stable")
+    order = np.argsort((ids & 0xFFFF).astype(np.uint16), kind="stable")
+    high = (ids[order] >> 16).astype(np.uint16)
+    return order[np.argsort(high, kind="stable")]

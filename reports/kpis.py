@@ -134,7 +134,7 @@ def fault_kpis(c: Columns, horizon_s: float) -> dict[str, Any]:
     run's metrics stay as they were)."""
 
     def detail_rows(kind: int, name: str) -> np.ndarray:
-        code = c.detail_names.index(name) if name in c.detail_names else -2
+        code = c.detail_code(name)
         return np.flatnonzero((c.kind == kind) & (c.detail == code))
 
     def outages(prefix: str) -> tuple[int, float]:

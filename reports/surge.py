@@ -215,9 +215,7 @@ def surge_summary(
     }
     if q_rows.size:
         q_mult, _ = join_multipliers(df, c.t[q_rows], q_cells, interval)
-        requested = c.detail[q_rows] == (
-            c.detail_names.index("request") if "request" in c.detail_names else -99
-        )
+        requested = c.detail[q_rows] == c.detail_code("request")
         s = (q_mult > SURGING) & (q_cells != "")
         calm = ~s & (q_cells != "")
         out["quotes"] = {

@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from core.ids import distinct, positions
+from core.ids import distinct, positions, stable_order
 from core.schemas import EVENTS_SCHEMA, EVENTS_SCHEMA_VERSION, Kind
 
 SIG_DIGITS = 6
 DEFAULT_COMMISSION = 0.25
 BATCH_ROWS = 1 << 18
+NO_CODE = -2
+"""What :meth:`Columns.detail_code` gives a detail no row has (a null detail is -1)."""
 
 # Position of each known kind in the integer code used below; unknown kinds get -1.
 KINDS: tuple[str, ...] = tuple(k.value for k in Kind)
@@ -171,18 +174,28 @@ class Columns:
         """Per row: the time of the same driver's next event (+inf after the driver's last
         event, NaN for rows without a driver). Computed on first use."""
         drows = np.flatnonzero(self.driver >= 0)
-        order = np.argsort(self.driver[drows], kind="stable")  # log order within a driver
+        order = stable_order(self.driver[drows])  # log order within a driver
         sorted_rows = drows[order]
         del order
         out = np.full(self.n, np.nan)
         out[sorted_rows] = _next_in_group(self.driver[sorted_rows], self.t[sorted_rows], np.inf)
         return out
 
+    @cached_property
+    def _detail_codes(self) -> dict[str, int]:
+        # A dict: a plane run has as many names as requests (each assignment's batch id).
+        return {name: code for code, name in enumerate(self.detail_names)}
+
+    def detail_code(self, name: str) -> int:
+        """The code of detail ``name``; -2 (a code no row has) when no row has that name."""
+        return self._detail_codes.get(name, NO_CODE)
+
     def detail_is(self, name: str) -> np.ndarray:
         """Rows whose detail is ``name``."""
-        if name not in self.detail_names:
+        code = self.detail_code(name)
+        if code == NO_CODE:
             return np.zeros(self.n, dtype=bool)
-        return self.detail == self.detail_names.index(name)
+        return self.detail == code
 
     def names(self, codes: np.ndarray, missing: str = "unknown") -> np.ndarray:
         """Detail strings for codes (object array; ``missing`` for -1)."""
@@ -228,9 +241,9 @@ class _Filler:
         # Codes in order of first appearance, as ``setdefault`` would give them word by word,
         # without a Python call per word: an assignment's detail is its batch id, so a run has
         # about as many distinct details as requests.
-        names = self.detail_index
-        codes = np.array(list(map(names.get, words.to_pylist())), dtype=np.float64)  # new: NaN
-        new = np.flatnonzero(np.isnan(codes))
+        names, listed = self.detail_index, words.to_pylist()
+        codes = np.fromiter(map(names.get, listed, repeat(-1)), dtype=np.int64, count=len(listed))
+        new = np.flatnonzero(codes < 0)
         if new.size:
             first = len(names)
             codes[new] = np.arange(first, first + new.size)
@@ -410,14 +423,10 @@ def quote_table(c: Columns) -> pd.DataFrame:
             "eta": c.value[rows],
             "price": c.fare[rows],
             "node": c.node[rows],
-            "requested": c.detail[rows] == _code(c, "request"),
+            "requested": c.detail[rows] == c.detail_code("request"),
         },
         index=pd.Index(riders, name="rider"),
     )
-
-
-def _code(c: Columns, name: str) -> int:
-    return c.detail_names.index(name) if name in c.detail_names else -99
 
 
 # ---------------------------------------------------------------------------------------------
@@ -462,7 +471,7 @@ def online_intervals(c: Columns, horizon_s: float) -> Intervals:
     """Online intervals per driver; an online driver with no later offline stays to the horizon."""
     m = ((c.kind == ONLINE) | (c.kind == OFFLINE)) & (c.driver >= 0)
     d, t, k = c.driver[m], c.t[m], c.kind[m]
-    order = np.argsort(d, kind="stable")  # stable: keeps the log order within each driver
+    order = stable_order(d)  # stable: keeps the log order within each driver
     d, t, k = d[order], t[order], k[order]
     t_next = _next_in_group(d, t, horizon_s)
     # A repeated online (or offline) event just continues the state it is already in.
@@ -479,7 +488,7 @@ def trip_intervals(c: Columns, horizon_s: float) -> tuple[Intervals, Intervals]:
         c.rider >= 0
     )
     rows = np.flatnonzero(m)
-    order = np.argsort(c.rider[rows], kind="stable")
+    order = stable_order(c.rider[rows])
     rows = rows[order]
     r, t, k, d = c.rider[rows], c.t[rows], c.kind[rows], c.driver[rows]
     same_next = np.zeros(r.size, dtype=bool)
@@ -488,13 +497,14 @@ def trip_intervals(c: Columns, horizon_s: float) -> tuple[Intervals, Intervals]:
     a = (k == ASSIGN) & (d >= 0)
     # Assigns whose next rider event is an after_match cancel carrying the driver.
     am = np.zeros(r.size, dtype=bool)
-    if "after_match" in c.detail_names:
+    after_match = c.detail_code("after_match")
+    if after_match != NO_CODE:
         nxt_row = np.append(rows[1:], 0)
         am = (
             a
             & same_next
             & (c.kind[nxt_row] == CANCEL)
-            & (c.detail[nxt_row] == c.detail_names.index("after_match"))
+            & (c.detail[nxt_row] == after_match)
             & (c.driver[nxt_row] == d)
         )
         if am.any():

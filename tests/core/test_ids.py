@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.ids import distinct, distinct_count, distinct_inverse, positions
+from core.ids import distinct, distinct_count, distinct_inverse, positions, stable_order
 
 
 def _cases() -> list[np.ndarray]:
@@ -51,3 +51,24 @@ def test_positions_find_each_id_present_and_flag_the_others(dense: bool) -> None
     assert pos[ok].tolist() == [where[int(i)] for i in ids[ok]]
     empty_pos, empty_ok = positions(keys[:0], ids)
     assert not empty_ok.any() and empty_pos.shape == ids.shape
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        np.zeros(0, dtype=np.int64),
+        np.array([3, 1, 3, 0, 1, 3]),
+        np.random.default_rng(1).integers(0, 1000, 5000),  # one 16-bit pass
+        np.random.default_rng(2).integers(0, 300_000, 5000),  # two passes
+        np.random.default_rng(3).integers(0, 70_000, 5000).astype(np.uint32),
+        np.random.default_rng(4).integers(0, 2**16, 5000) * 2**16 + 7,  # only the high half varies
+        np.random.default_rng(5).integers(-5, 5, 1000),  # negative: numpy's own sort
+        np.random.default_rng(6).integers(0, 2**40, 1000),  # beyond 32 bits
+        np.random.default_rng(7).random(100),  # floats
+        np.array([2**32 - 1, 0, 2**32 - 1, 65_536, 65_535]),
+    ],
+    ids=lambda a: f"{a.dtype}-{a.size}",
+)
+def test_stable_order_is_numpys_stable_argsort(ids: np.ndarray) -> None:
+    """The same permutation as a stable argsort: ties keep their order."""
+    assert np.array_equal(stable_order(ids), np.argsort(ids, kind="stable"))
