@@ -618,7 +618,8 @@ def run_scenario(
     final ``events.parquet`` has row groups of :data:`sim.events.ROW_GROUP_ROWS` whatever it is.
     ``keep_city`` keeps the road network loaded for the next run of this process (sweeps).
     ``progress(sim_time, riders_arrived, events)`` follows the simulation and
-    ``city_progress(rows_done, rows_total)`` the city's travel-time table while it is built."""
+    ``city_progress(rows_done, rows_total)`` the city's travel-time table while it is built.
+    The process keeps the C library's allocator as Arrow's pool (:func:`use_system_arrow_pool`)."""
     wall0 = time.perf_counter()
     reset_peak_rss()  # perf.json's peak memory is this run's own
     use_system_arrow_pool()
@@ -976,9 +977,9 @@ def use_system_arrow_pool() -> bool:
     chooses one. Returns whether the pool changed.
 
     Arrow's bundled mimalloc hands freed pages back to the kernel at once, and the next chunk
-    faults them in again: a 100,000-request plane run spent 0.45-0.6 CPU-s of system time
-    (a tenth of the run) there, against 0.14 s with the system pool, for the same user-space
-    instructions.
+    faults them in again: a 100,000-request plane run spent 0.50-0.59 CPU-s of system time (a
+    tenth of the run; medians of 6-8 runs in three alternating comparisons) against 0.14-0.20 s
+    with the system pool, for the same user-space instructions.
     """
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         return False
