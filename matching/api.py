@@ -79,16 +79,21 @@ def frozen_array(values: Any, dtype: Any, name: str, ndim: int = 1) -> np.ndarra
 
 
 def unchecked_message(
-    cls: type[_M], columns: Mapping[str, np.ndarray], extra: Mapping[str, Any] | None = None
+    cls: type[_M],
+    columns: Mapping[str, np.ndarray],
+    extra: Mapping[str, Any] | None = None,
+    *,
+    read_only: bool = False,
 ) -> _M:
     """An instance of the frozen message class ``cls`` built without validation.
 
     The fast path for producers that already guarantee dtypes, shapes and sorted ids (the
     simulator builds every snapshot from fresh fancy-indexed arrays): the arrays are made
     read-only (a matcher still cannot write through them), nothing else is checked.
+    ``read_only``: the producer has made every array read-only itself (no flag is read).
     """
     obj = object.__new__(cls)
-    for arr in columns.values():
+    for arr in () if read_only else columns.values():
         # setflags costs half of assigning flags.writeable, and reading the flag a fifth:
         # slices of columns the producer keeps read-only need no second marking.
         if arr.flags.writeable:
@@ -471,12 +476,17 @@ class MatchResponse:
 
     @classmethod
     def unchecked(
-        cls, diagnostics: Mapping[str, Any] | None = None, **columns: np.ndarray
+        cls,
+        diagnostics: Mapping[str, Any] | None = None,
+        *,
+        read_only: bool = False,
+        **columns: np.ndarray,
     ) -> MatchResponse:
         """Build without validation from arrays of the right dtypes (int64 ids, float64 ETAs,
-        int8 reasons), for matchers on the hot path; the arrays become read-only."""
+        int8 reasons), for matchers on the hot path; the arrays become read-only
+        (``read_only``: they are already, so no flag is read)."""
         extra = {"diagnostics": diagnostics or {}, "api_version": API_VERSION}
-        return unchecked_message(cls, columns, extra)
+        return unchecked_message(cls, columns, extra, read_only=read_only)
 
     @classmethod
     def empty(cls) -> MatchResponse:

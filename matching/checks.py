@@ -273,6 +273,11 @@ def _assert_type(response: Any) -> None:
         assert isinstance(arr, np.ndarray) and arr.dtype == dtype and arr.ndim == 1, (
             f"response.{name}: expected a 1-d {np.dtype(dtype)} array, got {arr!r}"
         )
+        # The engine keeps the answer's arrays: nobody may write them afterwards.
+        assert not arr.flags.writeable, (
+            f"response.{name}: writeable; MatchResponse(...) and MatchResponse.unchecked "
+            "make the columns read-only"
+        )
     n = response.request_id.size
     assert response.driver_id.size == n and response.pickup_eta_s.size == n, (
         "response assignment columns differ in length"

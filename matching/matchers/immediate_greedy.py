@@ -77,7 +77,9 @@ def _one(request: MatchRequest, n_drv: int) -> MatchResponse:
     # builder costs more than the matching here. Its ids are views of the request's own
     # read-only columns (nobody can write through them, so nothing is copied or marked).
     if found <= max_eta and found != math.inf:
+        eta.setflags(write=False)  # and so its slice
         return MatchResponse.unchecked(
+            read_only=True,
             request_id=request.requests.id,
             driver_id=drivers.id[best : best + 1],
             pickup_eta_s=eta[best : best + 1],

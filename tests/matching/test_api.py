@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from matching.api import CandidateDrivers, LazyCandidateDrivers, lazy_message
+from matching.api import CandidateDrivers, LazyCandidateDrivers, MatchResponse, lazy_message
 
 
 def _lazy(calls: list[str]) -> LazyCandidateDrivers:
@@ -62,3 +62,23 @@ def test_pickling_and_copying_give_the_plain_message(how: str) -> None:
     for name in ("id", "node", "xy", "state", "free_at", "earnings", "online_s"):
         assert np.array_equal(getattr(other, name), getattr(drivers, name))
     assert len(calls) == 4
+
+
+def test_unchecked_response_freezes_its_columns_unless_the_producer_has() -> None:
+    """MatchResponse.unchecked makes writeable columns read-only; with read_only=True it reads
+    no flag and keeps the producer's arrays as they are (the producer froze them)."""
+    cols = {
+        "request_id": np.array([4]),
+        "driver_id": np.array([9]),
+        "pickup_eta_s": np.array([12.5]),
+        "unmatched_id": np.zeros(0, dtype=np.int64),
+        "unmatched_reason": np.zeros(0, dtype=np.int8),
+    }
+    frozen = MatchResponse.unchecked(**cols)
+    assert all(not getattr(frozen, name).flags.writeable for name in cols)
+    given = {name: arr.copy() for name, arr in cols.items()}
+    for arr in given.values():
+        arr.setflags(write=False)
+    kept = MatchResponse.unchecked(read_only=True, **given)
+    assert all(getattr(kept, name) is given[name] for name in cols)
+    assert kept.diagnostics == {} and kept.n_assigned == 1
