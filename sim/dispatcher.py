@@ -26,6 +26,7 @@ from matching.api import (
     MatcherUnavailable,
     MatchRequest,
     lazy_message,
+    set_writeable,
 )
 from sim.movement import Travel
 from sim.scheduler import Scheduler
@@ -230,8 +231,8 @@ class Dispatcher:
         sel: slice | np.ndarray = slice(rid, rid + 1) if isinstance(rid, int) else rid
         ids, pickups = rq.id[sel], rq.pickup_node[sel]
         if not isinstance(sel, slice):
-            ids.setflags(write=False)
-            pickups.setflags(write=False)
+            set_writeable(ids, False)
+            set_writeable(pickups, False)
         requests = lazy_message(
             LazyOpenRequests,
             {"id": ids, "pickup_node": pickups},
@@ -243,9 +244,9 @@ class Dispatcher:
         # most the decision time), a moving one's when they can start; matchers wait
         # max(free_at - decision_time, 0).
         free_at = dv.free_at[did]
-        did.setflags(write=False)
-        nodes.setflags(write=False)
-        free_at.setflags(write=False)
+        set_writeable(did, False)
+        set_writeable(nodes, False)
+        set_writeable(free_at, False)
         drivers = lazy_message(
             LazyCandidateDrivers,
             {"id": did, "node": nodes, "free_at": free_at},

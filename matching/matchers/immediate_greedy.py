@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from matching.api import MatchRequest, MatchResponse, UnmatchedReason
+from matching.api import MatchRequest, MatchResponse, UnmatchedReason, set_writeable
 from matching.candidates import DENSE_LIMIT, candidate_pairs
 from matching.matchers._response import build_response
 from matching.matchers.base import MatcherBase
@@ -77,7 +77,7 @@ def _one(request: MatchRequest, n_drv: int) -> MatchResponse:
     # builder costs more than the matching here. Its ids are views of the request's own
     # read-only columns (nobody can write through them, so nothing is copied or marked).
     if found <= max_eta and found != math.inf:
-        eta.setflags(write=False)  # and so its slice
+        set_writeable(eta, False)  # and so its slice
         return MatchResponse.unchecked(
             read_only=True,
             request_id=request.requests.id,

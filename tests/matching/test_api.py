@@ -8,7 +8,13 @@ import pickle
 import numpy as np
 import pytest
 
-from matching.api import CandidateDrivers, LazyCandidateDrivers, MatchResponse, lazy_message
+from matching.api import (
+    CandidateDrivers,
+    LazyCandidateDrivers,
+    MatchResponse,
+    lazy_message,
+    set_writeable,
+)
 
 
 def _lazy(calls: list[str]) -> LazyCandidateDrivers:
@@ -82,3 +88,14 @@ def test_unchecked_response_freezes_its_columns_unless_the_producer_has() -> Non
     kept = MatchResponse.unchecked(read_only=True, **given)
     assert all(getattr(kept, name) is given[name] for name in cols)
     assert kept.diagnostics == {} and kept.n_assigned == 1
+
+
+def test_set_writeable_is_setflags_by_position() -> None:
+    """set_writeable(arr, False) marks the array read-only, as setflags(write=False) does."""
+    arr = np.arange(3.0)
+    set_writeable(arr, False)
+    assert not arr.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        arr[0] = 1.0
+    set_writeable(arr, True)
+    assert arr.flags.writeable
