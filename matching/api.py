@@ -99,11 +99,12 @@ def unchecked_message(
     ``read_only``: the producer has made every array read-only itself (no flag is read).
     """
     obj = object.__new__(cls)
-    for arr in () if read_only else columns.values():
-        # setflags costs half of assigning flags.writeable, and reading the flag a fifth:
-        # slices of columns the producer keeps read-only need no second marking.
-        if arr.flags.writeable:
-            set_writeable(arr, False)
+    if not read_only:
+        for arr in columns.values():
+            # setflags costs half of assigning flags.writeable, and reading the flag a fifth:
+            # slices of columns the producer keeps read-only need no second marking.
+            if arr.flags.writeable:
+                set_writeable(arr, False)
     # A frozen dataclass without slots keeps its fields in __dict__: one update, no
     # per-field object.__setattr__.
     obj.__dict__.update(columns)

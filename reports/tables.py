@@ -187,7 +187,7 @@ class Columns:
         return {name: code for code, name in enumerate(self.detail_names)}
 
     def detail_code(self, name: str) -> int:
-        """The code of detail ``name``; -2 (a code no row has) when no row has that name."""
+        """The code of detail ``name``; :data:`NO_CODE` when no row has that name."""
         return self._detail_codes.get(name, NO_CODE)
 
     def detail_is(self, name: str) -> np.ndarray:
