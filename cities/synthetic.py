@@ -144,9 +144,14 @@ class PlaneSpace:
         # the (n, 2) - (1, 2) broadcast. The distance stays np.hypot's (np.abs of complex
         # arrays rounds otherwise).
         points = self._points
-        d = points.take(np.asarray(src, dtype=np.intp)) - points.take(
-            np.asarray(dst, dtype=np.intp)
-        )
+        try:
+            # Integer ids as they come (int64 is intp here): no conversion per call.
+            d = points.take(src) - points.take(dst)
+        except TypeError:
+            # Ids in float arrays (an empty message's columns are float zeros).
+            d = points.take(np.asarray(src, dtype=np.intp)) - points.take(
+                np.asarray(dst, dtype=np.intp)
+            )
         dist: np.ndarray = np.hypot(d.real, d.imag)
         # Dividing by a speed of exactly 1 changes no bit (x / 1.0 == x in IEEE arithmetic).
         return dist if self.speed_mps == 1.0 else dist / self.speed_mps

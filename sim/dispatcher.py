@@ -279,9 +279,9 @@ class Dispatcher:
 
     def _check_one(self, r: int, d: int, eta: float) -> list[str]:
         # The same verdicts as _check_many, on Python scalars (the immediate path's one pair).
-        if not (0 <= r < self.requests.n and self.requests.status.item(r) == R_OPEN):
+        if not (0 <= r < self.requests.n and self.requests.status_one[r] == R_OPEN):
             return ["assigned a request that was not open"]
-        if not (0 <= d < self.drivers.n and self.drivers.free.item(d)):
+        if not (0 <= d < self.drivers.n and self.drivers.free_one[d]):
             return ["assigned a driver that was not free"]
         if eta > self.policy.max_pickup_eta_s + 1e-9:
             return ["exceeded max_pickup_eta_s"]

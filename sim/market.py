@@ -160,7 +160,7 @@ class Market:
             self.dispatcher.dispatch_one(i)
         patience = self.patience[i]
         if patience <= 0:
-            if rq.status.item(i) == R_OPEN:
+            if rq.status_one[i] == R_OPEN:
                 self.cancel(i, "no_driver")
             return
         self.sched.after(patience, self.give_up, i)
@@ -247,7 +247,7 @@ class Market:
 
     def apply_one(self, r: int, d: int, quoted: float, detail: str) -> None:
         """Carry out one assignment: an offer, or the ride when every driver accepts."""
-        if self.requests.status.item(r) == R_CANCELLED:  # gave up while we decided
+        if self.requests.status_one[r] == R_CANCELLED:  # gave up while we decided
             self.shifts.release(d)
             return
         self.requests.open.pop(r, None)

@@ -72,8 +72,8 @@ class Rides:
         now = self.sched.now
         rq, dv = self.requests, self.drivers
         pickup = self._pickup_node[r]
-        wait = max(dv.free_at.item(d) - now, 0.0)
-        node = dv.node.item(d)
+        wait = max(dv.free_at_one[d] - now, 0.0)
+        node = dv.node_one[d]
         free_flow = self.travel.leg(node, pickup)
         drive = wait + self.travel.actual(free_flow, now + wait, self._pickup_noise[r])
         rq.assign(r, now)
@@ -93,14 +93,14 @@ class Rides:
         now = self.sched.now
         rq, dv = self.requests, self.drivers
         stop = dv.reach_stop(d, now)
-        if rq.status.item(r) == R_CANCELLED:  # the rider cancelled on the way: free here
+        if rq.status_one[r] == R_CANCELLED:  # the rider cancelled on the way: free here
             dv.drop_plan(d)
             self.on_free(d)
             return
         rq.board(r, now)
         drive = self.travel.actual(self._free_flow_trip[r], now, self._trip_noise[r])
         dv.drive_trip(d, now + drive)
-        waited = now - rq.assign_t.item(r)
+        waited = now - rq.assign_t_one[r]
         self.log.row((now, K_PICKUP, r, d, stop.node, NONE, waited, NAN, None))
         self.sched.after(drive, self.dropoff, r, d)
 
@@ -110,10 +110,10 @@ class Rides:
         rq, dv = self.requests, self.drivers
         stop = dv.reach_stop(d, now)
         rq.complete(r)
-        trip_s = now - rq.pickup_t.item(r)
+        trip_s = now - rq.pickup_t_one[r]
         pricing = self.pricing
-        fare = pricing.fare_one(self._distance[r], trip_s, rq.multiplier.item(r))
-        dv.earnings[d] += fare * (1.0 - pricing.commission)
+        fare = pricing.fare_one(self._distance[r], trip_s, rq.multiplier_one[r])
+        dv.earnings_one[d] += fare * (1.0 - pricing.commission)
         self.log.row((now, K_DROPOFF, r, d, stop.node, NONE, trip_s, fare, None))
         self.on_free(d)
 

@@ -107,8 +107,8 @@ class Shifts:
         """The driver has no job any more: free at their node (or still driving to it)."""
         now = self.sched.now
         dv = self.drivers
-        moving = dv.free_at.item(d) > now
-        if dv.leaving.item(d):
+        moving = dv.free_at_one[d] > now
+        if dv.leaving_one[d]:
             if moving:  # finish the drive, then log off
                 dv.finish_leg_then_leave(d)
                 return

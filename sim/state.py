@@ -19,7 +19,7 @@ riders' stops in one plan, and nothing else about the state has to change.
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -103,6 +103,12 @@ CONTRACT_STATE[D_REPOSITIONING] = ContractState.REPOSITIONING
 CONTRACT_STATE.flags.writeable = False
 
 
+def _one(a: np.ndarray) -> memoryview[Any]:
+    # The column's own memory, one element at a time as a Python scalar: reading or writing
+    # m[i] costs about half of a[i] = v or a.item(i) (no index parsing, no numpy scalar).
+    return cast("memoryview[Any]", a.data)
+
+
 def _read_only(a: np.ndarray) -> np.ndarray:
     view = a.view()
     view.flags.writeable = False
@@ -114,6 +120,8 @@ class Requests:
 
     The fixed columns are read-only, and so are read-only views of the changing ones
     (``price``), so the dispatcher can hand slices of them to a matcher without copying.
+    A changing column ``x`` has ``x_one``, a memoryview of the same memory, for the
+    per-event paths that read or write one element (``x_one[i]`` is a Python scalar).
     """
 
     def __init__(self, trips: Trips, node_xy: np.ndarray, patience_s: np.ndarray) -> None:
@@ -132,22 +140,27 @@ class Requests:
         self.price = _read_only(self._price)
         self.assign_t = np.full(n, np.nan)
         self.pickup_t = np.full(n, np.nan)
+        self.status_one: memoryview[int] = _one(self.status)
+        self.multiplier_one: memoryview[float] = _one(self.multiplier)
+        self._price_one: memoryview[float] = _one(self._price)
+        self.assign_t_one: memoryview[float] = _one(self.assign_t)
+        self.pickup_t_one: memoryview[float] = _one(self.pickup_t)
         self.open: dict[int, None] = {}
         """Open request ids in the order they (re)opened."""
 
     # Transitions, named for what happened.
     def priced(self, i: int, multiplier: float, price: float) -> None:
         """The rider arrived and saw ``price`` (``multiplier`` times the unsurged fare)."""
-        self.multiplier[i] = multiplier
-        self._price[i] = price
+        self.multiplier_one[i] = multiplier
+        self._price_one[i] = price
 
     def decline_quote(self, i: int) -> None:
         """The rider saw the quote and did not request."""
-        self.status[i] = R_QUOTE_DECLINED
+        self.status_one[i] = R_QUOTE_DECLINED
 
     def reopen(self, i: int) -> None:
         """The request waits for a driver (on arrival, or again after a declined offer)."""
-        self.status[i] = R_OPEN
+        self.status_one[i] = R_OPEN
         self.open[i] = None
 
     def decided(self, rid: np.ndarray) -> None:
@@ -158,25 +171,25 @@ class Requests:
 
     def offered(self, r: int) -> None:
         """A driver is considering the ride."""
-        self.status[r] = R_OFFERED
+        self.status_one[r] = R_OFFERED
 
     def assign(self, r: int, now: float) -> None:
         """A driver is on the way."""
-        self.status[r] = R_ASSIGNED
-        self.assign_t[r] = now
+        self.status_one[r] = R_ASSIGNED
+        self.assign_t_one[r] = now
 
     def board(self, r: int, now: float) -> None:
         """The rider is in the car."""
-        self.status[r] = R_ON_BOARD
-        self.pickup_t[r] = now
+        self.status_one[r] = R_ON_BOARD
+        self.pickup_t_one[r] = now
 
     def complete(self, r: int) -> None:
         """The rider was dropped off."""
-        self.status[r] = R_COMPLETED
+        self.status_one[r] = R_COMPLETED
 
     def cancel(self, r: int) -> None:
         """The rider gave up (or nobody could serve them)."""
-        self.status[r] = R_CANCELLED
+        self.status_one[r] = R_CANCELLED
         self.open.pop(r, None)
 
     def open_ids(self) -> np.ndarray:
@@ -191,7 +204,8 @@ class Drivers:
     paused); it changes only through :meth:`make_free` and :meth:`make_busy`, which keep
     ``n_free`` in step so "is anyone free?" costs no reduction over the fleet, and (after
     :meth:`index_zones`) ``zone_free``, the free drivers by zone of their node, so "who is free
-    near this node?" reads a few zones instead of the whole fleet.
+    near this node?" reads a few zones instead of the whole fleet. As in :class:`Requests`,
+    ``x_one`` is a memoryview of column ``x`` for reading or writing one element.
     """
 
     def __init__(self, fleet: Fleet) -> None:
@@ -214,6 +228,13 @@ class Drivers:
         self.plan: list[list[Stop]] = [[] for _ in range(n)]
         """The stops each driver will make, in order."""
         self.free = np.zeros(n, dtype=bool)
+        self.status_one: memoryview[int] = _one(self.status)
+        self.node_one: memoryview[int] = _one(self.node)
+        self.free_at_one: memoryview[float] = _one(self.free_at)
+        self.idle_since_one: memoryview[float] = _one(self.idle_since)
+        self.earnings_one: memoryview[float] = _one(self.earnings)
+        self.leaving_one: memoryview[bool] = _one(self.leaving)
+        self.free_one: memoryview[bool] = _one(self.free)
         self.n_free = 0
         self.zone_free: list[dict[int, None]] | None = None
         """Free driver ids by zone of their node (None until :meth:`index_zones`)."""
@@ -239,16 +260,18 @@ class Drivers:
     # Transitions, named for what happened.
     def make_free(self, d: int) -> None:
         """The matcher may give the driver work."""
-        if not self.free.item(d):
-            self.free[d] = True
+        free = self.free_one
+        if not free[d]:
+            free[d] = True
             self.n_free += 1
             if self.zone_free is not None:
                 self._enter_zone(d)
 
     def make_busy(self, d: int) -> None:
         """The matcher may not give the driver work."""
-        if self.free.item(d):
-            self.free[d] = False
+        free = self.free_one
+        if free[d]:
+            free[d] = False
             self.n_free -= 1
             if self.zone_free is not None:
                 del self.zone_free[self._zone_of[d]][d]
@@ -292,15 +315,15 @@ class Drivers:
         """The driver takes rider ``r``: the plan is their pickup, then their dropoff."""
         # tuple.__new__ makes the same Stop as Stop(...) without its argument parsing.
         self.plan[d] = [_stop(Stop, (_PICKUP, r, pickup)), _stop(Stop, (_DROPOFF, r, dropoff))]
-        self.status[d] = D_TO_PICKUP
+        self.status_one[d] = D_TO_PICKUP
         self.make_busy(d)
-        self.free_at[d] = arrive
+        self.free_at_one[d] = arrive
 
     def reach_stop(self, d: int, now: float) -> Stop:
         """The driver reaches the next stop of its plan; returns it (now done)."""
         stop = self.plan[d].pop(0)
-        self.node[d] = stop.node
-        self.free_at[d] = now
+        self.node_one[d] = stop.node
+        self.free_at_one[d] = now
         return stop
 
     def drop_plan(self, d: int) -> None:
@@ -309,15 +332,15 @@ class Drivers:
 
     def drive_trip(self, d: int, arrive: float) -> None:
         """The rider is on board; the driver heads for the dropoff."""
-        self.status[d] = D_ON_TRIP
-        self.free_at[d] = arrive
+        self.status_one[d] = D_ON_TRIP
+        self.free_at_one[d] = arrive
 
     def stand(self, d: int, now: float, moving: bool) -> None:
         """The driver has no job: idle, or still driving to where its last leg ends."""
-        self.status[d] = D_REPOSITIONING if moving else D_IDLE
+        self.status_one[d] = D_REPOSITIONING if moving else D_IDLE
         if not moving:
-            self.free_at[d] = now
-        self.idle_since[d] = now
+            self.free_at_one[d] = now
+        self.idle_since_one[d] = now
 
     def finish_leg_then_leave(self, d: int) -> None:
         """The shift is over mid-leg: drive on to the end of the leg, then log off."""

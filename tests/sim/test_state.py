@@ -124,3 +124,43 @@ def test_contract_state_names_repositioning_drivers() -> None:
     """A repositioning driver is REPOSITIONING to the matcher; an idle one IDLE."""
     assert CONTRACT_STATE[DriverStatus.REPOSITIONING] == DriverState.REPOSITIONING
     assert CONTRACT_STATE[DriverStatus.IDLE] == DriverState.IDLE
+
+
+@pytest.mark.parametrize(
+    ("make", "names"),
+    [
+        (_requests, ["status", "multiplier", "_price", "assign_t", "pickup_t"]),
+        (
+            _drivers,
+            ["status", "node", "free_at", "idle_since", "earnings", "leaving", "free"],
+        ),
+    ],
+)
+def test_scalar_views_share_their_columns_memory(make, names) -> None:  # type: ignore[no-untyped-def]
+    """``x_one`` reads and writes column ``x`` itself, one Python scalar at a time (the
+    transitions write through it, the dispatcher reads the columns as arrays)."""
+    state = make()
+    for name in names:
+        column, one = getattr(state, name), getattr(state, f"{name}_one")
+        assert one.format == column.dtype.char or (one.format, column.dtype.char) == ("l", "q")
+        value = True if column.dtype == bool else 7
+        one[1] = value
+        assert column[1] == value and one[1] == value and type(one[1]) is type(column.item(1))
+        column[2] = value
+        assert one[2] == value
+
+
+def test_transitions_through_scalar_views_show_in_the_arrays() -> None:
+    rq, dv = _requests(), _drivers()
+    rq.priced(1, 1.5, 12.0)
+    rq.reopen(1)
+    rq.assign(1, 4.0)
+    rq.board(1, 9.0)
+    assert (rq.status[1], rq.multiplier[1], rq.price[1]) == (4, 1.5, 12.0)
+    assert (rq.assign_t[1], rq.pickup_t[1]) == (4.0, 9.0)
+    dv.go_online(2, 0.0)
+    assert dv.free.nonzero()[0].tolist() == [2] and dv.n_free == 1
+    dv.head_for_pickup(2, 1, 5, 0, 30.0)
+    assert not dv.free.any() and dv.n_free == 0 and dv.free_at[2] == 30.0
+    stop = dv.reach_stop(2, 30.0)
+    assert dv.node[2] == stop.node == 5
