@@ -85,12 +85,13 @@ class _Seeds:
 
     def __init__(self, rng: np.random.Generator) -> None:
         self.rng = rng
-        self._block: list[int] = []
+        self.block: list[int] = []
+        """The seeds drawn and not used yet, the next one last (read by the hot path)."""
 
     def next(self) -> int:
-        if not self._block:
-            self._block = self.rng.integers(2**63, size=SEED_BLOCK).tolist()[::-1]
-        return self._block.pop()
+        if not self.block:
+            self.block = self.rng.integers(2**63, size=SEED_BLOCK).tolist()[::-1]
+        return self.block.pop()
 
 
 class Dispatcher:
@@ -122,13 +123,20 @@ class Dispatcher:
         self.eta_bounds = eta_bounds
         """Zone lower bounds on the free-flow table (a road network's), for candidate search."""
         self.seeds = _Seeds(rng)
-        self._fixed = {
+        self._fixed: dict[str, Any] = {
             "max_pickup_eta_s": policy.max_pickup_eta_s,
             "candidates": None,
             "max_speed_mps": max_speed_mps,
             "api_version": API_VERSION,
         }
         """The snapshot fields every decision shares."""
+        self._flat = travel.congestion.flat
+        if self._flat:
+            # Free flow all day: every decision quotes the same travel times and bounds.
+            self._fixed["travel_time"] = travel.free_flow
+            self._fixed["eta_bounds"] = travel.bounds_for(travel.free_flow, eta_bounds)
+        self._no_delay = policy.decision_delay_s <= 0 and policy.decision_delay_per_request_s <= 0
+        """Decisions land at once, whatever their size (the immediate path's usual case)."""
         self._calls: list[Any] = []
         """Each matcher call's batch id, shard id, requests, drivers and wall seconds, one after
         another (one list extend per call: the immediate path makes a call per arrival)."""
@@ -197,12 +205,17 @@ class Dispatcher:
         n = rid_a.shape[0]
         if n == 0:
             return
-        policy = self.policy
-        delay = policy.decision_delay_s + policy.decision_delay_per_request_s * n_req
+        if self._no_delay:
+            delay = 0.0
+        else:
+            policy = self.policy
+            delay = policy.decision_delay_s + policy.decision_delay_per_request_s * n_req
         if n == 1 and did_a.shape[0] == 1 and eta.shape[0] == 1:
             # The immediate path's one pair, on Python scalars from here on.
             r, d, e = rid_a.item(0), did_a.item(0), eta.item(0)
-            self._refuse(self._check_one(r, d, e))
+            problem = self._check_one(r, d, e)
+            if problem:
+                self._refuse([problem])
             if delay <= 0:
                 self.apply_one(r, d, e, str(self.batch_id))
                 return
@@ -264,10 +277,12 @@ class Dispatcher:
         fields["shard_id"] = shard
         fields["requests"] = requests
         fields["drivers"] = drivers
-        fields["seed"] = self.seeds.next()
-        travel_time = self.travel.expected(now)
-        fields["travel_time"] = travel_time
-        fields["eta_bounds"] = self.travel.bounds_for(travel_time, self.eta_bounds)
+        seeds = self.seeds
+        fields["seed"] = seeds.block.pop() if seeds.block else seeds.next()
+        if not self._flat:
+            travel_time = self.travel.expected(now)
+            fields["travel_time"] = travel_time
+            fields["eta_bounds"] = self.travel.bounds_for(travel_time, self.eta_bounds)
         return request
 
     def _refuse(self, problems: list[str]) -> None:
@@ -277,15 +292,16 @@ class Dispatcher:
             name = type(self.matcher).__name__
             raise MatcherContractError(f"matcher {name}: " + "; ".join(problems))
 
-    def _check_one(self, r: int, d: int, eta: float) -> list[str]:
-        # The same verdicts as _check_many, on Python scalars (the immediate path's one pair).
+    def _check_one(self, r: int, d: int, eta: float) -> str:
+        # The same verdicts as _check_many, on Python scalars (the immediate path's one pair);
+        # "" when the pair is sound.
         if not (0 <= r < self.requests.n and self.requests.status_one[r] == R_OPEN):
-            return ["assigned a request that was not open"]
+            return "assigned a request that was not open"
         if not (0 <= d < self.drivers.n and self.drivers.free_one[d]):
-            return ["assigned a driver that was not free"]
+            return "assigned a driver that was not free"
         if eta > self.policy.max_pickup_eta_s + 1e-9:
-            return ["exceeded max_pickup_eta_s"]
-        return []
+            return "exceeded max_pickup_eta_s"
+        return ""
 
     def _check_many(self, rid: np.ndarray, did: np.ndarray, eta: np.ndarray) -> list[str]:
         problems = []

@@ -122,6 +122,11 @@ class Travel:
             return max(free_flow, float(self.congestion.apply(free_flow, depart)) * noise)
         return max(free_flow, free_flow * self.factor(depart) * noise)
 
+    def leg_fn(self) -> Callable[[int, int], float]:
+        """:meth:`leg` itself, or the space's ``travel_time_one`` it calls when the space has one
+        (one Python call fewer per leg)."""
+        return self._one if self._one is not None else self.leg
+
     def leg(self, src: int, dst: int) -> float:
         """Free-flow seconds from node ``src`` to node ``dst`` (from the space's scalar
         ``travel_time_one`` when it has one: the same float without building arrays)."""

@@ -60,6 +60,7 @@ class Rides:
         self._distance = self.trip_distance_m.tolist()
         self._pickup_noise = riders.pickup_noise.tolist()
         self._trip_noise = riders.trip_noise.tolist()
+        self._leg = travel.leg_fn()
         self._u_cancel = riders.u_cancel
         self._cancel_fraction = riders.cancel_fraction
         self.on_cancel_after_match: Callable[[int, int], None] = _unwired
@@ -72,9 +73,11 @@ class Rides:
         now = self.sched.now
         rq, dv = self.requests, self.drivers
         pickup = self._pickup_node[r]
-        wait = max(dv.free_at_one[d] - now, 0.0)
+        wait = dv.free_at_one[d] - now
+        if 0.0 > wait:  # max(wait, 0.0) without the call (the same value, -0.0 and NaN too)
+            wait = 0.0
         node = dv.node_one[d]
-        free_flow = self.travel.leg(node, pickup)
+        free_flow = self._leg(node, pickup)
         drive = wait + self.travel.actual(free_flow, now + wait, self._pickup_noise[r])
         rq.assign(r, now)
         if self.surge is not None:
