@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -152,8 +150,9 @@ def _share(part: float, whole: float) -> float | None:
 class Columns:
     """The event log as numpy arrays in seq order; missing ids are -1, missing values NaN.
 
-    ``detail`` holds integer codes into ``detail_names`` (-1 for null), so no per-row Python
-    string ever exists."""
+    ``detail`` holds integer codes into ``detail_dictionary`` (an Arrow string array; -1 for
+    null), so no per-row Python string ever exists: a plane run has about as many distinct
+    details as requests (each assignment's batch id), and reports only look a few words up."""
 
     t: np.ndarray
     kind: np.ndarray  # int8 index into KINDS, -1 for kinds this module does not know
@@ -163,11 +162,16 @@ class Columns:
     value: np.ndarray
     fare: np.ndarray
     detail: np.ndarray
-    detail_names: tuple[str, ...]
+    detail_dictionary: pa.Array
 
     @property
     def n(self) -> int:
         return int(self.t.size)
+
+    @cached_property
+    def detail_names(self) -> tuple[str, ...]:
+        """The distinct details, by code (in order of first appearance in the log)."""
+        return tuple(self.detail_dictionary.to_pylist())
 
     @cached_property
     def driver_next_t(self) -> np.ndarray:
@@ -183,12 +187,16 @@ class Columns:
 
     @cached_property
     def _detail_codes(self) -> dict[str, int]:
-        # A dict: a plane run has as many names as requests (each assignment's batch id).
-        return {name: code for code, name in enumerate(self.detail_names)}
+        # Filled on demand: one scan of the dictionary finds every word of LOOKED_UP_DETAILS.
+        return {}
 
     def detail_code(self, name: str) -> int:
         """The code of detail ``name``; :data:`NO_CODE` when no row has that name."""
-        return self._detail_codes.get(name, NO_CODE)
+        codes = self._detail_codes
+        if name not in codes:
+            words = [name, *(w for w in LOOKED_UP_DETAILS if w not in codes and w != name)]
+            codes.update(zip(words, _codes_of(self.detail_dictionary, words), strict=True))
+        return codes[name]
 
     def detail_is(self, name: str) -> np.ndarray:
         """Rows whose detail is ``name``."""
@@ -199,8 +207,33 @@ class Columns:
 
     def names(self, codes: np.ndarray, missing: str = "unknown") -> np.ndarray:
         """Detail strings for codes (object array; ``missing`` for -1)."""
-        lut = np.array([*self.detail_names, missing], dtype=object)
-        return lut[np.where(codes < 0, len(self.detail_names), codes)]
+        codes = np.asarray(codes)
+        out = np.full(codes.shape, missing, dtype=object)
+        has = codes >= 0
+        if has.any():
+            out[has] = self.detail_dictionary.take(codes[has]).to_numpy(zero_copy_only=False)
+        return out
+
+
+LOOKED_UP_DETAILS = (
+    "request",
+    *CANCEL_REASONS,
+    *DECLINE_REASONS,
+    "crash",
+    "reconnect",
+    "matcher_down",
+    "matcher_up",
+    "service_down",
+    "service_up",
+)
+"""Details the KPIs look up: the first lookup finds all of them in one scan."""
+
+
+def _codes_of(dictionary: pa.Array, words: list[str]) -> list[int]:
+    """The position of each of ``words`` in ``dictionary`` (distinct strings), else NO_CODE."""
+    at = np.flatnonzero(pc.is_in(dictionary, value_set=pa.array(words, pa.string())))
+    found = dict(zip(dictionary.take(at).to_pylist(), at.tolist(), strict=True))
+    return [found.get(w, NO_CODE) for w in words]
 
 
 def _kind_codes(names: pa.Array) -> list[int]:
@@ -208,85 +241,88 @@ def _kind_codes(names: pa.Array) -> list[int]:
 
 
 _READ = ("seq", "t", "kind", "rider", "driver", "node", "value", "fare", "detail")
+_NUMERIC: tuple[tuple[str, Any, float], ...] = (
+    ("seq", np.int64, -1),
+    ("t", np.float64, np.nan),
+    ("rider", np.int64, -1),
+    ("driver", np.int64, -1),
+    ("node", np.int64, -1),
+    ("value", np.float64, np.nan),
+    ("fare", np.float64, np.nan),
+)
+
+
+def _indices(enc: pa.DictionaryArray) -> np.ndarray:
+    """The indices of a dictionary array as numpy, -1 for null."""
+    idx = enc.indices
+    if idx.null_count:
+        idx = pc.fill_null(idx, -1)
+    return idx.to_numpy(zero_copy_only=False)
 
 
 class _Filler:
-    """Fills preallocated numpy columns from record batches, one batch at a time."""
+    """Fills preallocated numpy columns from record batches, one batch at a time.
+
+    Detail codes are first per batch (positions in the batch's own dictionary); ``finish``
+    renumbers them over the whole log, in order of first appearance, from the batches'
+    dictionaries alone (Arrow strings, never Python ones)."""
 
     def __init__(self, n: int) -> None:
-        self.seq = np.empty(n, dtype=np.int64)
-        self.t = np.empty(n, dtype=np.float64)
+        self.cols = {name: np.empty(n, dtype=dtype) for name, dtype, _ in _NUMERIC}
         self.kind = np.empty(n, dtype=np.int8)
-        self.rider = np.empty(n, dtype=np.int64)
-        self.driver = np.empty(n, dtype=np.int64)
-        self.node = np.empty(n, dtype=np.int64)
-        self.value = np.empty(n, dtype=np.float64)
-        self.fare = np.empty(n, dtype=np.float64)
         self.detail = np.empty(n, dtype=np.int32)
-        self.detail_index: dict[str, int] = {}
+        self.dictionaries: list[pa.Array] = []
+        self.starts: list[int] = []
         self.i = 0
-
-    @staticmethod
-    def _codes(col: pa.Array, lut_of: Callable[[pa.Array], Any]) -> np.ndarray:
-        """The column's values as codes: ``lut_of`` maps its distinct values (an Arrow array)
-        to theirs; a null becomes -1."""
-        enc = pc.dictionary_encode(col)
-        if isinstance(enc, pa.ChunkedArray):
-            enc = enc.combine_chunks()
-        lut = np.append(np.asarray(lut_of(enc.dictionary), dtype=np.int64), -1)
-        idx = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-        return lut[np.where(idx < 0, lut.size - 1, idx)]
-
-    def _detail_lut(self, words: pa.Array) -> np.ndarray:
-        # Codes in order of first appearance, as ``setdefault`` would give them word by word,
-        # without a Python call per word: an assignment's detail is its batch id, so a run has
-        # about as many distinct details as requests.
-        names, listed = self.detail_index, words.to_pylist()
-        codes = np.fromiter(map(names.get, listed, repeat(-1)), dtype=np.int64, count=len(listed))
-        new = np.flatnonzero(codes < 0)
-        if new.size:
-            first = len(names)
-            codes[new] = np.arange(first, first + new.size)
-            added = words.take(pa.array(new)).to_pylist()
-            names.update(zip(added, range(first, first + new.size), strict=True))
-        return codes
 
     def add(self, batch: pa.RecordBatch) -> None:
         k = batch.num_rows
         if k == 0:
             return
         s = slice(self.i, self.i + k)
-
-        def num(name: str, fill: float) -> np.ndarray:
-            return pc.fill_null(batch.column(name), fill).to_numpy(zero_copy_only=False)
-
-        self.seq[s] = num("seq", -1)
-        self.t[s] = num("t", np.nan)
-        self.rider[s] = num("rider", -1)
-        self.driver[s] = num("driver", -1)
-        self.node[s] = num("node", -1)
-        self.value[s] = num("value", np.nan)
-        self.fare[s] = num("fare", np.nan)
-        self.kind[s] = self._codes(batch.column("kind"), _kind_codes)
-        self.detail[s] = self._codes(batch.column("detail"), self._detail_lut)
+        for name, _, fill in _NUMERIC:
+            col = batch.column(name)
+            if col.null_count:
+                col = pc.fill_null(col, fill)
+            self.cols[name][s] = col.to_numpy(zero_copy_only=False)
+        kind = batch.column("kind")
+        if not isinstance(kind, pa.DictionaryArray):
+            kind = pc.dictionary_encode(kind)
+        lut = np.array([*_kind_codes(kind.dictionary), -1], dtype=np.int8)
+        self.kind[s] = lut[_indices(kind)]  # -1 (null) picks the trailing -1
+        detail = pc.dictionary_encode(batch.column("detail"))
+        self.detail[s] = _indices(detail)
+        self.dictionaries.append(detail.dictionary)
+        self.starts.append(self.i)
         self.i += k
 
+    def _renumber_details(self) -> pa.Array:
+        # Each batch's dictionary lists its words in order of first appearance in the batch, so
+        # encoding the batches' dictionaries one after another numbers the words in order of
+        # first appearance in the log.
+        if not self.dictionaries:
+            return pa.array([], pa.string())
+        merged = pc.dictionary_encode(pa.concat_arrays(self.dictionaries))
+        global_code = merged.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+        at = 0
+        for d, start, end in zip(
+            self.dictionaries, self.starts, [*self.starts[1:], self.i], strict=True
+        ):
+            lut = np.append(global_code[at : at + len(d)], np.int32(-1))
+            at += len(d)
+            part = self.detail[start:end]
+            part[...] = lut[part]  # -1 (null) picks the trailing -1
+        self.dictionaries = []
+        return merged.dictionary
+
     def finish(self) -> Columns:
-        arrays = {
-            "t": self.t,
-            "kind": self.kind,
-            "rider": self.rider,
-            "driver": self.driver,
-            "node": self.node,
-            "value": self.value,
-            "fare": self.fare,
-            "detail": self.detail,
-        }
-        if self.seq.size and np.any(self.seq[1:] < self.seq[:-1]):
-            order = np.argsort(self.seq, kind="stable")
+        dictionary = self._renumber_details()
+        seq = self.cols.pop("seq")
+        arrays = {**self.cols, "kind": self.kind, "detail": self.detail}
+        if seq.size and np.any(seq[1:] < seq[:-1]):
+            order = np.argsort(seq, kind="stable")
             arrays = {k: v[order] for k, v in arrays.items()}
-        self.seq = np.empty(0, dtype=np.int64)
-        return Columns(**arrays, detail_names=tuple(self.detail_index))
+        return Columns(**arrays, detail_dictionary=dictionary)
 
 
 def columns(events: pa.Table) -> Columns:
@@ -308,6 +344,8 @@ def read_columns(path: Path) -> Columns:
         raise ValueError(
             f"{path}: not a ridesim event log (schema differs from v{EVENTS_SCHEMA_VERSION})"
         )
+    # Kinds decoded straight to a dictionary: a handful of words, 4x cheaper than strings.
+    pf = pq.ParquetFile(path, metadata=pf.metadata, read_dictionary=["kind"])
     f = _Filler(pf.metadata.num_rows)
     for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=list(_READ)):
         f.add(batch)

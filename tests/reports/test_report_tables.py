@@ -55,3 +55,42 @@ def test_detail_codes_number_words_in_order_of_first_appearance_across_batches(
     assert c.detail.tolist() == codes
     assert c.detail_names == tuple(expected)
     assert c.detail_names[c.detail[-1]] == words[-1] or words[-1] is None
+
+
+def test_detail_lookups_and_names_follow_the_dictionary() -> None:
+    """detail_code finds looked-up words and any other word, NO_CODE for an absent one;
+    names() maps codes back to the words, -1 to ``missing``."""
+    log = EventLog(None)
+    words = ["7", "request", None, "gift", "timeout", "7", "request"]
+    for k, word in enumerate(words):
+        log.row((float(k), "cancel", k, -1, 1, -1, float("nan"), float("nan"), word))
+    c = columns(log.table())
+    assert [c.detail_code(w) for w in ("7", "request", "gift", "timeout")] == [0, 1, 2, 3]
+    assert c.detail_code("after_match") == tables.NO_CODE
+    assert c.detail_code("absent") == tables.NO_CODE
+    assert c.detail_is("request").tolist() == [w == "request" for w in words]
+    assert c.names(c.detail, missing="?").tolist() == [w or "?" for w in words]
+
+
+def test_read_columns_across_row_groups_equals_the_in_memory_columns(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file of many small row groups read in batches spanning several of them gives the
+    columns of the table it holds (kinds decoded as dictionaries per row group)."""
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(tables, "BATCH_ROWS", 50)
+    rng = np.random.default_rng(5)
+    log = EventLog(None)
+    kinds = ["request", "assign", "pickup", "dropoff", "cancel", "mystery"]
+    for k in range(500):
+        word = None if rng.random() < 0.3 else str(int(rng.integers(0, 40)))
+        kind = kinds[int(rng.integers(0, len(kinds)))]
+        log.row((float(k), kind, k % 37, k % 11, 1, -1, float(k), float("nan"), word))
+    table = log.table()
+    pq.write_table(table, tmp_path / "events.parquet", row_group_size=17)
+    got, want = tables.read_columns(tmp_path / "events.parquet"), columns(table)
+    for name in ("t", "kind", "rider", "driver", "node", "value", "fare", "detail"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+    assert got.detail_names == want.detail_names
+    assert (got.kind == -1).any() and (got.detail == -1).any()
