@@ -97,8 +97,31 @@ def code_hash() -> str:
     for d in CODE_DIRS:
         for path in sorted((ROOT / d).rglob("*.py")):
             h.update(str(path.relative_to(ROOT)).encode())
-            h.update(path.read_bytes())
+            h.update(_source_digest(path))
     return h.hexdigest()
+
+
+_SOURCE_DIGESTS: dict[Path, tuple[tuple[int, int, int], bytes]] = {}
+
+
+def _source_digest(path: Path) -> bytes:
+    # A file's digest is read again only when its size, inode or modification time changed
+    # (an edit between two runs in one process), so a run in a long-lived process reads
+    # ~100 stat records instead of every source file. File times tick in coarse steps, so a
+    # file modified in the last seconds is always read (two edits in one tick look alike).
+    st = path.stat()
+    key = (st.st_mtime_ns, st.st_size, st.st_ino)
+    known = _SOURCE_DIGESTS.get(path)
+    if known is not None and known[0] == key:
+        return known[1]
+    digest = hashlib.sha256(path.read_bytes()).digest()
+    if time.time_ns() - st.st_mtime_ns > _SETTLED_NS:
+        _SOURCE_DIGESTS[path] = (key, digest)
+    return digest
+
+
+_SETTLED_NS = 2_000_000_000
+"""How long ago a source file must have changed for its digest to be kept."""
 
 
 def run_id_for(scenario: Scenario, market: Market, code: str | None = None) -> str:

@@ -143,26 +143,15 @@ class EventLog:
         self._writer = None
         assert self.path is not None and self._stream_path is not None
         with pa.memory_map(str(self._stream_path)) as source:
-            reader = pa.ipc.open_stream(source)
+            # The stream's batches stay in the mapped file (no copy); the writer cuts them into
+            # row groups of exactly `row_group_rows` rows, as if the run had streamed chunks of
+            # that size.
+            table = pa.ipc.open_stream(source).read_all()
             with pq.ParquetWriter(
                 self.path, EVENTS_SCHEMA, compression="zstd", use_dictionary=DICTIONARY_COLUMNS
             ) as out:
-                size = self.row_group_rows
-                pending: list[pa.RecordBatch] = []
-                held = 0
-                for batch in reader:
-                    pending.append(batch)
-                    held += batch.num_rows
-                    while held >= size:
-                        # One contiguous row group of exactly `size` rows, as if the run had
-                        # streamed chunks of that size.
-                        rows = pa.Table.from_batches(pending, schema=EVENTS_SCHEMA)
-                        out.write_table(rows.slice(0, size).combine_chunks())
-                        rest = rows.slice(size)
-                        pending, held = rest.to_batches(), rest.num_rows
-                if held:
-                    rows = pa.Table.from_batches(pending, schema=EVENTS_SCHEMA)
-                    out.write_table(rows.combine_chunks())
+                out.write_table(table, row_group_size=self.row_group_rows)
+            del table
         self._stream_path.unlink()
 
     def table(self) -> pa.Table:

@@ -752,3 +752,38 @@ def test_importing_the_run_leaves_the_heavy_optional_libraries_out() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_code_hash_follows_every_edit_of_the_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The code hash (part of every run id) reads settled files' digests from a cache keyed on
+    their stat records: an edit changes it, even one of the same size in the same tick of the
+    file clock, and touching a file without changing it does not."""
+    import os
+
+    for d in harness.run.CODE_DIRS:
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "a.py").write_text(f"x = '{d}'\n")
+        os.utime(tmp_path / d / "a.py", ns=(10**18, 10**18))  # settled long ago
+    monkeypatch.setattr(harness.run, "ROOT", tmp_path)
+    first = harness.run.code_hash()
+    assert harness.run.code_hash() == first
+    target = tmp_path / "sim" / "a.py"
+    target.write_text("x = 'SIM'\n")  # same size, new content, modified just now
+    edited = harness.run.code_hash()
+    assert edited != first
+    target.write_text("x = 'Sim'\n")  # again, likely within the same tick
+    assert harness.run.code_hash() not in (first, edited)
+    target.write_text("x = 'SIM'\n")
+    os.utime(target, ns=(11 * 10**17, 11 * 10**17))  # settled: its digest is kept
+    assert harness.run.code_hash() == edited
+    # The kept digest is what counts while the stat record stays (the cache is used)...
+    target.write_text("x = 'sIm'\n")
+    os.utime(target, ns=(11 * 10**17, 11 * 10**17))
+    assert harness.run.code_hash() == edited
+    # ...and the file is read again when its time moves, even to an older one.
+    os.utime(target, ns=(10**18 + 1, 10**18 + 1))
+    assert harness.run.code_hash() not in (first, edited)
+    (tmp_path / "sim" / "b.py").write_text("")  # a new module
+    assert harness.run.code_hash() != edited
