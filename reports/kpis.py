@@ -48,7 +48,7 @@ import pandas as pd
 import pyarrow as pa
 
 from reports import market, replay, slo, surge, zones
-from reports.run import load_columns, load_manifest, load_nodes, load_surge
+from reports.run import load_columns, load_manifest, load_surge, load_zoning
 from reports.tables import (
     CANCEL_REASONS,
     DEFAULT_COMMISSION,
@@ -264,8 +264,7 @@ def write_metrics(run_dir: Path) -> dict[str, Any]:
     horizon_s = horizon_of(manifest)
     metrics, riders = metrics_and_riders(c, horizon_s, commission_of(manifest))
     metrics["money"]["currency"] = pricing_of(manifest).get("currency")
-    nodes = load_nodes(run_dir, required=False)
-    zoning = zones.read_zoning(nodes)
+    zoning = load_zoning(run_dir)
     if zoning is not None:
         metrics["zones"] = rnd_tree(zones.zone_kpis(riders, zoning))
     rep = replay.replay_kpis(run_dir, riders)

@@ -95,6 +95,19 @@ def load_nodes(run_dir: Path, required: bool = True) -> pa.Table | None:
     return _load_parquet(Path(run_dir) / "nodes.parquet", "the city nodes", required)
 
 
+def load_zoning(run_dir: Path) -> Zoning | None:
+    """The run's zoning from ``nodes.parquet`` (:func:`reports.zones.read_zoning`), reading
+    only the columns it needs; None when the file or its ``cell`` column is absent."""
+    path = Path(run_dir) / "nodes.parquet"
+    if not path.is_file():
+        return None
+    wanted = ("node", "x_m", "y_m", "cell")
+    if not set(wanted) <= set(pq.read_schema(path).names):
+        return read_zoning(pq.read_table(path))
+    # Cell ids come as a dictionary: a few thousand cells for up to millions of nodes.
+    return read_zoning(pq.read_table(path, columns=list(wanted), read_dictionary=["cell"]))
+
+
 def load_trips(run_dir: Path) -> pa.Table | None:
     """``trips.parquet`` (rider, recorded_trip_s) of a replayed run, or None when absent."""
     return _load_parquet(Path(run_dir) / "trips.parquet", "the replayed trips", False)

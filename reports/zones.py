@@ -15,11 +15,13 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from reports.tables import Columns, as_columns, rider_table
 
@@ -30,12 +32,13 @@ ZONES_METADATA_KEY = b"ridesim.zones"
 
 @dataclass(frozen=True, eq=False)
 class Zoning:
-    """The run's zoning as written to ``nodes.parquet``: ``cell[i]`` is node ``i``'s cell id
-    ("" for a node added after the zoning was computed), ``x_m``/``y_m`` its position, and
-    ``params`` the scheme and its parameters (``scheme``, ``resolution`` or ``cell_m``,
-    ``origin_x_m``, ``origin_y_m``)."""
+    """The run's zoning as written to ``nodes.parquet``: ``code[i]`` is node ``i``'s position
+    in ``names`` (the distinct cell ids, ascending; -1 for a node added after the zoning was
+    computed), ``x_m``/``y_m`` its position, and ``params`` the scheme and its parameters
+    (``scheme``, ``resolution`` or ``cell_m``, ``origin_x_m``, ``origin_y_m``)."""
 
-    cell: np.ndarray
+    code: np.ndarray
+    names: np.ndarray
     x_m: np.ndarray
     y_m: np.ndarray
     params: dict[str, Any]
@@ -44,13 +47,25 @@ class Zoning:
     def scheme(self) -> str:
         return str(self.params.get("scheme", "unknown"))
 
+    @cached_property
+    def cell(self) -> np.ndarray:
+        """Each node's cell id (object array; "" for a node without one)."""
+        return self._lookup(self.code)
+
+    def _lookup(self, codes: np.ndarray) -> np.ndarray:
+        # Cell ids of codes, "" for -1 (one string object per cell, shared by its nodes).
+        lut = np.array([*self.names.tolist(), ""], dtype=object)
+        return lut[np.where(codes < 0, self.names.size, codes)]
+
+    def codes_of(self, nodes: np.ndarray) -> np.ndarray:
+        """Positions in ``names`` of the cells of node ids (-1 for an unknown node)."""
+        nodes = np.asarray(nodes, dtype=np.int64)
+        ok = (nodes >= 0) & (nodes < self.code.size)
+        return np.where(ok, self.code[np.where(ok, nodes, 0)], -1)
+
     def cells_of(self, nodes: np.ndarray) -> np.ndarray:
         """Cell ids of node ids (object array; "" for an unknown node)."""
-        nodes = np.asarray(nodes, dtype=np.int64)
-        ok = (nodes >= 0) & (nodes < self.cell.size)
-        out = np.full(nodes.shape, "", dtype=object)
-        out[ok] = self.cell[nodes[ok]]
-        return out
+        return self._lookup(self.codes_of(nodes))
 
 
 def zoning_metadata(params: dict[str, Any]) -> dict[bytes, bytes]:
@@ -58,23 +73,42 @@ def zoning_metadata(params: dict[str, Any]) -> dict[bytes, bytes]:
     return {ZONES_METADATA_KEY: json.dumps(params, sort_keys=True).encode()}
 
 
+def _cell_codes(cells: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(code per row, distinct cell ids ascending) of a string or dictionary column; a null
+    or empty cell id gets code -1."""
+    if not pa.types.is_dictionary(cells.type):
+        cells = pc.dictionary_encode(cells)
+    if isinstance(cells, pa.ChunkedArray):
+        cells = cells.unify_dictionaries().combine_chunks() if cells.num_chunks else None
+    if cells is None:
+        return np.zeros(0, dtype=np.int64), np.array([], dtype=object)
+    words = cells.dictionary.to_pylist()
+    names = sorted({w for w in words if w})
+    rank = {w: i for i, w in enumerate(names)}
+    lut = np.array([*(rank.get(w, -1) if w else -1 for w in words), -1], dtype=np.int64)
+    idx = cells.indices
+    idx = pc.fill_null(idx, -1) if idx.null_count else idx
+    return lut[idx.to_numpy(zero_copy_only=False)], np.array(names, dtype=object)
+
+
 def read_zoning(nodes: pa.Table | None) -> Zoning | None:
     """The zoning of a run's ``nodes.parquet`` table, or None when it carries none (no
-    ``cell`` column: a run written before every run had its zoning)."""
+    ``cell`` column: a run written before every run had its zoning). The ``cell`` column may
+    be read as strings or as a dictionary."""
     if nodes is None or "cell" not in nodes.column_names:
         return None
     meta = nodes.schema.metadata or {}
     params = json.loads(meta[ZONES_METADATA_KEY]) if ZONES_METADATA_KEY in meta else {}
     node = nodes["node"].to_numpy().astype(np.int64)
     n = int(node.max()) + 1 if node.size else 0
-    cell = np.full(n, "", dtype=object)
-    raw = nodes["cell"].to_numpy(zero_copy_only=False)
-    cell[node] = np.where(pd.isna(raw), "", raw)
+    row_code, names = _cell_codes(nodes["cell"])
+    code = np.full(n, -1, dtype=np.int64)
+    code[node] = row_code
     x = np.full(n, np.nan)
     y = np.full(n, np.nan)
     x[node] = nodes["x_m"].to_numpy()
     y[node] = nodes["y_m"].to_numpy()
-    return Zoning(cell=cell, x_m=x, y_m=y, params=params)
+    return Zoning(code=code, names=names, x_m=x, y_m=y, params=params)
 
 
 def riders_of(events: pa.Table | Columns | pd.DataFrame) -> pd.DataFrame:
@@ -88,11 +122,12 @@ def zone_table(events: pa.Table | Columns | pd.DataFrame, zoning: Zoning) -> pd.
     ``events`` may be the event table, its columns or the rider table."""
     riders = riders_of(events)
     req_nodes = riders["node"].to_numpy().astype(np.int64)
-    ok = (req_nodes >= 0) & (req_nodes < zoning.cell.size)
+    ok = (req_nodes >= 0) & (req_nodes < zoning.code.size)
     safe = np.where(ok, req_nodes, 0)
+    # Grouped by the cell's code (ranked as the ids): integers group faster than strings.
     df = pd.DataFrame(
         {
-            "cell": zoning.cells_of(req_nodes),
+            "code": zoning.codes_of(req_nodes),
             "matched": np.isfinite(riders["assign_t"].to_numpy()),
             "completed": (riders["outcome"] == "completed").to_numpy(),
             "wait": riders["pickup_t"].to_numpy() - riders["request_t"].to_numpy(),
@@ -100,8 +135,8 @@ def zone_table(events: pa.Table | Columns | pd.DataFrame, zoning: Zoning) -> pd.
             "y_m": np.where(ok, zoning.y_m[safe], np.nan),
         }
     )
-    df = df[df["cell"] != ""]
-    g = df.groupby("cell", sort=True)
+    df = df[df["code"] >= 0]
+    g = df.groupby("code", sort=True)
     out = pd.DataFrame(
         {
             "requests": g.size(),
@@ -112,6 +147,7 @@ def zone_table(events: pa.Table | Columns | pd.DataFrame, zoning: Zoning) -> pd.
             "y_m": g["y_m"].mean(),
         }
     )
+    out.index = pd.Index(zoning.names[out.index.to_numpy(dtype=np.int64)], name="cell")
     out["match_rate"] = out["matched"] / out["requests"]
     return out
 

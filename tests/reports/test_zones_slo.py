@@ -113,3 +113,33 @@ def test_zone_names_say_where() -> None:
     assert zone_name(1700.0, 1700.0, zones) == "2.4 km NE of the centre"
     assert zone_name(0.0, -3000.0, zones) == "3.0 km S of the centre"
     assert zone_name(None, 1.0, zones) == "an unnamed zone"
+
+
+def test_zoning_codes_rank_cells_by_id_from_strings_or_a_dictionary(tmp_path) -> None:
+    """Cells get codes in the order of their ids ("" and null: -1, cell ""), the same whether
+    the column is read as strings or as a dictionary (as load_zoning reads it)."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from reports.run import load_zoning
+
+    cells = ["g1_0", None, "g0_0", "", "g1_0", "g0_10"]
+    table = pa.table(
+        {
+            "node": pa.array([5, 0, 1, 2, 3, 4], pa.int64()),
+            "x_m": [5.0, 0.0, 1.0, 2.0, 3.0, 4.0],
+            "y_m": [0.0] * 6,
+            "lon": pa.array([None] * 6, pa.float64()),
+            "lat": pa.array([None] * 6, pa.float64()),
+            "cell": cells,
+        }
+    ).replace_schema_metadata(zoning_metadata({"scheme": "grid", "cell_m": 1.0}))
+    pq.write_table(table, tmp_path / "nodes.parquet", row_group_size=2)
+    for z in (read_zoning(table), load_zoning(tmp_path)):
+        assert z is not None and z.params["cell_m"] == 1.0
+        assert z.names.tolist() == ["g0_0", "g0_10", "g1_0"]
+        assert z.code.tolist() == [-1, 0, -1, 2, 1, 2]
+        assert z.cell.tolist() == ["", "g0_0", "", "g1_0", "g0_10", "g1_0"]
+        assert z.cells_of(np.array([-1, 5, 6, 2])).tolist() == ["", "g1_0", "", ""]
+        assert z.x_m.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    assert load_zoning(tmp_path / "nowhere") is None
