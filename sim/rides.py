@@ -60,6 +60,12 @@ class Rides:
         self._distance = self.trip_distance_m.tolist()
         self._pickup_noise = riders.pickup_noise.tolist()
         self._trip_noise = riders.trip_noise.tolist()
+        self._free_flow_only = (
+            travel.congestion.flat
+            and bool(np.all(riders.pickup_noise == 1.0))
+            and bool(np.all(riders.trip_noise == 1.0))
+        )
+        """Every leg takes its free-flow time (what ``travel.actual`` gives then, uncalled)."""
         self._leg = travel.leg_fn()
         self._u_cancel = riders.u_cancel
         self._cancel_fraction = riders.cancel_fraction
@@ -78,7 +84,10 @@ class Rides:
             wait = 0.0
         node = dv.node_one[d]
         free_flow = self._leg(node, pickup)
-        drive = wait + self.travel.actual(free_flow, now + wait, self._pickup_noise[r])
+        if self._free_flow_only:
+            drive = wait + free_flow
+        else:
+            drive = wait + self.travel.actual(free_flow, now + wait, self._pickup_noise[r])
         rq.assign(r, now)
         if self.surge is not None:
             self.surge.note_assignment(now, pickup, quoted)
@@ -101,7 +110,10 @@ class Rides:
             self.on_free(d)
             return
         rq.board(r, now)
-        drive = self.travel.actual(self._free_flow_trip[r], now, self._trip_noise[r])
+        if self._free_flow_only:
+            drive = self._free_flow_trip[r]
+        else:
+            drive = self.travel.actual(self._free_flow_trip[r], now, self._trip_noise[r])
         dv.drive_trip(d, now + drive)
         waited = now - rq.assign_t_one[r]
         self.log.row((now, K_PICKUP, r, d, stop.node, NONE, waited, NAN, None))
