@@ -7,7 +7,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from matching.api import MatchRequest, MatchResponse, UnmatchedReason, set_writeable
+from matching.api import (
+    API_VERSION,
+    MatchRequest,
+    MatchResponse,
+    UnmatchedReason,
+    set_writeable,
+    unchecked_message,
+)
 from matching.candidates import DENSE_LIMIT, candidate_pairs
 from matching.matchers._response import build_response
 from matching.matchers.base import MatcherBase
@@ -76,19 +83,22 @@ def _one(request: MatchRequest, n_drv: int) -> MatchResponse:
         eta = np.where(eta <= max_eta, eta, np.inf)
         best = int(eta.argmin())
         found = float(eta[best])
-    # The response is built directly: this runs on every request arrival, and the general
-    # builder costs more than the matching here. Its ids are views of the request's own
-    # read-only columns (nobody can write through them, so nothing is copied or marked).
+    # The response is built directly (MatchResponse.unchecked's message without its keyword
+    # packing): this runs on every request arrival, and the general builder costs more than
+    # the matching here. Its ids are views of the request's own read-only columns (nobody can
+    # write through them, so nothing is copied or marked).
     if found <= max_eta and found != math.inf:
         set_writeable(eta, False)  # and so its slice
-        return MatchResponse.unchecked(
-            read_only=True,
-            request_id=request.requests.id,
-            driver_id=drivers.id[best : best + 1],
-            pickup_eta_s=eta[best : best + 1],
-            unmatched_id=_NONE_I64,
-            unmatched_reason=_NONE_I8,
-        )
+        fields = {
+            "request_id": request.requests.id,
+            "driver_id": drivers.id[best : best + 1],
+            "pickup_eta_s": eta[best : best + 1],
+            "unmatched_id": _NONE_I64,
+            "unmatched_reason": _NONE_I8,
+            "diagnostics": {},
+            "api_version": API_VERSION,
+        }
+        return unchecked_message(MatchResponse, fields, read_only=True)
     return MatchResponse.unchecked(
         request_id=_NONE_I64,
         driver_id=_NONE_I64,
