@@ -108,6 +108,12 @@ def replay_fidelity(
 ) -> dict[str, Any]:
     """The fidelity figures of simulated vs recorded trip times (see the module doc)."""
     rec_all = trips["recorded_trip_s"].to_numpy(zero_copy_only=False).astype(np.float64)
+    with_recorded = int((np.isfinite(rec_all) & (rec_all > 0)).sum())
+    if with_recorded == 0:
+        # Nothing recorded to judge (synthetic demand): only the counts and empty figures
+        # (nothing to compare, so the comparison is skipped).
+        counts = {"trips_in_file": int(trips.num_rows), "with_recorded_time": 0, "compared": 0}
+        return {k: counts.get(k) for k in _WITHOUT_RECORDS}
     sim, rec, excluded = comparison(trips, riders)
     stats = demand_stats or {}
     if "dropped_outside_area" in stats:
@@ -117,7 +123,7 @@ def replay_fidelity(
     has = sim.size > 0
     out = {
         "trips_in_file": int(trips.num_rows),
-        "with_recorded_time": int((np.isfinite(rec_all) & (rec_all > 0)).sum()),
+        "with_recorded_time": with_recorded,
         "compared": int(sim.size),
         "excluded": excluded,
         "recorded_s_range": [MIN_RECORDED_S, MAX_RECORDED_S],
@@ -136,9 +142,6 @@ def replay_fidelity(
         "mae_s": float(np.abs(err).mean()) if has else None,
         "bias_s": float(err.mean()) if has else None,
     }
-    if out["with_recorded_time"] == 0:
-        # Nothing recorded to judge (synthetic demand): only the counts and empty figures.
-        return {k: out[k] for k in _WITHOUT_RECORDS}
     return out
 
 

@@ -67,3 +67,11 @@ def test_runs_without_recorded_times_keep_the_short_section() -> None:
     trips = trips.set_column(3, "recorded_trip_s", pa.array([np.nan] * 8, type=pa.float64()))
     r = replay_fidelity(trips, riders)
     assert r["compared"] == 0 and "excluded" not in r and r["median_ratio"] is None
+    figures = ("median_ratio", "p10_ratio", "p90_ratio", "pearson", "spearman")
+    means = ("mean_simulated_s", "mean_recorded_s", "mae_s", "bias_s")
+    assert r == {
+        "trips_in_file": 8,
+        "with_recorded_time": 0,
+        "compared": 0,
+        **dict.fromkeys(figures + means),
+    }
