@@ -439,14 +439,31 @@ def rider_table(c: Columns) -> pd.DataFrame:
     col["fare"] = d.first(c.fare)
     x = _RiderRows(c, riders, CANCEL)
     col["cancel_t"] = x.first(c.t)
-    # Reason of the last cancel, for riders whose request did not complete.
-    code = x.last(c.detail.astype(np.int64), fill=-2)
-    names = c.names(np.where(code == -2, -1, code))
-    col["cancel_reason"] = np.where(code == -2, None, names)
+    # Reason of the last cancel (None without one, "unknown" when it has no detail).
+    code = x.last(c.detail, fill=-2)
+    words = pa.concat_arrays([c.detail_dictionary, pa.array(["unknown"], pa.string())])
+    reason = np.where(code == -1, len(words) - 1, code)
     completed = np.isfinite(col["dropoff_t"])
     cancelled = ~completed & np.isfinite(col["cancel_t"])
-    col["outcome"] = np.where(completed, "completed", np.where(cancelled, "cancelled", "open"))
-    return pd.DataFrame(col, index=pd.Index(riders, name="rider"))
+    state = np.where(completed, 0, np.where(cancelled, 1, 2))
+    frame = pd.DataFrame(col, index=pd.Index(riders, name="rider"))
+    frame["cancel_reason"] = _strings(words, reason)
+    frame["outcome"] = _strings(_OUTCOMES, state)
+    return frame
+
+
+_OUTCOMES = pa.array(["completed", "cancelled", "open"], pa.string())
+_INFERRED_STR = pd.Series(np.array(["x"], dtype=object)).dtype
+"""What pandas makes of a column of Python strings (``str`` on Arrow since pandas 3)."""
+
+
+def _strings(words: pa.Array, codes: np.ndarray) -> Any:
+    """The column ``words[codes]`` (None where a code is negative), as pandas would infer it from
+    those Python strings; on Arrow-backed strings it is built in Arrow, 10x faster."""
+    taken = words.take(pa.array(codes, mask=codes < 0))
+    if isinstance(_INFERRED_STR, pd.StringDtype) and _INFERRED_STR.storage == "pyarrow":
+        return pd.array(taken.cast(pa.large_string()), dtype=_INFERRED_STR)
+    return taken.to_numpy(zero_copy_only=False)
 
 
 def quote_table(c: Columns) -> pd.DataFrame:

@@ -94,3 +94,27 @@ def test_read_columns_across_row_groups_equals_the_in_memory_columns(
         np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
     assert got.detail_names == want.detail_names
     assert (got.kind == -1).any() and (got.detail == -1).any()
+
+
+@pytest.mark.parametrize("arrow_strings", [True, False])
+def test_rider_table_string_columns_are_what_pandas_infers(
+    monkeypatch: pytest.MonkeyPatch, arrow_strings: bool
+) -> None:
+    """cancel_reason (None without a cancel, "unknown" for a cancel without detail) and outcome
+    equal the columns pandas builds from the same Python strings, dtype included, whether built
+    in Arrow or (``arrow_strings`` false) from Python strings."""
+    import pandas as pd
+
+    if not arrow_strings:
+        monkeypatch.setattr(tables, "_INFERRED_STR", np.dtype(object))
+    log = EventLog(None)
+    for rider in range(4):
+        log.row((0.0, "request", rider, -1, 1, -1, float("nan"), float("nan"), None))
+    log.row((1.0, "cancel", 0, -1, 1, -1, float("nan"), float("nan"), "patience"))
+    log.row((1.0, "cancel", 1, -1, 1, -1, float("nan"), float("nan"), None))
+    log.row((2.0, "dropoff", 2, 3, 1, -1, 5.0, 7.0, None))
+    r = tables.rider_table(columns(log.table()))
+    reasons = np.array(["patience", "unknown", None, None], dtype=object)
+    outcomes = np.array(["cancelled", "cancelled", "completed", "open"], dtype=object)
+    want = pd.DataFrame({"cancel_reason": reasons, "outcome": outcomes}, index=r.index)
+    pd.testing.assert_frame_equal(r[["cancel_reason", "outcome"]], want, check_exact=True)
