@@ -151,6 +151,8 @@ def test_scalar_views_share_their_columns_memory(make, names) -> None:  # type: 
 
 
 def test_transitions_through_scalar_views_show_in_the_arrays() -> None:
+    """The named transitions write through the scalar views, and the columns the dispatcher
+    reads as arrays show every change (free drivers, times, positions)."""
     rq, dv = _requests(), _drivers()
     rq.priced(1, 1.5, 12.0)
     rq.reopen(1)
