@@ -76,7 +76,7 @@ from matching.surge import make_surge_policy
 from reports.kpis import write_metrics
 from reports.zones import zoning_metadata
 from sim.behaviour import RiderDraws, TravelSpec
-from sim.dispatcher import MatcherContractError
+from sim.dispatcher import MatcherCalls, MatcherContractError
 from sim.engine import DispatchPolicy, MarketRules, Simulation
 from sim.events import CHUNK_ROWS, EventLog
 from sim.faults import FaultPlan, plan_faults
@@ -818,9 +818,10 @@ def _run_locked(
     }
     _write_json(partial / "manifest.json", manifest)
     metrics = write_metrics(partial)
-    _write_matcher_calls(partial, sim)
+    calls = sim.calls
+    _write_matcher_calls(partial, calls)
     wall0, city_load_s = timing
-    perf = _perf(sim, sim_wall, city_load_s, time.perf_counter() - wall0)
+    perf = _perf(calls, sim, sim_wall, city_load_s, time.perf_counter() - wall0)
     _write_json(partial / "perf.json", perf)
 
     if final.exists():
@@ -960,15 +961,14 @@ def _write_trips(run_dir: Path, trips: Trips) -> None:
     pq.write_table(table, run_dir / "trips.parquet", compression="zstd", use_dictionary=False)
 
 
-def _write_matcher_calls(run_dir: Path, sim: Simulation) -> None:
-    c = sim.calls
+def _write_matcher_calls(run_dir: Path, c: MatcherCalls) -> None:
     table = pa.table(
         {
-            "batch_id": pa.array(c.batch_id, type=pa.int64()),
-            "shard_id": pa.array(c.shard_id, type=pa.int64()),
-            "n_requests": pa.array(c.n_requests, type=pa.int64()),
-            "n_drivers": pa.array(c.n_drivers, type=pa.int64()),
-            "wall_ms": pa.array(np.asarray(c.wall_s, dtype=np.float64) * 1e3),
+            "batch_id": pa.array(c.batch_id),
+            "shard_id": pa.array(c.shard_id),
+            "n_requests": pa.array(c.n_requests),
+            "n_drivers": pa.array(c.n_drivers),
+            "wall_ms": pa.array(c.wall_s * 1e3),
         },
         schema=MATCHER_CALLS_SCHEMA,
     )
@@ -1037,9 +1037,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _perf(sim: Simulation, sim_wall: float, city_load_s: float, wall: float) -> dict[str, Any]:
-    wall_ms = np.asarray(sim.calls.wall_s, dtype=np.float64) * 1e3
-    shard = np.asarray(sim.calls.shard_id, dtype=np.int64)
+def _perf(
+    calls: MatcherCalls, sim: Simulation, sim_wall: float, city_load_s: float, wall: float
+) -> dict[str, Any]:
+    wall_ms = calls.wall_s * 1e3
+    shard = calls.shard_id
     summary = latency_summary(wall_ms)
     per_shard = {str(s): latency_summary(wall_ms[shard == s]) for s in np.unique(shard).tolist()}
     n_events = len(sim.log)

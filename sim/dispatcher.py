@@ -10,8 +10,9 @@ simulated decision delay (reserving both sides in the meantime).
 from __future__ import annotations
 
 import time
+from array import array
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from sys import getrefcount
 from typing import Any, cast
 
@@ -65,19 +66,22 @@ class DispatchPolicy:
 
 @dataclass
 class MatcherCalls:
-    """Wall-clock cost of every matcher call (perf only: never steers the run)."""
+    """Wall-clock cost of every matcher call (perf only: never steers the run), one row per
+    call in call order: int64 columns and float64 ``wall_s``."""
 
-    batch_id: list[int] = field(default_factory=list)
-    shard_id: list[int] = field(default_factory=list)
-    n_requests: list[int] = field(default_factory=list)
-    n_drivers: list[int] = field(default_factory=list)
-    wall_s: list[float] = field(default_factory=list)
+    batch_id: np.ndarray
+    shard_id: np.ndarray
+    n_requests: np.ndarray
+    n_drivers: np.ndarray
+    wall_s: np.ndarray
 
     @classmethod
-    def from_flat(cls, flat: list[Any]) -> MatcherCalls:
-        """The columns of calls recorded one after another as ``batch_id, shard_id,
-        n_requests, n_drivers, wall_s`` in one flat list."""
-        return cls(flat[0::5], flat[1::5], flat[2::5], flat[3::5], flat[4::5])
+    def from_records(cls, sizes: array[int], wall_s: array[float]) -> MatcherCalls:
+        """The columns of calls recorded one after another: ``batch_id, shard_id, n_requests,
+        n_drivers`` of each call in ``sizes`` (four int64 per call), its seconds in ``wall_s``."""
+        # Copies (np.array reads the buffers at once): the records may grow afterwards.
+        rows = np.array(sizes, dtype=np.int64).reshape(-1, 4).T.copy()
+        return cls(rows[0], rows[1], rows[2], rows[3], np.array(wall_s, dtype=np.float64))
 
 
 class _Seeds:
@@ -137,9 +141,11 @@ class Dispatcher:
             self._fixed["eta_bounds"] = travel.bounds_for(travel.free_flow, eta_bounds)
         self._no_delay = policy.decision_delay_s <= 0 and policy.decision_delay_per_request_s <= 0
         """Decisions land at once, whatever their size (the immediate path's usual case)."""
-        self._calls: list[Any] = []
-        """Each matcher call's batch id, shard id, requests, drivers and wall seconds, one after
-        another (one list extend per call: the immediate path makes a call per arrival)."""
+        self._call_sizes: array[int] = array("q")
+        """Each matcher call's batch id, shard id, requests and drivers, one after another (a
+        typed array: nothing to convert at the end of a run of one call per arrival)."""
+        self._call_wall_s: array[float] = array("d")
+        """Each matcher call's wall seconds."""
         self.matcher_up = True
         """False during a matcher outage: nobody is assigned until it ends."""
         self.batch_id = 0
@@ -150,7 +156,7 @@ class Dispatcher:
     @property
     def calls(self) -> MatcherCalls:
         """Wall-clock cost of every matcher call so far (perf only: never steers the run)."""
-        return MatcherCalls.from_flat(self._calls)
+        return MatcherCalls.from_records(self._call_sizes, self._call_wall_s)
 
     def dispatch(self, request_ids: np.ndarray | None = None) -> None:
         """Ask the matcher about ``request_ids`` (default: every open request, by id) and
@@ -200,7 +206,8 @@ class Dispatcher:
             cast(LazyOpenRequests, reqs).settle()
             cast(LazyCandidateDrivers, drvs).settle()
         n_req = 1 if isinstance(rid, int) else rid.shape[0]
-        self._calls.extend((self.batch_id, shard, n_req, did.shape[0], wall))
+        self._call_sizes.extend((self.batch_id, shard, n_req, did.shape[0]))
+        self._call_wall_s.append(wall)
         rid_a, did_a, eta = response.request_id, response.driver_id, response.pickup_eta_s
         n = rid_a.shape[0]
         if n == 0:

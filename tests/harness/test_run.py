@@ -182,6 +182,29 @@ def test_sharded_dispatch_never_crosses_a_shard_border(tmp_path: Path, cache_dir
     assert np.array_equal(shard[assign.node.astype(int)], shard[assign.dest_node.astype(int)])
 
 
+def test_matcher_calls_file_has_one_row_per_call_in_call_order(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    """matcher_calls.parquet (from the dispatcher's typed records) has a row per matcher call
+    in call order: every assignment's batch is among them, with at least as many requests and
+    drivers as it assigned, and perf.json counts the same calls."""
+    scenario = small_scenario(dispatch={"shards": 2})
+    result = run(scenario, tmp_path, cache_dir)
+    calls = pq.read_table(result.run_dir / "matcher_calls.parquet").to_pandas()
+    assert len(calls) > 10 and bool(np.all(np.diff(calls.batch_id) >= 0))
+    assert set(calls.shard_id) <= {0, 1} and bool((calls.wall_ms > 0).all())
+    ev = read_events(result.run_dir / "events.parquet").to_pandas()
+    assign = ev[ev.kind == "assign"]
+    assigned = assign.groupby(assign.detail.astype(int)).size()
+    assert assigned.sum() > 10
+    per_batch = calls.groupby("batch_id")[["n_requests", "n_drivers"]].sum()
+    assert set(assigned.index) <= set(per_batch.index)
+    assert bool((per_batch.loc[assigned.index, "n_requests"] >= assigned).all())
+    assert bool((per_batch.loc[assigned.index, "n_drivers"] >= assigned).all())
+    perf = json.loads((result.run_dir / "perf.json").read_text())
+    assert perf["matcher"]["calls"] == len(calls)
+
+
 def test_remote_matcher_gives_byte_identical_run(tmp_path: Path, cache_dir: Path) -> None:
     """The same scenario dispatched through a gRPC-served assignment matcher (loopback) writes
     exactly the events and metrics of the in-process matcher."""
