@@ -118,20 +118,20 @@ class Market:
         self._t = self.requests.t.tolist()
         self.sched.start(self._arrivals, 0)
 
-    def _arrivals(self, i: int) -> None:
-        # Every arrival due now, then one call at the next arrival time.
+    def _arrivals(self, i: int, due: bool = False) -> None:
+        # Every arrival due now, then one call at the next arrival time. ``due``: this is that
+        # call, so rider i arrives now (whatever rounding left of t[i] - now).
         t, sched = self._t, self.sched
+        if due:
+            self.arrive(i)
+            i += 1
         while i < len(t):
             dt = t[i] - sched.now
             if dt > 0:
-                sched.after(dt, self._arrival, i)
+                sched.after(dt, self._arrivals, i, True)
                 return
             self.arrive(i)
             i += 1
-
-    def _arrival(self, i: int) -> None:
-        self.arrive(i)
-        self._arrivals(i + 1)
 
     def arrive(self, i: int) -> None:
         """Rider ``i`` opens the app: price, quote, request, match, start the patience clock."""

@@ -125,8 +125,11 @@ def test_plane_travel_time_is_hypot_of_coordinate_differences(speed: float) -> N
     src = rng.integers(0, p.n_nodes, size=400)
     dst = rng.integers(0, p.n_nodes, size=400)
     one = dst[:1]
-    for a, b in [(src, dst), (src, one), (src[:, None], dst[None, :50]), (src[:3], src[:3])]:
+    cases = [(src, dst), (src, one), (one, src), (one, one), (src[:, None], dst[None, :50])]
+    for a, b in [*cases, (src[:3], src[:3]), (src[:, None], one)]:
         got = p.travel_time(a, b)
         assert got.shape == np.broadcast_shapes(a.shape, b.shape)
         assert np.array_equal(got, expected(a, b))
     assert p.travel_time(np.array([5]), np.array([5])).tolist() == [0.0]
+    # An empty message's id columns are float zeros: no ids, no times.
+    assert p.travel_time(np.zeros(0), np.zeros(0)).shape == (0,)
