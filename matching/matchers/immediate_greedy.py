@@ -50,8 +50,6 @@ class ImmediateGreedy(MatcherBase):
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 _EMPTY_F = np.zeros(0)
-_max = np.maximum.reduce
-"""``ndarray.max`` without its Python wrapper (the same reduction, NaN included)."""
 
 
 def _arrival_order(request: MatchRequest) -> np.ndarray:
@@ -68,7 +66,10 @@ def _one(request: MatchRequest, n_drv: int) -> MatchResponse:
         # pickup_eta(arange(n_drv), [0]) without its gathers: the same operations on the same
         # values (every driver row in order, the one pickup), so the same floats.
         eta = tt(drivers.node, request.requests.pickup_node)
-        if not _max(drivers.free_at) <= request.decision_time:
+        # The latest free_at, read at argmax (a fifth of a max reduction's cost on ~100
+        # drivers; argmax stops at the first NaN, as max returns NaN).
+        free_at = drivers.free_at
+        if not free_at.item(free_at.argmax()) <= request.decision_time:
             # Someone is still moving (or a time is NaN). When nobody is, every wait is +0.0,
             # and adding it changes no bit of a travel time (never -0.0): one reduction instead
             # of three operations over the drivers.
