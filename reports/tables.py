@@ -252,7 +252,7 @@ _NUMERIC: tuple[tuple[str, Any, float], ...] = (
 )
 
 
-def _indices(enc: pa.DictionaryArray) -> np.ndarray:
+def dictionary_indices(enc: pa.DictionaryArray) -> np.ndarray:
     """The indices of a dictionary array as numpy, -1 for null."""
     idx = enc.indices
     if idx.null_count:
@@ -289,9 +289,9 @@ class _Filler:
         if not isinstance(kind, pa.DictionaryArray):
             kind = pc.dictionary_encode(kind)
         lut = np.array([*_kind_codes(kind.dictionary), -1], dtype=np.int8)
-        self.kind[s] = lut[_indices(kind)]  # -1 (null) picks the trailing -1
+        self.kind[s] = lut[dictionary_indices(kind)]  # -1 (null) picks the trailing -1
         detail = pc.dictionary_encode(batch.column("detail"))
-        self.detail[s] = _indices(detail)
+        self.detail[s] = dictionary_indices(detail)
         self.dictionaries.append(detail.dictionary)
         self.starts.append(self.i)
         self.i += k
@@ -320,7 +320,7 @@ class _Filler:
         seq = self.cols.pop("seq")
         arrays = {**self.cols, "kind": self.kind, "detail": self.detail}
         if seq.size and np.any(seq[1:] < seq[:-1]):
-            order = np.argsort(seq, kind="stable")
+            order = stable_order(seq)
             arrays = {k: v[order] for k, v in arrays.items()}
         return Columns(**arrays, detail_dictionary=dictionary)
 

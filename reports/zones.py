@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from reports.tables import Columns, as_columns, rider_table
+from reports.tables import Columns, as_columns, dictionary_indices, rider_table
 
 MIN_REQUESTS = 10
 ZONES_METADATA_KEY = b"ridesim.zones"
@@ -86,9 +86,7 @@ def _cell_codes(cells: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarr
     names = sorted({w for w in words if w})
     rank = {w: i for i, w in enumerate(names)}
     lut = np.array([*(rank.get(w, -1) if w else -1 for w in words), -1], dtype=np.int64)
-    idx = cells.indices
-    idx = pc.fill_null(idx, -1) if idx.null_count else idx
-    return lut[idx.to_numpy(zero_copy_only=False)], np.array(names, dtype=object)
+    return lut[dictionary_indices(cells)], np.array(names, dtype=object)
 
 
 def read_zoning(nodes: pa.Table | None) -> Zoning | None:
