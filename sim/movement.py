@@ -122,6 +122,11 @@ class Travel:
             return max(free_flow, float(self.congestion.apply(free_flow, depart)) * noise)
         return max(free_flow, free_flow * self.factor(depart) * noise)
 
+    def always_free_flow(self, *noises: np.ndarray) -> bool:
+        """Whether :meth:`actual` gives every leg its free-flow time for these noise draws
+        (flat traffic and every draw 1), so a caller may skip asking it."""
+        return self.congestion.flat and all(bool(np.all(n == 1.0)) for n in noises)
+
     def leg_fn(self) -> Callable[[int, int], float]:
         """:meth:`leg` itself, or the space's ``travel_time_one`` it calls when the space has one
         (one Python call fewer per leg)."""

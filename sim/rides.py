@@ -60,11 +60,7 @@ class Rides:
         self._distance = self.trip_distance_m.tolist()
         self._pickup_noise = riders.pickup_noise.tolist()
         self._trip_noise = riders.trip_noise.tolist()
-        self._free_flow_only = (
-            travel.congestion.flat
-            and bool(np.all(riders.pickup_noise == 1.0))
-            and bool(np.all(riders.trip_noise == 1.0))
-        )
+        self._free_flow_only = travel.always_free_flow(riders.pickup_noise, riders.trip_noise)
         """Every leg takes its free-flow time (what ``travel.actual`` gives then, uncalled)."""
         self._leg = travel.leg_fn()
         self._u_cancel = riders.u_cancel

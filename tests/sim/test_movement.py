@@ -60,6 +60,11 @@ def test_travel_quotes_and_drives_with_congestion(tmp_path: Path) -> None:
     assert travel.actual(ff, 3600.0, 0.5) == ff  # noise below 1 cannot beat free flow
     flat = Travel(space, Congestion(None))
     assert flat.expected(0.0) == space.travel_time and flat.actual(ff, 0.0, 1.0) == ff
+    # Legs may skip actual() only where it gives the free-flow time itself.
+    ones, noisy = np.ones(3), np.array([1.0, 1.2, 1.0])
+    assert flat.always_free_flow(ones, ones) and flat.always_free_flow()
+    assert not flat.always_free_flow(ones, noisy) and flat.actual(ff, 0.0, 1.2) != ff
+    assert not travel.always_free_flow(ones) and travel.actual(ff, 0.0, 1.0) != ff
 
 
 class TwoWays:
