@@ -37,6 +37,11 @@ SEED_BLOCK = 1024
 """Matcher seeds drawn per call of the generator (the same sequence as one draw per decision,
 since 64-bit draws are independent of how many are requested at once)."""
 
+_EAGER_REQUEST_KEYS = 3
+"""A snapshot's request message before any lazy column is read: id, pickup_node, _fill."""
+_EAGER_DRIVER_KEYS = 4
+"""A snapshot's driver message before any lazy column is read: id, node, free_at, _fill."""
+
 Apply = Callable[[np.ndarray, np.ndarray, np.ndarray, int], None]
 """``apply(request_id, driver_id, pickup_eta_s, batch_id)``: carry out a decision."""
 ApplyOne = Callable[[int, int, float, str], None]
@@ -149,6 +154,8 @@ class Dispatcher:
         self.matcher_up = True
         """False during a matcher outage: nobody is assigned until it ends."""
         self.batch_id = 0
+        self._spare: tuple[MatchRequest, LazyOpenRequests, LazyCandidateDrivers] | None = None
+        """The last snapshot's messages when nothing refers to them any more (see snapshot)."""
         self.apply: Apply = _unwired
         self.apply_one: ApplyOne = _unwired_one
         self.on_unavailable: Callable[[MatcherUnavailable], None] = _unavailable
@@ -205,6 +212,10 @@ class Dispatcher:
             # market moves on, so it reads the decision time's values whenever it reads them.
             cast(LazyOpenRequests, reqs).settle()
             cast(LazyCandidateDrivers, drvs).settle()
+        elif len(reqs.__dict__) == _EAGER_REQUEST_KEYS and len(drvs.__dict__) == _EAGER_DRIVER_KEYS:
+            # Nobody holds the messages and no lazy column was made: the next decision may
+            # fill the same objects (see snapshot).
+            self._spare = (request, cast(LazyOpenRequests, reqs), cast(LazyCandidateDrivers, drvs))
         n_req = 1 if isinstance(rid, int) else rid.shape[0]
         self._call_sizes.extend((self.batch_id, shard, n_req, did.shape[0]))
         self._call_wall_s.append(wall)
@@ -253,12 +264,6 @@ class Dispatcher:
         if not isinstance(sel, slice):
             set_writeable(ids, False)
             set_writeable(pickups, False)
-        requests = lazy_message(
-            LazyOpenRequests,
-            {"id": ids, "pickup_node": pickups},
-            (_request_column, (rq, sel)),
-            read_only=True,
-        )
         nodes = dv.node[did]
         # As the contract states it: an idle driver's free_at is when they became idle (at
         # most the decision time), a moving one's when they can start; matchers wait
@@ -267,25 +272,49 @@ class Dispatcher:
         set_writeable(did, False)
         set_writeable(nodes, False)
         set_writeable(free_at, False)
-        drivers = lazy_message(
-            LazyCandidateDrivers,
-            {"id": did, "node": nodes, "free_at": free_at},
-            (_driver_column, (dv, did, nodes, now, self.node_xy)),
-            read_only=True,
-        )
-        # Every field is valid by construction (the limits were checked once, in __init__):
-        # skip the frozen dataclass's per-field setattr and __post_init__ on each decision,
-        # and start from the fields that never change.
-        request = object.__new__(MatchRequest)
-        fields = request.__dict__
-        fields.update(self._fixed)
+        request_fill = (_request_column, (rq, sel))
+        driver_fill = (_driver_column, (dv, did, nodes, now, self.node_xy))
+        seeds = self.seeds
+        seed = seeds.block.pop() if seeds.block else seeds.next()
+        spare = self._spare
+        if spare is not None:
+            # The last decision's messages, which its matcher did not keep and read no lazy
+            # column of: the same objects with this decision's columns (no three objects and
+            # their dicts made and freed on every arrival).
+            self._spare = None
+            request, requests, drivers = spare
+            columns = requests.__dict__
+            columns["id"] = ids
+            columns["pickup_node"] = pickups
+            columns["_fill"] = request_fill
+            columns = drivers.__dict__
+            columns["id"] = did
+            columns["node"] = nodes
+            columns["free_at"] = free_at
+            columns["_fill"] = driver_fill
+            fields = request.__dict__
+        else:
+            requests = lazy_message(
+                LazyOpenRequests, {"id": ids, "pickup_node": pickups}, request_fill, read_only=True
+            )
+            drivers = lazy_message(
+                LazyCandidateDrivers,
+                {"id": did, "node": nodes, "free_at": free_at},
+                driver_fill,
+                read_only=True,
+            )
+            # Every field is valid by construction (the limits were checked once, in
+            # __init__): skip the frozen dataclass's per-field setattr and __post_init__, and
+            # start from the fields that never change.
+            request = object.__new__(MatchRequest)
+            fields = request.__dict__
+            fields.update(self._fixed)
+            fields["requests"] = requests
+            fields["drivers"] = drivers
         fields["decision_time"] = now
         fields["batch_id"] = self.batch_id
         fields["shard_id"] = shard
-        fields["requests"] = requests
-        fields["drivers"] = drivers
-        seeds = self.seeds
-        fields["seed"] = seeds.block.pop() if seeds.block else seeds.next()
+        fields["seed"] = seed
         if not self._flat:
             travel_time = self.travel.expected(now)
             fields["travel_time"] = travel_time
