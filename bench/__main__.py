@@ -20,6 +20,7 @@ BENCHMARKS = {
     "city_day": ["bench.bench_city_day"],
     "sweep": ["bench.bench_sweep"],
     "default_run": ["bench.bench_default_run"],
+    "ridepy": ["bench.bench_ridepy", "--with-plane"],
 }
 
 
