@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import functools
 import gc
 import hashlib
 import importlib.metadata
@@ -875,11 +874,7 @@ def _manifest(
 
 
 @cache  # 1.5 ms a package (metadata parsing): once per process, as its modules are loaded once
-@functools.cache
 def _version(package: str) -> str:
-    # Once per process: the installed distributions' metadata is found by scanning sys.path
-    # (about 5 ms for the nine packages, per run), and what a running process imported does
-    # not change when a package is reinstalled under it.
     try:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:

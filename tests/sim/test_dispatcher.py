@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +185,56 @@ def test_a_kept_snapshot_reads_the_decision_times_values(tmp_path: Path) -> None
             assert not kept.flags.writeable
         earnings.update(copies[("drivers", "earnings")].tolist())
     assert len(earnings) > 1  # drivers earned between decisions: the values did change
+
+
+class _Sometimes:
+    """Immediate greedy that copies every snapshot column on every other decision, keeps
+    nothing, and notes whether it was given the previous decision's message objects (known
+    by weak references, which hold nothing)."""
+
+    def __init__(self) -> None:
+        self.inner, self.copies, self.same = make_matcher("immediate_greedy", {}), [], []
+        self.last: list[weakref.ref[Any]] = []
+
+    def get_params(self) -> dict[str, Any]:
+        return {}
+
+    def match(self, request: MatchRequest) -> MatchResponse:
+        given = [request, request.requests, request.drivers]
+        # zip stops at once on the first decision, which has no previous one.
+        self.same.append([ref() is m for ref, m in zip(self.last, given, strict=False)])
+        self.last = [weakref.ref(m) for m in given]
+        reads = len(self.copies) % 2 == 1
+        self.copies.append(
+            {
+                (part, name): np.array(getattr(getattr(request, part), name))
+                for part, names in _COLUMNS.items()
+                for name in names
+            }
+            if reads
+            else None
+        )
+        return self.inner.match(request)
+
+
+def test_snapshot_messages_are_refilled_only_when_nothing_was_read_or_kept(tmp_path: Path) -> None:
+    """After a decision whose matcher kept none of the messages and read no lazy column, the
+    next decision gets the same three objects with its own columns; after one that read lazy
+    columns, new ones. Either way every column is the decision time's."""
+    trips = [(0, 1, 3), (5, 2, 6), (40, 7, 0), (41, 3, 5), (90, 0, 8), (130, 6, 2), (131, 4, 1)]
+    reading, sometimes = _Reading(), _Sometimes()
+    for matcher in (reading, sometimes):
+        sim, _, _ = build(tmp_path, trips, [0, 4, 8], matcher=matcher)  # type: ignore[arg-type]
+        sim.run()
+    assert len(reading.copies) == len(sometimes.copies) >= len(trips)
+    for full, part in zip(reading.copies, sometimes.copies, strict=True):
+        if part is not None:
+            for key, values in part.items():
+                assert np.array_equal(values, full[key]) and values.dtype == full[key].dtype, key
+    assert sometimes.same[0] == []
+    for k in range(1, len(sometimes.same)):
+        read_before = sometimes.copies[k - 1] is not None
+        assert sometimes.same[k] == [not read_before] * 3, k
 
 
 def test_snapshot_gives_each_driver_its_own_free_at_read_only(tmp_path: Path) -> None:
