@@ -92,6 +92,7 @@ def measure(scenario: Scenario, repeats: int, out: Path) -> dict[str, Any]:
         "requests_per_s": requests / wall_s,
         "requests_per_cpu_s": requests / cpu_s,
         "events_per_s": statistics.median(events) / wall_s,
+        "cpus_s": [round(c, 4) for c in cpu],
     }
 
 
