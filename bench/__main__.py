@@ -1,5 +1,8 @@
 """The nightly command: every benchmark, each in its own process; exit 1 if any is over budget.
 
+Each benchmark's verdict line (on stderr) carries the host's speed before and after it
+(:mod:`bench.host`), so a figure over budget in a slow spell of the shared host reads as such.
+
 python -m bench                       # all benchmarks
 python -m bench plane                 # some of them (see BENCHMARKS below)
 python -m bench city_day --hours 2    # flags after the names go to each benchmark named
@@ -10,6 +13,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+
+from bench.host import describe, reference_s, was_slow
 
 BENCHMARKS = {
     "plane": ["bench.bench_plane"],
@@ -35,12 +40,18 @@ def main(argv: list[str]) -> int:
     for name in names:
         # The verdicts go to stderr: each benchmark's own last stdout line is its JSON figures.
         print(f"=== {name}", file=sys.stderr, flush=True)
+        before = reference_s()
         t0 = time.perf_counter()
         code = subprocess.call([sys.executable, "-m", *BENCHMARKS[name], *flags])
         elapsed = time.perf_counter() - t0
-        print(f"=== {name}: exit {code} after {elapsed:.0f} s", file=sys.stderr, flush=True)
+        after = reference_s()
+        print(
+            f"=== {name}: exit {code} after {elapsed:.0f} s; {describe(before, after)}",
+            file=sys.stderr,
+            flush=True,
+        )
         if code != 0:
-            failed.append(name)
+            failed.append(name + (" (host slow)" if was_slow(before, after) else ""))
     print("over budget or failed: " + (", ".join(failed) if failed else "none"), file=sys.stderr)
     return 1 if failed else 0
 

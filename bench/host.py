@@ -1,0 +1,66 @@
+"""The host's speed beside a benchmark: how fast this shared machine is running right now.
+
+The benchmarks run on a shared 2-core VM whose speed moves by half within minutes (other
+guests on the same host), while the load average inside the guest stays near 1: the load
+average cannot tell a slow spell from a fast one. :func:`reference_s` times a fixed
+pure-Python loop (an add, a multiply, a modulo and a dict store, 600,000 times) in CPU seconds;
+``python -m bench`` runs it before and after each benchmark and prints it beside the verdict,
+against ``[host] reference_fast_s`` in bench/budgets.toml, the loop's time when this machine's
+host is fast. A figure over its budget while the loop ran much slower than that is a slow host
+as much as slow code: the exit status stays 1, and the line says so (see docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from bench.common import load_budget
+
+LOOPS = 600_000
+SLOW_FACTOR = 1.25
+"""The loop this much slower than on a fast host (or more) is a slow spell of the host."""
+
+
+def _loop() -> int:
+    s = 0
+    d: dict[int, int] = {}
+    for i in range(LOOPS):
+        s += i * i % 7
+        d[i & 1023] = s
+    return s
+
+
+def reference_s(samples: int = 5) -> float:
+    """Median CPU seconds of the reference loop over ``samples`` runs (about 0.06 s each)."""
+    times = []
+    for _ in range(samples):
+        c0 = time.process_time()
+        _loop()
+        times.append(time.process_time() - c0)
+    return statistics.median(times)
+
+
+def fast_reference_s() -> float:
+    """The loop's CPU seconds when this machine's host is fast (bench/budgets.toml [host])."""
+    return float(load_budget("host")["reference_fast_s"])
+
+
+def slowdown(before: float, after: float) -> float:
+    """The slower probe's time over a fast host's, to two decimals (as printed)."""
+    return round(max(before, after) / fast_reference_s(), 2)
+
+
+def was_slow(before: float, after: float) -> bool:
+    """Whether either probe took :data:`SLOW_FACTOR` times a fast host's time or longer."""
+    return slowdown(before, after) >= SLOW_FACTOR
+
+
+def describe(before: float, after: float) -> str:
+    """One line on the host's speed around a benchmark: the loop's times, the slower one's
+    ratio to a fast host's, and whether that was a slow spell."""
+    line = (
+        f"host reference loop {before:.3f} s before, {after:.3f} s after "
+        f"({slowdown(before, after):.2f}x a fast host's {fast_reference_s():.3f} s)"
+    )
+    return line + (": the host was slow" if was_slow(before, after) else "")
