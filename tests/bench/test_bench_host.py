@@ -16,6 +16,7 @@ def test_reference_loop_is_timed_in_cpu_seconds() -> None:
 
 
 def test_fast_reference_comes_from_the_budgets_file() -> None:
+    """A fast host's loop time is read from bench/budgets.toml [host], not from the code."""
     assert host.fast_reference_s() == 0.058
 
 
@@ -57,6 +58,7 @@ def test_runner_reports_the_host_beside_each_verdict(
 def test_runner_passes_with_the_host_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Benchmarks within budget pass (exit 0), each verdict line with the host's probes."""
     monkeypatch.setattr(bench_main, "reference_s", lambda: 0.058)
     monkeypatch.setattr(bench_main.subprocess, "call", lambda cmd: 0)
     assert bench_main.main(["default_run", "sweep"]) == 0
@@ -66,5 +68,6 @@ def test_runner_passes_with_the_host_line(
 
 
 def test_unknown_benchmark_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """A name the runner does not know is a usage error: one line naming it, exit 2."""
     assert bench_main.main(["planes"]) == 2
     assert "unknown benchmark(s) ['planes']" in capsys.readouterr().err
