@@ -1,8 +1,8 @@
 """The host's speed beside a benchmark: how fast this shared machine is running right now.
 
-The benchmarks run on a shared 2-core VM whose speed moves by half within minutes (other
-guests on the same host), while the load average inside the guest stays near 1: the load
-average cannot tell a slow spell from a fast one. :func:`reference_s` times a fixed
+The benchmarks run on a shared 2-core VM whose speed moves by half within minutes, while the
+load average inside the guest stays near 1 and its steal time at 0 (measured: neither tells a
+slow spell from a fast one; the cause is outside the guest). :func:`reference_s` times a fixed
 pure-Python loop (an add, a multiply, a modulo and a dict store, 600,000 times) in CPU seconds;
 ``python -m bench`` runs it before and after each benchmark and prints it beside the verdict,
 against ``[host] reference_fast_s`` in bench/budgets.toml, the loop's time when this machine's
