@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from bench.host import describe, reference_s, was_slow
+from bench.host import HostBudgetError, describe, fast_reference_s, reference_s, was_slow
 
 BENCHMARKS = {
     "plane": ["bench.bench_plane"],
@@ -35,6 +35,11 @@ def main(argv: list[str]) -> int:
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         print(f"unknown benchmark(s) {unknown}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    try:
+        fast_reference_s()  # read once before any benchmark runs: a bad value stops nothing late
+    except HostBudgetError as e:
+        print(e, file=sys.stderr)
         return 2
     failed = []
     for name in names:

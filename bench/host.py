@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import statistics
 import time
+import tomllib
 
-from bench.common import load_budget
+from bench import common
 
 LOOPS = 600_000
 SLOW_FACTOR = 1.25
@@ -41,9 +42,22 @@ def reference_s(samples: int = 5) -> float:
     return statistics.median(times)
 
 
+class HostBudgetError(ValueError):
+    """``[host] reference_fast_s`` in the budgets file is missing or not a positive number."""
+
+
 def fast_reference_s() -> float:
     """The loop's CPU seconds when this machine's host is fast (bench/budgets.toml [host])."""
-    return float(load_budget("host")["reference_fast_s"])
+    where = f"{common.BUDGETS}: [host] reference_fast_s"
+    try:
+        value = common.load_budget("host")["reference_fast_s"]
+    except KeyError:
+        raise HostBudgetError(f"{where}: missing; expected a positive number of seconds") from None
+    except tomllib.TOMLDecodeError as e:
+        raise HostBudgetError(f"{common.BUDGETS}: not valid TOML ({e})") from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise HostBudgetError(f"{where}: expected a positive number of seconds, got {value!r}")
+    return float(value)
 
 
 def slowdown(before: float, after: float) -> float:

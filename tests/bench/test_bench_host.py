@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bench import __main__ as bench_main
-from bench import host
+from bench import common, host
 
 
 def test_reference_loop_is_timed_in_cpu_seconds() -> None:
@@ -71,3 +73,51 @@ def test_unknown_benchmark_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     """A name the runner does not know is a usage error: one line naming it, exit 2."""
     assert bench_main.main(["planes"]) == 2
     assert "unknown benchmark(s) ['planes']" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        ("", "missing; expected a positive number of seconds"),
+        ("[host]\n", "missing; expected a positive number of seconds"),
+        (
+            '[host]\nreference_fast_s = "fast"\n',
+            "expected a positive number of seconds, got 'fast'",
+        ),
+        ("[host]\nreference_fast_s = 0\n", "expected a positive number of seconds, got 0"),
+        ("[host]\nreference_fast_s = -0.05\n", "got -0.05"),
+        ("[host]\nreference_fast_s = true\n", "got True"),
+    ],
+)
+def test_bad_fast_reference_exits_2_before_any_benchmark(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    section: str,
+    expected: str,
+) -> None:
+    """A missing or non-positive [host] reference_fast_s is one line naming the file and the
+    field, exit 2, and no benchmark starts."""
+    budgets = tmp_path / "budgets.toml"
+    budgets.write_text(section + "[plane]\nrequests_per_cpu_s_min = 22_000\n")
+    monkeypatch.setattr(common, "BUDGETS", budgets)
+    started: list[object] = []
+    monkeypatch.setattr(bench_main.subprocess, "call", started.append)
+    assert bench_main.main(["plane"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"{budgets}: [host] reference_fast_s: ") and line.endswith(expected)
+    assert started == []
+
+
+def test_budgets_file_that_is_not_toml_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A budgets file that does not parse is one line naming it, exit 2, nothing started."""
+    budgets = tmp_path / "budgets.toml"
+    budgets.write_text("[host\nreference_fast_s = 0.058\n")
+    monkeypatch.setattr(common, "BUDGETS", budgets)
+    started: list[object] = []
+    monkeypatch.setattr(bench_main.subprocess, "call", started.append)
+    assert bench_main.main(["plane"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"{budgets}: not valid TOML (") and started == []
