@@ -60,21 +60,22 @@ def fast_reference_s() -> float:
     return float(value)
 
 
-def slowdown(before: float, after: float) -> float:
-    """The slower probe's time over a fast host's, to two decimals (as printed)."""
-    return round(max(before, after) / fast_reference_s(), 2)
+def slowdown(before: float, after: float, fast: float) -> float:
+    """The slower probe's time over ``fast`` (:func:`fast_reference_s`), to two decimals (as
+    printed)."""
+    return round(max(before, after) / fast, 2)
 
 
-def was_slow(before: float, after: float) -> bool:
-    """Whether either probe took :data:`SLOW_FACTOR` times a fast host's time or longer."""
-    return slowdown(before, after) >= SLOW_FACTOR
+def was_slow(before: float, after: float, fast: float) -> bool:
+    """Whether either probe took :data:`SLOW_FACTOR` times ``fast`` or longer."""
+    return slowdown(before, after, fast) >= SLOW_FACTOR
 
 
-def describe(before: float, after: float) -> str:
+def describe(before: float, after: float, fast: float) -> str:
     """One line on the host's speed around a benchmark: the loop's times, the slower one's
-    ratio to a fast host's, and whether that was a slow spell."""
+    ratio to ``fast``, and whether that was a slow spell."""
     line = (
         f"host reference loop {before:.3f} s before, {after:.3f} s after "
-        f"({slowdown(before, after):.2f}x a fast host's {fast_reference_s():.3f} s)"
+        f"({slowdown(before, after, fast):.2f}x a fast host's {fast:.3f} s)"
     )
-    return line + (": the host was slow" if was_slow(before, after) else "")
+    return line + (": the host was slow" if was_slow(before, after, fast) else "")

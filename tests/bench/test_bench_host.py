@@ -29,11 +29,11 @@ def test_fast_reference_comes_from_the_budgets_file() -> None:
 def test_slow_spell_is_1_25x_a_fast_host(before: float, after: float, slow: bool) -> None:
     """Either probe at 1.25x the fast host's time or more is a slow spell, and the line
     says so; otherwise it gives the times and the ratio only."""
-    assert host.was_slow(before, after) is slow
-    line = host.describe(before, after)
+    assert host.was_slow(before, after, 0.058) is slow
+    line = host.describe(before, after, 0.058)
     assert f"{before:.3f} s before, {after:.3f} s after" in line
     assert f"({max(before, after) / 0.058:.2f}x a fast host's 0.058 s)" in line
-    assert host.slowdown(before, after) == round(max(before, after) / 0.058, 2)
+    assert host.slowdown(before, after, 0.058) == round(max(before, after) / 0.058, 2)
     assert line.endswith(": the host was slow") is slow
 
 
@@ -53,7 +53,9 @@ def test_runner_reports_the_host_beside_each_verdict(
     monkeypatch.setattr(bench_main.subprocess, "call", lambda cmd: 1)
     assert bench_main.main(["plane"]) == 1
     err = capsys.readouterr().err
-    assert f"=== plane: exit 1 after 0 s; {host.describe(*probes)}\n" in err
+    assert (
+        f"=== plane: exit 1 after 0 s; {host.describe(*probes, host.fast_reference_s())}\n" in err
+    )
     assert err.strip().splitlines()[-1] == f"over budget or failed: plane{tag}"
 
 
